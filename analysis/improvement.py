@@ -1,0 +1,80 @@
+"""Table 2's "EB Train Improv." row, by the rule that reproduces the paper's printed values (NOTES.md).
+
+- accuracy (points): max(EB Train (re-init), EB Train (FF)) - max(LT, SNIP, NS, ThiNet). The low-precision
+  variants' accuracies are not counted (with them VGG16/C10 p=0.7 would print -0.37, the paper has -0.57).
+- FLOPs (x): min baseline FLOPs / min FLOPs over all four EB variants.
+- energy (x): min baseline energy / EB Train (LL) energy.
+Members missing from the data are left out of the max/min and named in the `basis` text; a side with no
+members at all gives a missing value, never 0.
+"""
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass
+from typing import Mapping, Optional, Tuple
+
+from analysis.naming import BASELINES, EB_VARIANTS
+
+EB_FP32 = ["EB Train (re-init)", "EB Train (FF)"]
+EB_LL = "EB Train (LL)"
+
+
+@dataclass(frozen=True)
+class Improvement:
+    acc: float
+    energy_x: float
+    flops_x: float
+    acc_basis: str
+    energy_basis: str
+    flops_basis: str
+
+
+def improvement(acc: Mapping[str, float], energy: Mapping[str, float], flops: Mapping[str, float]) -> Improvement:
+    """Each mapping: method name (Table 2 row) -> value; missing or NaN entries are skipped."""
+    eb_acc, base_acc = _pick(acc, EB_FP32, max), _pick(acc, BASELINES, max)
+    base_e, ll_e = _pick(energy, BASELINES, min), _pick(energy, [EB_LL], min)
+    base_f, eb_f = _pick(flops, BASELINES, min), _pick(flops, EB_VARIANTS, min)
+    return Improvement(
+        acc=_apply(eb_acc, base_acc, lambda a, b: a - b),
+        energy_x=_apply(base_e, ll_e, lambda a, b: a / b if b else math.nan),
+        flops_x=_apply(base_f, eb_f, lambda a, b: a / b if b else math.nan),
+        acc_basis=_basis(eb_acc, " - ", base_acc),
+        energy_basis=_basis(base_e, " / ", ll_e),
+        flops_basis=_basis(base_f, " / ", eb_f),
+    )
+
+
+def round_half_up(value: float, places: int = 1) -> float:
+    """The paper's usual rounding (6.459 -> 6.5); Python's round() would round half to even."""
+    scale = 10 ** places
+    return math.floor(value * scale + 0.5 + 1e-9) / scale
+
+
+def truncate(value: float, places: int = 1) -> float:
+    """Some printed ratios are cut, not rounded (8.657 -> 8.6); see NOTES.md."""
+    scale = 10 ** places
+    return math.floor(value * scale + 1e-9) / scale
+
+
+def matches_printed(value: float, printed: float, places: int = 1) -> bool:
+    """Whether a recomputed ratio prints as the paper printed it, rounded or truncated."""
+    return any(abs(f(value, places) - printed) < 1e-9 for f in (round_half_up, truncate))
+
+
+Pick = Optional[Tuple[str, float]]
+
+
+def _pick(values: Mapping[str, float], names, best) -> Pick:
+    present = [(n, float(values[n])) for n in names if n in values and values[n] is not None
+               and not math.isnan(float(values[n]))]
+    return best(present, key=lambda item: item[1]) if present else None
+
+
+def _apply(a: Pick, b: Pick, op) -> float:
+    return math.nan if a is None or b is None else op(a[1], b[1])
+
+
+def _basis(a: Pick, op: str, b: Pick) -> str:
+    def name(p: Pick) -> str:
+        return "(none)" if p is None else f"{p[0]} {p[1]:.4g}"
+    return f"{name(a)}{op}{name(b)}"

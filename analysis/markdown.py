@@ -1,0 +1,99 @@
+"""Markdown views of the tables: "mean ± std (n=k)" cells, "—" for missing, estimates labelled "(est.)"."""
+from __future__ import annotations
+
+import math
+from typing import List, Optional, Sequence
+
+import pandas as pd
+
+MISSING = "—"
+
+
+def _num(v) -> Optional[float]:
+    try:
+        v = float(v)
+    except (TypeError, ValueError):
+        return None
+    return None if math.isnan(v) else v
+
+
+def value(v, digits: int = 2, suffix: str = "") -> str:
+    v = _num(v)
+    return MISSING if v is None else f"{v:.{digits}f}{suffix}"
+
+
+def stat(mean, std, n, row_n=None, digits: int = 2, suffix: str = "") -> str:
+    """mean ± std; the cell's own n is shown when it differs from its row's (e.g. fewer runs had a meter)."""
+    mean, std, n = _num(mean), _num(std), _num(n)
+    if mean is None:
+        return MISSING
+    text = f"{mean:.{digits}f}" + (f" ± {std:.{digits}f}" if std is not None else "")
+    if n is not None and (row_n is None or int(n) != int(row_n)):
+        text += f" (n={int(n)})"
+    return text + suffix
+
+
+def render(header: Sequence[str], rows: List[Sequence[str]]) -> str:
+    def esc(cell) -> str:
+        return str(cell).replace("|", "\\|").replace("\n", " ")
+    lines = ["| " + " | ".join(map(esc, header)) + " |", "|" + "---|" * len(header)]
+    lines += ["| " + " | ".join(map(esc, r)) + " |" for r in rows]
+    return "\n".join(lines) + "\n"
+
+
+def _notes(df: pd.DataFrame) -> str:
+    notes = [f"- {r.model} {r.dataset} {r.get('method', '')} p={value(r.get('pruning_ratio'), 2)}: {r.paper_note}"
+             for _, r in df.iterrows() if getattr(r, "paper_note", "")]
+    return ("\nPaper-cell notes (from the transcription):\n\n" + "\n".join(notes) + "\n") if notes else ""
+
+
+def table2(t2: pd.DataFrame) -> str:
+    header = ["Model", "Dataset", "p", "Method", "n", "Top-1 (%)", "paper", "×", "Energy kJ (measured)",
+              "Energy kJ (estimated)", "paper kJ", "×", "PFLOPs", "paper", "×"]
+    rows = []
+    for _, r in t2.iterrows():
+        est = r.energy_paper_kind == "estimated"
+        rows.append([
+            r.model, r.dataset, value(r.pruning_ratio, 2), r.method, int(r.n),
+            stat(r.acc_mean, r.acc_std, r.acc_n, r.n), value(r.acc_paper), value(r.acc_ratio, 3),
+            stat(r.energy_kj_mean, r.energy_kj_std, r.energy_kj_n, r.n, 1),
+            stat(r.est_energy_kj_mean, r.est_energy_kj_std, r.est_energy_kj_n, r.n, 1, " (est.)"),
+            value(r.energy_kj_paper, 1, " (est.)" if est else ""),
+            value(r.est_energy_ratio if est else r.energy_ratio, 2, " (est.)" if est else ""),
+            stat(r.flops_p_mean, r.flops_p_std, r.flops_p_n, r.n, 3), value(r.flops_p_paper, 3),
+            value(r.flops_ratio, 3),
+        ])
+    return render(header, rows) + _notes(t2)
+
+
+def table2_improvement(imp: pd.DataFrame) -> str:
+    """The "EB Train Improv." row per setting and ratio, by the paper's rule (NOTES.md), beside the paper's."""
+    rows = [[r.model, r.dataset, value(r.pruning_ratio, 2), int(r.n_methods), value(r.acc_improv),
+             value(r.acc_improv_paper), value(r.energy_improv_x, 2, "×"), value(r.est_energy_improv_x, 2, "× (est.)"),
+             value(r.energy_improv_x_paper, 1, "× (est.)"), value(r.flops_improv_x, 2, "×"),
+             value(r.flops_improv_x_paper, 1, "×"),
+             "; ".join(b for b in (r.acc_basis, r.energy_basis, r.est_energy_basis, r.flops_basis) if isinstance(b, str))]
+            for _, r in imp.iterrows()]
+    header = ["Model", "Dataset", "p", "methods", "Δ top-1", "paper", "energy (LL measured)", "energy (LL est.)",
+              "paper", "FLOPs", "paper", "basis"]
+    return render(header, rows) + _notes(imp.assign(method=""))
+
+
+def accuracy_table(t: pd.DataFrame, key: str, key_title: str) -> str:
+    rows = [[r.model, r.dataset, r[key], r.draw_epoch, int(r.n), stat(r.acc_mean, r.acc_std, r.acc_n, r.n),
+             value(r.acc_paper), value(r.acc_ratio, 3)] for _, r in t.iterrows()]
+    return render(["Model", "Dataset", key_title, "Draw epoch", "n", "Retrain top-1 (%)", "paper", "×"], rows) + \
+        _notes(t.assign(method=t[key].astype(str)))
+
+
+def table3(t: pd.DataFrame) -> str:
+    rows = [[r.model, r.dataset, r.method, value(r.pruning_ratio, 2), int(r.n),
+             stat(r.top1_mean, r.top1_std, r.top1_n, r.n), value(r.top1_paper), value(r.top1_improv),
+             value(r.top1_improv_paper), stat(r.top5_mean, r.top5_std, r.top5_n, r.n), value(r.top5_paper),
+             stat(r.flops_p_mean, r.flops_p_std, r.flops_p_n, r.n, 1), value(r.flops_p_paper),
+             stat(r.energy_mj_mean, r.energy_mj_std, r.energy_mj_n, r.n, 2),
+             stat(r.est_energy_mj_mean, r.est_energy_mj_std, r.est_energy_mj_n, r.n, 2, " (est.)"),
+             value(r.energy_mj_paper)] for _, r in t.iterrows()]
+    return render(["Model", "Dataset", "Method", "p", "n", "Top-1", "paper", "Δ vs unpruned", "paper", "Top-5",
+                   "paper", "PFLOPs", "paper", "Energy MJ (measured)", "Energy MJ (estimated)", "paper MJ"],
+                  rows) + _notes(t)

@@ -1,0 +1,145 @@
+"""`ebt report`: every figure and table from the run records, and REPORT.md that shows them all."""
+from __future__ import annotations
+
+import logging
+from dataclasses import dataclass, field
+from datetime import datetime, timezone
+from pathlib import Path
+from typing import Callable, Dict, List
+
+import pandas as pd
+
+from analysis import markdown, tables
+from analysis.figures import ALL_FIGURES, FigureResult
+from analysis.output import save_figure, write_csv, write_text
+from analysis.records import DEFAULT_RUNS, load_records, usable_runs
+
+log = logging.getLogger(__name__)
+
+MAX_FLAGGED_LISTED = 50
+RUN_INDEX_COLUMNS = ["run_id", "status", "created", "model", "dataset_name", "method_name", "prune_ratio", "seed",
+                     "draw_epoch", "top1", "energy_kj", "est_energy_kj", "energy_source", "flops_p", "seconds",
+                     "resumed", "error"]
+
+
+@dataclass
+class Report:
+    out_dir: Path
+    n_records: int
+    n_used: int
+    figures: List[str] = field(default_factory=list)
+    tables: List[str] = field(default_factory=list)
+
+
+@dataclass
+class _Table:
+    name: str
+    title: str
+    data: pd.DataFrame
+    text: str
+    backing: str
+
+
+def build_report(runs: str = DEFAULT_RUNS, out_dir: Path = Path("results"), include_partial: bool = False) -> Report:
+    out_dir = Path(out_dir)
+    all_runs = load_records(runs)
+    used = usable_runs(all_runs, include_partial)
+    log.info("%d records, %d used (%s)", len(all_runs), len(used), "ok + partial" if include_partial else "ok only")
+    fig_dir, tab_dir = out_dir / "figures", out_dir / "tables"
+
+    figures = [make(used) for make in ALL_FIGURES]
+    for f in figures:
+        stem = fig_dir / f.name
+        if f.fig is None:
+            # A figure that has no data now must not survive from an older report.
+            for old in (stem.with_suffix(".png"), stem.with_suffix(".pdf")):
+                old.unlink(missing_ok=True)
+        else:
+            save_figure(f.fig, stem)
+
+    built = _tables(used)
+    for t in built:
+        write_csv(tab_dir / f"{t.name}.csv", t.data)
+        write_text(tab_dir / f"{t.name}.md", f"# {t.title}\n\n{t.backing}\n\n{t.text}")
+    write_csv(tab_dir / "runs.csv", all_runs.reindex(columns=RUN_INDEX_COLUMNS))
+
+    write_text(out_dir / "REPORT.md", _report_md(all_runs, used, include_partial, runs, figures, built))
+    return Report(out_dir, len(all_runs), len(used), [f.name for f in figures if f.fig is not None],
+                  [t.name for t in built])
+
+
+def _backing(df: pd.DataFrame) -> str:
+    if df.empty or "n" not in df:
+        return "No runs back this table yet."
+    n = df["n"].fillna(0)
+    filled = n[n > 0]
+    if filled.empty:
+        return f"No runs back this table yet ({len(df)} paper rows for comparison)."
+    lo, hi = int(filled.min()), int(filled.max())
+    return (f"{int(filled.sum())} runs back {len(filled)} of {len(df)} rows "
+            f"({lo if lo == hi else f'{lo}-{hi}'} runs per row; `n` in each row, and `(n=k)` in a cell "
+            f"when fewer of that row's runs had that value); {int((n == 0).sum())} rows have only the paper's value.")
+
+
+def _tables(used: pd.DataFrame) -> List[_Table]:
+    t2 = tables.table2(used)
+    imp = tables.table2_improvement(t2)
+    t1, t3, t4 = tables.table1(used), tables.table3(used), tables.table4(used)
+    return [
+        _Table("table2_methods", "Table 2: accuracy, energy and FLOPs per method and pruning ratio", t2,
+               markdown.table2(t2), _backing(t2)),
+        _Table("table2_improvement", "Table 2: EB Train Improv. (the paper's rule on the measured means)", imp,
+               markdown.table2_improvement(imp),
+               "Each row is computed from the Table 2 means of that setting and ratio (`methods` = how many "
+               "methods had runs; `basis` names the members the rule picked). Energy: baselines measured, LL "
+               "measured or estimated (the paper's LL energy is an estimate)."),
+        _Table("table1_lr_schedule", "Table 1: retrain accuracy per LR schedule and draw epoch (p = 0.5)", t1,
+               markdown.accuracy_table(t1, "lr_schedule", "LR schedule"), _backing(t1)),
+        _Table("table3_imagenet", "Table 3: ImageNet", t3, markdown.table3(t3), _backing(t3)),
+        _Table("table4_large_lr", "Table 4: retrain accuracy per initial LR and draw epoch (p = 0.5)", t4,
+               markdown.accuracy_table(t4, "initial_lr", "initial LR"), _backing(t4)),
+    ]
+
+
+def _report_md(all_runs: pd.DataFrame, used: pd.DataFrame, include_partial: bool, pattern: str,
+               figures: List[FigureResult], built: List[_Table]) -> str:
+    now = datetime.now(timezone.utc).strftime("%Y-%m-%d %H:%M UTC")
+    lines = [f"# Early-Bird energy suite: report", "", f"Generated {now} from `{pattern}`.", ""]
+    if all_runs.empty:
+        lines += ["**No run records found.** Run `ebt run CONFIG` first; every figure and table below is "
+                  "empty until records exist.", ""]
+    counts = all_runs["status"].value_counts().to_dict() if len(all_runs) else {}
+    lines += [f"Records: {len(all_runs)} ({', '.join(f'{k}: {v}' for k, v in sorted(counts.items())) or 'none'}). "
+              f"Used in figures and tables: {len(used)} ({'ok and partial' if include_partial else 'ok only'}; "
+              "failed and unreadable runs never). Energy: measured and estimated values are kept in separate "
+              "columns and marked; missing values show as —, never as 0.", ""]
+    flagged = all_runs[~all_runs["status"].eq("ok")]
+    if len(flagged):
+        lines += ["## Flagged runs", "", *[f"- `{r.run_id}`: **{r.status}**" + (f" ({r.error})" if r.error else "")
+                                          for r in flagged.head(MAX_FLAGGED_LISTED).itertuples()]]
+        if len(flagged) > MAX_FLAGGED_LISTED:
+            lines.append(f"- … and {len(flagged) - MAX_FLAGGED_LISTED} more (see tables/runs.csv)")
+        lines.append("")
+    lines += ["## Figures", ""]
+    for f in figures:
+        lines.append(f"### {f.name}")
+        lines.append("")
+        if f.fig is None:
+            lines += [f"{f.caption.split(':')[0]}: no runs with the data this figure needs.", ""]
+            continue
+        lines += [f"![{f.name}](figures/{f.name}.png) ([PDF](figures/{f.name}.pdf))", "", f.caption, "",
+                  f"Backed by {f.n_runs} runs" + _points_line(f) + ".", ""]
+    lines += ["## Tables", "", "Full precision in `tables/*.csv`; the run index is `tables/runs.csv`.", ""]
+    for t in built:
+        lines += [f"### {t.title}", "", t.backing, ""]
+        lines += [t.text if len(t.data) else "No runs for this table yet.", ""]
+    return "\n".join(lines)
+
+
+def _points_line(f: FigureResult) -> str:
+    if "n" in f.data and len(f.data):
+        n = pd.to_numeric(f.data["n"], errors="coerce").dropna()
+        if len(n):
+            lo, hi = int(n.min()), int(n.max())
+            return f"; {len(f.data)} plotted points/lines, each from {lo if lo == hi else f'{lo}-{hi}'} runs"
+    return f"; {len(f.data)} plotted panels/phases"

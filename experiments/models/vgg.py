@@ -1,0 +1,82 @@
+"""VGG for CIFAR with batch norm, as in the official ``models/vgg.py``.
+
+Each integer of ``cfg`` is a 3x3 convolution (padding 1, no bias) followed by
+BatchNorm2d and ReLU; ``'M'`` is a 2x2 max-pool.  After the last block an
+AvgPool2d(2) turns the 2x2 map of a 32x32 input into 1x1 and ONE Linear layer
+classifies -- the CIFAR variant of the official code, not torchvision's
+three-layer ImageNet head.  Every BN is prunable: a pruned model is the same
+class built from the kept channel counts.
+"""
+import math
+
+import torch.nn as nn
+
+DEPTHS_TEXT = '11, 13, 16, 19'
+
+_DEFAULT = {
+    11: [64, 'M', 128, 'M', 256, 256, 'M', 512, 512, 'M', 512, 512],
+    13: [64, 64, 'M', 128, 128, 'M', 256, 256, 'M', 512, 512, 'M', 512, 512],
+    16: [64, 64, 'M', 128, 128, 'M', 256, 256, 256, 'M', 512, 512, 512, 'M',
+         512, 512, 512],
+    19: [64, 64, 'M', 128, 128, 'M', 256, 256, 256, 256, 'M', 512, 512, 512,
+         512, 'M', 512, 512, 512, 512],
+}
+
+
+def valid_depth(depth):
+    return depth in _DEFAULT
+
+
+def default_cfg(depth, width):
+    return [v if v == 'M' else max(1, int(round(v * width)))
+            for v in _DEFAULT[depth]]
+
+
+def check_cfg(depth, cfg):
+    """Same layout as the dense cfg of ``depth``: widths may change, pools may not."""
+    dense = _DEFAULT[depth]
+    if len(cfg) != len(dense) or any((a == 'M') != (b == 'M')
+                                     for a, b in zip(cfg, dense)):
+        raise ValueError('vgg%d cfg must follow the layout %r (any positive '
+                         'widths), got %r' % (depth, dense, cfg))
+
+
+class VGG(nn.Module):
+    def __init__(self, cfg, num_classes):
+        super(VGG, self).__init__()
+        layers = []
+        in_channels = 3
+        for v in cfg:
+            if v == 'M':
+                layers.append(nn.MaxPool2d(kernel_size=2, stride=2))
+                continue
+            layers += [nn.Conv2d(in_channels, v, kernel_size=3, padding=1, bias=False),
+                       nn.BatchNorm2d(v), nn.ReLU(inplace=True)]
+            in_channels = v
+        self.features = nn.Sequential(*layers)
+        self.pool = nn.AvgPool2d(2)
+        self.classifier = nn.Linear(in_channels, num_classes)
+        self.reset_parameters()
+
+    def reset_parameters(self):
+        # The official init: He-normal over fan-out, BN gamma 0.5 (so the
+        # Early-Bird mask starts from equal gammas), a small-normal classifier.
+        for m in self.modules():
+            if isinstance(m, nn.Conv2d):
+                n = m.kernel_size[0] * m.kernel_size[1] * m.out_channels
+                nn.init.normal_(m.weight, 0, math.sqrt(2.0 / n))
+            elif isinstance(m, nn.BatchNorm2d):
+                nn.init.constant_(m.weight, 0.5)
+                nn.init.zeros_(m.bias)
+            elif isinstance(m, nn.Linear):
+                nn.init.normal_(m.weight, 0, 0.01)
+                nn.init.zeros_(m.bias)
+
+    def forward(self, x):
+        x = self.pool(self.features(x))
+        return self.classifier(x.flatten(1))
+
+
+def build(depth, num_classes, cfg):
+    check_cfg(depth, cfg)
+    return VGG(cfg, num_classes)

@@ -1,0 +1,268 @@
+"""The device-side runner: `python3 -m experiments run SPEC.json --out RUN_DIR`.
+
+It runs a method's phases, appends events to `RUN_DIR/events.jsonl`, saves a resumable checkpoint
+(`checkpoints/last.pt`) after every epoch and every phase, and samples power into `RUN_DIR/power.csv` when
+the meter sits on the device. Running the same command again on the same folder resumes from the last
+checkpoint and logs `resume`; a finished run (`run_end` with status ok) is left alone. A lock file keeps two
+runners off one folder.
+"""
+import fcntl
+import json
+import os
+import signal
+import sys
+import traceback
+
+import torch
+
+from . import checkpoint, spec as specs
+from .events import EventLog, read_events
+from .methods import METHODS
+from .models import bn_layers, build, count_params, default_cfg
+from .train import TrainLoop, epoch_seed
+
+EXIT_BAD_SPEC = 2
+
+
+class Stopped(Exception):
+    """SIGTERM reached the runner: the last checkpoint is on disk, the run can be resumed."""
+
+
+class Run(object):
+    """One run's live state: what phases read and change, and what a checkpoint holds."""
+
+    def __init__(self, spec, run_dir, events, loop):
+        self.spec = spec
+        self.run_dir = run_dir
+        self.events = events
+        self.loop = loop
+        self.num_classes = specs.num_classes(spec)
+        self.model = build(spec["arch"], spec["depth"], self.num_classes,
+                           cfg=default_cfg(spec["arch"], spec["depth"], spec["width"])).to(loop.device)
+        self.dense_params = self.params()
+        self.dense_channels = self.channels()
+        self.optimizer = None
+        self.reset_optimizer()
+        self.state = {}
+        self.phase_index = 0
+        self.phase_epoch = 0
+        self.phase_info = {}
+        self.best_top1 = None
+        self.last_metrics = None
+
+    def params(self):
+        return count_params(self.model)
+
+    def channels(self):
+        return [bn.num_features for bn in bn_layers(self.model)]
+
+    def epoch_seed(self, global_epoch):
+        return epoch_seed(self.spec["seed"], self.phase_index, global_epoch)
+
+    def reset_optimizer(self):
+        from .train import make_optimizer
+        self.optimizer = make_optimizer(self.spec, self.model)
+
+    def model_desc(self):
+        return {"arch": self.spec["arch"], "depth": self.spec["depth"], "num_classes": self.num_classes,
+                "cfg": list(self.model.cfg)}
+
+    def record_epoch(self, phase, epoch, epochs, global_epoch, metrics):
+        self.phase_epoch = epoch
+        self.last_metrics = metrics
+        if self.best_top1 is None or metrics["top1"] > self.best_top1:
+            self.best_top1 = metrics["top1"]
+        self.events.emit("epoch", phase=phase, epoch=epoch, epochs=epochs, global_epoch=global_epoch,
+                         **metrics)
+
+    # --- checkpoints -------------------------------------------------------------------------------
+    def _ckpt_dir(self):
+        path = os.path.join(self.run_dir, "checkpoints")
+        if not os.path.isdir(path):
+            os.makedirs(path)
+        return path
+
+    def checkpoint(self, phase_epoch=None):
+        if phase_epoch is not None:
+            self.phase_epoch = phase_epoch
+        path = os.path.join(self._ckpt_dir(), "last.pt")
+        checkpoint.save({
+            "phase_index": self.phase_index, "phase_epoch": self.phase_epoch,
+            "model": self.model_desc(), "model_state": self.model.state_dict(),
+            "optimizer_state": self.optimizer.state_dict(), "state": self.state,
+            "best_top1": self.best_top1, "phase_info": self.phase_info,
+        }, path)
+        self.events.emit("checkpoint", phase_index=self.phase_index, phase_epoch=self.phase_epoch)
+
+    def restore(self, ckpt):
+        desc = ckpt["model"]
+        self.model = build(desc["arch"], desc["depth"], desc["num_classes"], cfg=desc["cfg"])
+        self.model.load_state_dict(ckpt["model_state"])
+        self.model.to(self.loop.device)
+        self.reset_optimizer()
+        self.optimizer.load_state_dict(ckpt["optimizer_state"])
+        self.state = ckpt["state"]
+        self.phase_index = ckpt["phase_index"]
+        self.phase_epoch = ckpt["phase_epoch"]
+        self.best_top1 = ckpt["best_top1"]
+        self.phase_info = ckpt["phase_info"]
+
+    def ticket_path(self, ratio):
+        return os.path.join(self.run_dir, "tickets", "eb-p%g.pt" % ratio)
+
+    def save_ticket(self, ratio, epoch):
+        path = self.ticket_path(ratio)
+        if not os.path.isdir(os.path.dirname(path)):
+            os.makedirs(os.path.dirname(path))
+        checkpoint.save({"model": self.model_desc(), "model_state": self.model.state_dict(), "epoch": epoch},
+                        path)
+        return os.path.relpath(path, self.run_dir)
+
+    def load_ticket(self, ratio):
+        path = self.ticket_path(ratio)
+        if not os.path.exists(path):
+            return None
+        ticket = checkpoint.load(path)
+        desc = ticket["model"]
+        model = build(desc["arch"], desc["depth"], desc["num_classes"], cfg=desc["cfg"])
+        model.load_state_dict(ticket["model_state"])
+        return model.to(self.loop.device)
+
+
+def _device_info(device):
+    from hw.platform import device_info
+    info = device_info()
+    info["torch_device"] = str(device)
+    if device.type == "cuda":
+        info["gpu"] = torch.cuda.get_device_name(device)
+    return info
+
+
+def _open_sampler(spec, run_dir):
+    """The power sampler when the meter sits on this device, else (None, None)."""
+    if spec["meter"] == "none" or spec["meter_where"] != "device":
+        return None, None
+    from hw.meters import open_meter
+    from hw.sampler import PowerSampler
+    meter = open_meter(spec["meter"])
+    if meter is None:
+        return None, None
+    sampler = PowerSampler(meter, os.path.join(run_dir, "power.csv"), rate_hz=spec["meter_rate_hz"])
+    sampler.start()
+    return meter, sampler
+
+
+def _on_signal(signum, frame):
+    raise Stopped("stopped by signal %d" % signum)
+
+
+def execute(spec, run_dir):
+    """Run (or resume) the spec in `run_dir`; returns the process exit code."""
+    events_path = os.path.join(run_dir, "events.jsonl")
+    previous = read_events(events_path)
+    if any(e["event"] == "run_end" and e.get("status") == "ok" for e in previous):
+        print("run %s already finished in %s" % (spec["run_id"], run_dir))
+        return 0
+    events = EventLog(events_path)
+    signal.signal(signal.SIGTERM, _on_signal)
+    meter, sampler = None, None
+    status, error = "failed", None
+    run = None
+    try:
+        meter, sampler = _open_sampler(spec, run_dir)
+        loop = TrainLoop(spec)
+        run = Run(spec, run_dir, events, loop)
+        phases = METHODS[spec["method"]].phases(spec)
+        ckpt_path = os.path.join(run_dir, "checkpoints", "last.pt")
+        resumed = os.path.exists(ckpt_path)
+        events.emit("run_start", run_id=spec["run_id"], method=spec["method"], resumed=resumed,
+                    pid=os.getpid(), device=_device_info(loop.device),
+                    meter=meter.info() if meter is not None else {"spec": spec["meter"], "kind": None},
+                    params_dense=run.dense_params, channels_dense=run.dense_channels,
+                    train_samples=len(loop.train_set), phases=[p.name for p in phases], durable=True)
+        if resumed:
+            run.restore(checkpoint.load(ckpt_path))
+            events.emit("resume", phase_index=run.phase_index, phase_epoch=run.phase_epoch, durable=True)
+        while run.phase_index < len(phases):
+            phase = phases[run.phase_index]
+            done = run.phase_epoch
+            if done == 0:
+                run.phase_info = {}
+            events.emit("phase_start", phase=phase.name, index=run.phase_index,
+                        epochs=phase.planned_epochs(run), done=done, model=run.model_desc())
+            phase.run(run, done)
+            events.emit("phase_end", phase=phase.name, index=run.phase_index, epochs=run.phase_epoch,
+                        model=run.model_desc(), info=run.phase_info, durable=True)
+            run.phase_index += 1
+            run.phase_epoch = 0
+            run.checkpoint()
+        final = run.loop.evaluate(run.model)
+        status = "ok"
+        return 0
+    except Stopped as err:
+        status, error = "stopped", str(err)
+        return 1
+    except Exception as err:
+        error = "%s: %s" % (type(err).__name__, err)
+        traceback.print_exc()
+        return 1
+    finally:
+        stats = sampler.stop() if sampler is not None else None
+        if meter is not None:
+            meter.close()
+        end = {"status": status, "error": error, "sampler": stats}
+        if run is not None and status == "ok":
+            end.update(accuracy={"top1": final["top1"], "top5": final["top5"], "best_top1": run.best_top1},
+                       params={"dense": run.dense_params, "final": run.params()},
+                       channels={"dense": run.dense_channels, "final": run.channels()},
+                       model=run.model_desc(), eb=run.state.get("eb"))
+        events.emit("run_end", durable=True, **end)
+        events.close()
+
+
+def main(argv=None):
+    import argparse
+    parser = argparse.ArgumentParser(prog="python3 -m experiments",
+                                     description="Device-side runner of the Early-Bird energy suite.")
+    sub = parser.add_subparsers(dest="command")
+    run = sub.add_parser("run", help="run (or resume) one spec.json into a run folder")
+    run.add_argument("spec", help="path to spec.json")
+    run.add_argument("--out", required=True, help="run folder (created; re-running it resumes)")
+    args = parser.parse_args(argv)
+    if args.command != "run":
+        parser.print_help()
+        return EXIT_BAD_SPEC
+    try:
+        spec = specs.load(args.spec)
+    except specs.SpecError as err:
+        sys.stderr.write("bad spec: %s\n" % err)
+        return EXIT_BAD_SPEC
+    if not spec.get("run_id"):
+        sys.stderr.write("bad spec: 'run_id' is missing (the harness sets it; add one to run by hand)\n")
+        return EXIT_BAD_SPEC
+    if not os.path.isdir(args.out):
+        os.makedirs(args.out)
+    frozen = os.path.join(args.out, "spec.json")
+    if os.path.exists(frozen):
+        if specs.load(frozen) != spec:
+            sys.stderr.write("%s already holds a different spec (run %s); use a new --out folder\n"
+                             % (args.out, specs.load(frozen).get("run_id")))
+            return EXIT_BAD_SPEC
+    else:
+        _write_spec(spec, frozen)
+    lock = open(os.path.join(args.out, ".lock"), "w")
+    try:
+        fcntl.flock(lock, fcntl.LOCK_EX | fcntl.LOCK_NB)
+    except OSError:
+        sys.stderr.write("another runner is working in %s; wait for it or stop it first\n" % args.out)
+        return 3
+    with open(os.path.join(args.out, "runner.pid"), "w") as fh:
+        fh.write("%d\n" % os.getpid())
+    return execute(spec, args.out)
+
+
+def _write_spec(spec, path):
+    tmp = path + ".tmp"
+    with open(tmp, "w") as fh:
+        json.dump(spec, fh, indent=1, sort_keys=True)
+    os.replace(tmp, path)

@@ -1,0 +1,159 @@
+"""The run spec: every hyper-parameter of one run, validated and frozen.
+
+A spec is a flat JSON object. `FIELDS` is the one table of keys: type, default, allowed values and
+meaning. `resolve(raw)` fills defaults and rejects anything unknown or out of range with an error that
+names the key, the value and what is allowed; both the laptop (when it reads a YAML config) and the
+device runner (when it reads `spec.json`) call it, so a bad value never starts a run.
+
+Defaults are the paper's CIFAR settings (Sec 4.1 and the official scripts): 160 epochs, batch 256, SGD
+momentum 0.9, weight decay 1e-4, lr 0.1 divided by 10 at 50% and 75% of the epochs, BN-gamma L1 strength
+1e-4, Early-Bird FIFO of 5 masks, epsilon 0.1. A new key's default must leave old runs unchanged.
+"""
+import collections
+import json
+
+Field = collections.namedtuple("Field", "name type default choices help")
+
+# `type` is one of: int, float, bool, str, "floats" (list of floats), "ints"; `default` None means the
+# key may be null. `choices` is a tuple of allowed values or None.
+FIELDS = [
+    Field("run_id", str, None, None, "set by the harness: <UTC time>-<arch><depth>-<dataset>-<method>-p<ratio>-s<seed>"),
+    Field("method", str, "ebtrain-ff", "METHODS", "training method (a list of phases, experiments.methods)"),
+    Field("arch", str, "vgg", ("vgg", "preresnet", "resnet"), "architecture family"),
+    Field("depth", int, 16, None, "depth: vgg 11/13/16/19, preresnet 9n+2, resnet 18/50"),
+    Field("width", float, 1.0, None, "channel multiplier of the dense model (< 1 for quick runs)"),
+    Field("dataset", str, "cifar10", ("cifar10", "cifar100", "imagenet", "digits"), "dataset"),
+    Field("data_root", str, "data", None, "folder holding the dataset (torchvision CIFAR layout, ImageFolder)"),
+    Field("download", bool, False, None, "download CIFAR when missing"),
+    Field("train_subset", int, None, None, "use only the first N training samples (quick runs)"),
+    Field("test_subset", int, None, None, "evaluate on only the first N test samples (quick runs)"),
+    Field("prune_ratio", float, 0.5, None, "fraction p of BN channels (or weights) pruned"),
+    Field("seed", int, 0, None, "random seed"),
+    Field("epochs", int, 160, None, "total epoch budget of the schedule"),
+    Field("batch_size", int, 256, None, "mini-batch size"),
+    Field("lr", float, 0.1, None, "initial learning rate"),
+    Field("lr_milestones", "floats", [0.5, 0.75], None, "lr decays at these fractions of `epochs`"),
+    Field("lr_gamma", float, 0.1, None, "lr factor at each milestone"),
+    Field("momentum", float, 0.9, None, "SGD momentum"),
+    Field("weight_decay", float, 1e-4, None, "SGD weight decay"),
+    Field("sparsity", float, 1e-4, None, "L1 strength s on BN gamma during the Early-Bird search"),
+    Field("retrain_sparsity", bool, False, None, "keep the BN L1 term on while retraining the ticket"),
+    Field("eb_ratios", "floats", [0.3, 0.5, 0.7], None, "prune ratios tracked by Early-Bird detectors"),
+    Field("eb_epsilon", float, 0.1, None, "mask-distance threshold"),
+    Field("eb_queue", int, 5, None, "FIFO length"),
+    Field("eb_rule", str, "fifo", ("fifo", "consecutive"), "fifo: official code; consecutive: paper's text"),
+    Field("eb_draw_epoch", int, None, None, "draw the ticket at this epoch instead of detecting it (Fig 1)"),
+    Field("eb_stop", bool, True, None, "stop the search at the ticket (false: search to `epochs`, for Fig 3)"),
+    Field("device", str, "auto", ("auto", "cpu", "cuda"), "torch device"),
+    Field("workers", int, 2, None, "data-loader worker processes"),
+    Field("meter", str, "none", None, "power meter spec (hw.meters), sampled on the device"),
+    Field("meter_rate_hz", float, 10.0, None, "power sampling rate"),
+    Field("meter_where", str, "device", ("device", "laptop"), "where the meter is sampled (set by the harness)"),
+]
+
+BY_NAME = dict((f.name, f) for f in FIELDS)
+
+
+class SpecError(ValueError):
+    """A spec key or value is not allowed; the message says which and what would be."""
+
+
+def _methods():
+    from .methods import METHODS
+    return tuple(sorted(METHODS))
+
+
+def _coerce(field, value):
+    kind = field.type
+    if value is None:
+        if field.default is None:
+            return None
+        raise SpecError("spec key '%s' must not be null (%s)" % (field.name, field.help))
+    if kind is bool:
+        if isinstance(value, bool):
+            return value
+    elif kind is int:
+        if isinstance(value, int) and not isinstance(value, bool):
+            return value
+    elif kind is float:
+        if isinstance(value, (int, float)) and not isinstance(value, bool):
+            return float(value)
+    elif kind is str:
+        if isinstance(value, str):
+            return value
+    elif kind in ("floats", "ints"):
+        item = float if kind == "floats" else int
+        if isinstance(value, (list, tuple)) and all(
+                isinstance(v, (int, float)) and not isinstance(v, bool) for v in value):
+            return [item(v) for v in value]
+    type_name = {"floats": "a list of numbers", "ints": "a list of integers"}.get(
+        kind, getattr(kind, "__name__", str(kind)))
+    raise SpecError("spec key '%s' = %r has the wrong type: expected %s (%s)"
+                    % (field.name, value, type_name, field.help))
+
+
+def _check_ranges(spec):
+    def need(cond, key, allowed):
+        if not cond:
+            raise SpecError("spec key '%s' = %r is not allowed: %s" % (key, spec[key], allowed))
+
+    from .models import check
+    try:
+        check(spec["arch"], spec["depth"])
+    except ValueError as err:
+        raise SpecError("spec key 'depth' = %r is not allowed: %s" % (spec["depth"], err))
+    need(0.0 <= spec["prune_ratio"] < 1.0, "prune_ratio", "a fraction in [0, 1)")
+    need(0.0 < spec["width"] <= 4.0, "width", "a multiplier in (0, 4]")
+    need(spec["epochs"] >= 1, "epochs", "at least 1")
+    need(spec["batch_size"] >= 1, "batch_size", "at least 1")
+    need(spec["lr"] > 0, "lr", "a positive number")
+    need(all(0.0 < m < 1.0 for m in spec["lr_milestones"]), "lr_milestones", "fractions in (0, 1)")
+    need(spec["sparsity"] >= 0, "sparsity", "a non-negative number")
+    need(len(spec["eb_ratios"]) >= 1 and all(0.0 < r < 1.0 for r in spec["eb_ratios"]),
+         "eb_ratios", "one or more fractions in (0, 1)")
+    need(0.0 < spec["eb_epsilon"] < 1.0, "eb_epsilon", "a distance in (0, 1)")
+    need(spec["eb_queue"] >= 2, "eb_queue", "at least 2")
+    need(spec["eb_draw_epoch"] is None or 1 <= spec["eb_draw_epoch"] <= spec["epochs"],
+         "eb_draw_epoch", "null or an epoch in [1, epochs]")
+    need(spec["workers"] >= 0, "workers", "0 or more")
+    need(spec["meter_rate_hz"] > 0, "meter_rate_hz", "a positive rate")
+    for key in ("train_subset", "test_subset"):
+        need(spec[key] is None or spec[key] >= 1, key, "null or at least 1")
+
+
+def resolve(raw):
+    """A complete, validated spec dict from `raw` (missing keys take their defaults)."""
+    if not isinstance(raw, dict):
+        raise SpecError("a spec must be a mapping of keys to values, got %s" % type(raw).__name__)
+    unknown = sorted(set(raw) - set(BY_NAME))
+    if unknown:
+        raise SpecError("unknown spec key%s %s; allowed keys: %s" % (
+            "s" if len(unknown) > 1 else "", ", ".join("'%s'" % k for k in unknown),
+            ", ".join(sorted(BY_NAME))))
+    spec = {}
+    for field in FIELDS:
+        value = raw.get(field.name, field.default)
+        value = _coerce(field, value)
+        choices = _methods() if field.choices == "METHODS" else field.choices
+        if choices is not None and value not in choices:
+            raise SpecError("spec key '%s' = %r is not allowed: use one of %s"
+                            % (field.name, value, ", ".join(str(c) for c in choices)))
+        spec[field.name] = value
+    _check_ranges(spec)
+    from .methods import METHODS
+    METHODS[spec["method"]].check(spec)
+    return spec
+
+
+def load(path):
+    """Read and resolve a `spec.json`."""
+    try:
+        with open(str(path)) as fh:
+            raw = json.load(fh)
+    except (OSError, ValueError) as err:
+        raise SpecError("cannot read spec %s: %s" % (path, err))
+    return resolve(raw)
+
+
+def num_classes(spec):
+    return {"cifar10": 10, "cifar100": 100, "imagenet": 1000, "digits": 10}[spec["dataset"]]

@@ -1,0 +1,1 @@
+"""Laptop side of the suite: the `ebt` CLI, configs, targets (local, SSH), run lifecycle, run records."""

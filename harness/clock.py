@@ -1,0 +1,151 @@
+"""Clock alignment between the laptop and a target.
+
+A laptop-side power trace (a serial meter sampled by the harness) must be put on the device clock,
+the clock of `events.jsonl`, before energy is split per phase. The offset (device - laptop) is
+measured by round trips: the laptop notes its time before sending a probe and after the answer
+arrives; the device's answer is assumed to be taken at the midpoint, so the error is at most half
+the round trip. Of several probes the one with the smallest round trip gives the tightest bound
+(Cristian's algorithm; the same minimum-delay filter NTP applies to its samples).
+
+The offset is measured at the start and at the end of a run; between the two it is interpolated
+linearly (clock drift of two crystal oscillators is linear to a good approximation over hours),
+and the residual uncertainty is the larger of the two half round trips.
+"""
+from __future__ import annotations
+
+import csv
+import os
+import tempfile
+import time
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Callable, Dict, List, Optional, Sequence, Tuple
+
+from harness.targets.base import ClockOffset
+
+
+@dataclass(frozen=True)
+class Probe:
+    """One round trip: laptop time at send and receive, device time in the answer (seconds)."""
+
+    sent: float
+    remote: float
+    received: float
+
+    @property
+    def rtt(self) -> float:
+        return self.received - self.sent
+
+
+def offset_from_probes(probes: Sequence[Probe]) -> ClockOffset:
+    """Midpoint rule on the minimum-round-trip probe."""
+    if not probes:
+        raise ValueError("no clock probes")
+    best = min(probes, key=lambda p: p.rtt)
+    if best.rtt < 0:
+        raise ValueError("laptop clock went backwards during a clock probe")
+    return ClockOffset(offset_s=best.remote - (best.sent + best.received) / 2.0, uncertainty_s=best.rtt / 2.0)
+
+
+def measure(exchange: Callable[[], float], rounds: int = 8, warmup: int = 1,
+            clock: Callable[[], float] = time.time) -> ClockOffset:
+    """Offset from `rounds` calls of `exchange` (one round trip returning the device time);
+    the first `warmup` answers are dropped because they pay for lazy setup (buffers, page-ins)."""
+    probes: List[Probe] = []
+    for i in range(warmup + rounds):
+        sent = clock()
+        remote = exchange()
+        received = clock()
+        if i >= warmup:
+            probes.append(Probe(sent, remote, received))
+    return offset_from_probes(probes)
+
+
+@dataclass(frozen=True)
+class ClockAlignment:
+    """Offsets measured at laptop times `start_t` and (optionally) `end_t`."""
+
+    start_t: float
+    start: ClockOffset
+    end_t: Optional[float] = None
+    end: Optional[ClockOffset] = None
+
+    def offset_at(self, t_laptop: float) -> float:
+        """Device minus laptop clock at laptop time `t_laptop` (linear between the two measurements,
+        constant beyond them: extrapolating a drift estimate past its interval only adds error)."""
+        if self.end is None or self.end_t is None or self.end_t <= self.start_t:
+            return self.start.offset_s
+        frac = min(1.0, max(0.0, (t_laptop - self.start_t) / (self.end_t - self.start_t)))
+        return self.start.offset_s + frac * (self.end.offset_s - self.start.offset_s)
+
+    @property
+    def uncertainty_s(self) -> float:
+        if self.end is None:
+            return self.start.uncertainty_s
+        return max(self.start.uncertainty_s, self.end.uncertainty_s)
+
+    @property
+    def drift_ppm(self) -> Optional[float]:
+        if self.end is None or self.end_t is None or self.end_t <= self.start_t:
+            return None
+        return (self.end.offset_s - self.start.offset_s) / (self.end_t - self.start_t) * 1e6
+
+    def to_record(self) -> Dict[str, object]:
+        """The `clock` entry of a record's `meter`: what was measured and the residual uncertainty.
+        `end` is null when the end measurement failed (drift then unknown, offset held constant)."""
+        def one(t: Optional[float], o: Optional[ClockOffset]) -> Optional[Dict[str, float]]:
+            if o is None or t is None:
+                return None
+            return {"t_laptop": t, "offset_s": o.offset_s, "uncertainty_s": o.uncertainty_s}
+
+        return {
+            "method": "min-rtt midpoint",
+            "start": one(self.start_t, self.start),
+            "end": one(self.end_t, self.end),
+            "drift_ppm": self.drift_ppm,
+            "uncertainty_s": self.uncertainty_s,
+        }
+
+
+def shift_traces(parts: Sequence[Tuple[Path, ClockAlignment]], dst: Path, column: str = "t") -> int:
+    """Write the CSV power trace `dst` from laptop-clock traces, each with the alignment of the session
+    that recorded it, their time column moved onto the device clock. All parts must share one header;
+    a row of the wrong width or with an unreadable time (the torn last row of a crash) is dropped. Written atomically.
+    Returns the number of samples."""
+    dst = Path(dst)
+    dst.parent.mkdir(parents=True, exist_ok=True)
+    fd, tmp = tempfile.mkstemp(prefix="." + dst.name + ".", dir=str(dst.parent))
+    rows = 0
+    header: Optional[List[str]] = None
+    try:
+        with os.fdopen(fd, "w", newline="") as fout:
+            writer = csv.writer(fout, lineterminator="\n")
+            for src, alignment in parts:
+                with open(src, newline="") as fin:
+                    reader = csv.reader(fin)
+                    first = next(reader, None)
+                    if first is None:
+                        continue  # a session that never got a sample
+                    if header is None:
+                        header = first
+                        if column not in header:
+                            raise ValueError("%s: no %r column in header %s" % (src, column, header))
+                        writer.writerow(header)
+                    elif first != header:
+                        raise ValueError("%s: header %s differs from %s" % (src, first, header))
+                    index = header.index(column)
+                    for fields in reader:
+                        if len(fields) != len(header):
+                            continue
+                        try:
+                            t = float(fields[index])
+                        except ValueError:
+                            continue
+                        fields[index] = "%.6f" % (t + alignment.offset_at(t))
+                        writer.writerow(fields)
+                        rows += 1
+        os.replace(tmp, dst)
+    except BaseException:
+        os.unlink(tmp)
+        raise
+    return rows

@@ -1,0 +1,89 @@
+"""The local target: the runner as a detached subprocess of this machine.
+
+Run folders live under `$EBT_HOME/runs/<run_id>` (default `~/ebt`), the same layout as on a remote board,
+so a local run is followed, resumed and fetched exactly like a remote one. The code runs from the
+checkout itself with this interpreter (which has torch).
+"""
+from __future__ import annotations
+
+import json
+import os
+import shutil
+import subprocess
+import sys
+from pathlib import Path
+
+from .base import ClockOffset, Launched, Target
+
+
+def ebt_home() -> Path:
+    return Path(os.environ.get("EBT_HOME", Path.home() / "ebt"))
+
+
+class LocalTarget(Target):
+    url = "local"
+
+    def __init__(self) -> None:
+        self._children: dict[int, subprocess.Popen] = {}
+
+    def run_dir(self, run_id: str) -> str:
+        return str(ebt_home() / "runs" / run_id)
+
+    def prepare(self, code_root: Path) -> str:
+        return str(Path(code_root).resolve())
+
+    def launch(self, code_dir: str, spec: dict, run_dir: str) -> Launched:
+        folder = Path(run_dir)
+        folder.mkdir(parents=True, exist_ok=True)
+        spec_path = folder / "spec.json"
+        if not spec_path.exists():
+            tmp = spec_path.with_suffix(".json.tmp")
+            tmp.write_text(json.dumps(spec, indent=1, sort_keys=True))
+            os.replace(tmp, spec_path)
+        with open(folder / "runner.log", "ab") as log:
+            proc = subprocess.Popen(
+                [sys.executable, "-m", "experiments", "run", str(spec_path), "--out", str(folder)],
+                cwd=code_dir, stdin=subprocess.DEVNULL, stdout=log, stderr=subprocess.STDOUT,
+                start_new_session=True,  # like setsid on the board: ebt's own end does not stop it
+            )
+        self._children[proc.pid] = proc
+        return Launched(run_dir=str(folder), pid=proc.pid)
+
+    def read_from(self, path: str, offset: int) -> bytes:
+        try:
+            with open(path, "rb") as fh:
+                fh.seek(offset)
+                return fh.read()
+        except FileNotFoundError:
+            return b""
+
+    def alive(self, pid: int) -> bool:
+        child = self._children.get(pid)
+        if child is not None:
+            return child.poll() is None
+        try:
+            os.kill(pid, 0)
+        except ProcessLookupError:
+            return False
+        except PermissionError:
+            return True
+        try:  # a zombie has ended; it only waits for its parent to read its status
+            return Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()[0] != "Z"
+        except (OSError, IndexError):
+            return True
+
+    def fetch(self, run_dir: str, dest: Path, checkpoints: bool = False) -> None:
+        skip = set() if checkpoints else {"checkpoints", "tickets"}
+        dest = Path(dest)
+        dest.mkdir(parents=True, exist_ok=True)
+        for item in Path(run_dir).iterdir():
+            if item.name in skip or item.name in (".lock",) or item.name.endswith(".tmp"):
+                continue
+            target = dest / item.name
+            if item.is_dir():
+                shutil.copytree(item, target, dirs_exist_ok=True)
+            else:
+                shutil.copy2(item, target)
+
+    def clock_offset(self) -> ClockOffset:
+        return ClockOffset(0.0, 0.0)

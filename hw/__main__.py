@@ -1,0 +1,54 @@
+"""On the board, where the laptop's `ebt` is not installed (Python 3.6):
+
+    python3 -m hw meters                                  # which meters work here, one reading each
+    python3 -m hw idle --meter ina3221 --seconds 60       # idle baseline (mean W) as JSON
+"""
+import argparse
+import json
+import sys
+import tempfile
+import time
+
+from hw.energy import integrate
+from hw.meters import AUTO_ORDER, open_meter, probe
+from hw.sampler import PowerSampler
+from hw.trace import read_trace
+
+
+def main(argv=None):
+    ap = argparse.ArgumentParser(prog="python3 -m hw", description=__doc__.strip().splitlines()[0])
+    sub = ap.add_subparsers(dest="command")
+    sub.add_parser("meters", help="probe each on-board meter once")
+    idle = sub.add_parser("idle", help="measure the idle baseline")
+    idle.add_argument("--meter", default="auto")
+    idle.add_argument("--seconds", type=float, default=30.0)
+    idle.add_argument("--rate", type=float, default=10.0)
+    args = ap.parse_args(argv)
+    if args.command == "meters":
+        for kind in AUTO_ORDER:
+            ok, why = probe(kind)
+            print("%-11s %-3s %s" % (kind, "ok" if ok else "no", why))
+        return 0
+    if args.command != "idle":
+        ap.print_help()
+        return 2
+    meter = open_meter(args.meter)
+    if meter is None:
+        print("no meter here (spec %s)" % args.meter, file=sys.stderr)
+        return 1
+    folder = tempfile.mkdtemp(prefix="ebt-idle-")
+    try:
+        with PowerSampler(meter, folder, rate_hz=args.rate):
+            t0 = time.time()
+            time.sleep(args.seconds)
+            t1 = time.time()
+    finally:
+        meter.close()
+    res = integrate(read_trace(folder), t0, t1)
+    print(json.dumps({"idle_w": res.mean_w, "seconds": t1 - t0, "samples": res.samples,
+                      "coverage": res.coverage, "meter": meter.info(), "trace": folder}))
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

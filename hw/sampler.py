@@ -1,0 +1,236 @@
+"""A background thread that samples a meter into `power.csv` (format: hw/trace.py).
+
+`PowerSampler(meter, path, rate_hz=10.0)`: `start()` opens the trace and returns once the first
+sample is in (so a phase that starts right after is covered), `stop()` takes one last sample, closes
+the trace and returns the stats dict; also a context manager. `latest()` gives the last (t, watts)
+for live display.
+
+Timing: polled meters are read on a monotonic schedule at min(rate_hz, meter.rate_hz); when the
+thread falls behind by more than a period it skips ahead instead of bursting. Paced meters (serial
+loggers, tegrastats, jtop) are read back to back: read() blocks until the meter's next reading.
+Each sample's `t` is the wall clock at the reading (what the events file uses too).
+
+Robustness: rows are buffered for at most `flush_s` (1 s) and then appended and flushed, so a crash
+loses at most a second; the meta is rewritten atomically every `meta_s` seconds. Malformed readings
+are counted and skipped; a disconnected meter is reopened with exponential backoff (0.1 s doubling
+to 5 s) and the stretch without samples is recorded as a gap. Memory is bounded: one second of rows,
+and at most MAX_GAPS gaps (the rest are counted in `gaps_dropped`).
+"""
+import logging
+import os
+import threading
+import time
+
+from hw import trace as tracefmt
+from hw.meters.base import MalformedReading, NoReading
+
+log = logging.getLogger(__name__)
+
+MAX_GAPS = 1000
+BACKOFF_START = 0.1
+BACKOFF_MAX = 5.0
+
+
+class PowerSampler(object):
+    def __init__(self, meter, path, rate_hz=10.0, flush_s=1.0, meta_s=5.0, first_timeout=None):
+        if rate_hz <= 0:
+            raise ValueError("rate_hz must be > 0, got %r" % rate_hz)
+        self.meter = meter
+        self.path = tracefmt.csv_path(path)
+        self.requested_hz = float(rate_hz)
+        self.rate_hz = meter.rate_hz if meter.paced else min(float(rate_hz), meter.rate_hz)
+        self.period = 1.0 / self.rate_hz
+        self.gap_s = max(3.0 * self.period, 0.5)
+        self.flush_s = flush_s
+        self.meta_s = meta_s
+        self.first_timeout = first_timeout if first_timeout is not None else max(5.0, 3.0 * self.period)
+        self._stop = threading.Event()
+        self._first = threading.Event()
+        self._thread = None
+        self._fh = None
+        self._columns = None
+        self._rows = []
+        self._latest = None
+        self._last_t = None
+        self._reconnected = False
+        self._session = {
+            "started": None, "stopped": None, "rate_hz": self.rate_hz, "requested_hz": self.requested_hz,
+            "samples": 0, "malformed": 0, "timeouts": 0, "reconnects": 0, "gaps": [], "gaps_dropped": 0,
+            "achieved_hz": None, "t_first": None, "t_last": None, "updated": None, "gap_s": self.gap_s,
+        }
+        self._previous = []
+        self._error = None
+
+    # -- public API -------------------------------------------------------------------------
+    def start(self):
+        if self._thread is not None:
+            raise RuntimeError("sampler already started")
+        folder = os.path.dirname(os.path.abspath(self.path))
+        if not os.path.isdir(folder):
+            os.makedirs(folder)
+        old = tracefmt.read_meta(self.path)
+        if old and old.get("sessions"):
+            self._previous = list(old["sessions"])
+        self._session["started"] = time.time()
+        tracefmt.write_meta(self.path, self._meta())  # a session that crashes early still shows up
+        self._thread = threading.Thread(target=self._run, name="power-sampler")
+        self._thread.daemon = True
+        self._thread.start()
+        if not self._first.wait(self.first_timeout):
+            log.warning("no power sample within %.1f s of starting %s", self.first_timeout, self.meter.spec)
+        return self
+
+    def stop(self):
+        if self._thread is None:
+            return self.stats()
+        self._stop.set()
+        self._thread.join()
+        self._thread = None
+        self._session["stopped"] = time.time()
+        self._flush(meta=True)
+        if self._fh is not None:
+            self._fh.close()
+            self._fh = None
+        if self._error is not None:
+            log.error("power sampler thread failed: %s", self._error)
+        return self.stats()
+
+    def latest(self):
+        return self._latest
+
+    def stats(self):
+        s = self._session
+        return {"samples": s["samples"], "malformed": s["malformed"], "timeouts": s["timeouts"],
+                "reconnects": s["reconnects"], "gaps": [list(g) for g in s["gaps"]],
+                "gaps_dropped": s["gaps_dropped"], "achieved_hz": self._achieved(), "rate_hz": self.rate_hz,
+                "t_first": s["t_first"], "t_last": s["t_last"], "path": self.path}
+
+    def __enter__(self):
+        return self.start()
+
+    def __exit__(self, *exc):
+        self.stop()
+        return False
+
+    # -- the thread ---------------------------------------------------------------------------
+    def _run(self):
+        try:
+            self._loop()
+        except Exception as exc:  # never let the trace go unflushed on a bug; report it at stop()
+            self._error = exc
+            log.exception("power sampler stopped")
+        finally:
+            self._first.set()
+
+    def _loop(self):
+        next_t = time.monotonic()
+        last_flush = next_t
+        last_meta = next_t - self.meta_s  # the first flush also refreshes the meta
+        while True:
+            stopping = self._stop.is_set()
+            if not self._sample_once():
+                # Only a lost meter returns False: wait it out unless we are stopping anyway.
+                if stopping or not self._reconnect():
+                    break
+                next_t = time.monotonic()
+            if stopping:
+                break
+            mono = time.monotonic()
+            if mono - last_flush >= self.flush_s:
+                write_meta = mono - last_meta >= self.meta_s
+                self._flush(meta=write_meta)
+                last_flush = mono
+                if write_meta:
+                    last_meta = mono
+            if not self.meter.paced:
+                next_t += self.period
+                if next_t < mono - self.period:
+                    next_t = mono  # fell behind (slow read, suspended): skip ahead, no burst
+                self._stop.wait(max(0.0, next_t - time.monotonic()))
+
+    def _sample_once(self):
+        """Read one sample; False when the meter is gone (the caller reconnects)."""
+        s = self._session
+        try:
+            sample = self.meter.read()
+        except MalformedReading as exc:
+            s["malformed"] += 1
+            log.debug("malformed reading from %s: %s", self.meter.spec, exc)
+            return True
+        except NoReading:
+            s["timeouts"] += 1
+            return True
+        except Exception as exc:  # MeterDisconnected, serial/OS errors, a dying jtop service
+            log.warning("power meter %s lost: %s", self.meter.spec, exc)
+            return False
+        if sample.watts != sample.watts:  # NaN: a meter glitch, not a reading
+            s["malformed"] += 1
+            return True
+        self._record(sample)
+        return True
+
+    def _record(self, sample):
+        s = self._session
+        if self._columns is None:
+            self._rails = list(sample.rails)
+            self._columns = tracefmt.header(self._rails, self.meter.counter)
+            self._fh = tracefmt.open_for_append(self.path, self._columns)
+        if self._last_t is not None and (self._reconnected or sample.t - self._last_t > self.gap_s):
+            if len(s["gaps"]) < MAX_GAPS:
+                s["gaps"].append([self._last_t, sample.t])
+            else:
+                s["gaps_dropped"] += 1
+        self._reconnected = False
+        self._rows.append(tracefmt.format_row(sample, self._rails, self.meter.counter))
+        self._last_t = sample.t
+        self._latest = (sample.t, sample.watts)
+        s["samples"] += 1
+        s["t_last"] = sample.t
+        if s["t_first"] is None:
+            s["t_first"] = sample.t
+            self._first.set()
+
+    def _reconnect(self):
+        """Reopen the meter with exponential backoff until it answers or stop() is called."""
+        delay = BACKOFF_START
+        while not self._stop.is_set():
+            try:
+                self.meter.reopen()
+            except Exception as exc:
+                log.debug("reopening %s failed: %s (retry in %.1f s)", self.meter.spec, exc, delay)
+                if self._stop.wait(delay):
+                    return False
+                delay = min(2 * delay, BACKOFF_MAX)
+                continue
+            self._session["reconnects"] += 1
+            self._reconnected = True
+            log.warning("power meter %s reconnected", self.meter.spec)
+            return True
+        return False
+
+    def _flush(self, meta=False):
+        rows, self._rows = self._rows, []
+        if rows and self._fh is not None:
+            self._fh.write("".join(rows))
+            self._fh.flush()
+        if meta:
+            if self._fh is not None:
+                os.fsync(self._fh.fileno())
+            self._session["updated"] = time.time()
+            self._session["achieved_hz"] = self._achieved()
+            tracefmt.write_meta(self.path, self._meta())
+
+    def _achieved(self):
+        s = self._session
+        if s["samples"] < 2 or s["t_last"] <= s["t_first"]:
+            return None
+        return (s["samples"] - 1) / (s["t_last"] - s["t_first"])
+
+    def _meta(self):
+        sessions = self._previous + [dict(self._session)]
+        gaps = [g for sess in sessions for g in sess.get("gaps", [])]
+        return {"format": tracefmt.FORMAT, "csv": os.path.basename(self.path), "meter": self.meter.info(),
+                "samples": sum(x.get("samples", 0) for x in sessions),
+                "malformed": sum(x.get("malformed", 0) for x in sessions),
+                "reconnects": sum(x.get("reconnects", 0) for x in sessions),
+                "gaps": gaps, "sessions": sessions}

@@ -1,0 +1,108 @@
+"""`ebt measure`, `ebt meters`, `ebt meters idle` through the real CLI, on a RAPL sysfs tree whose
+counters a thread advances at a known power, and on a pseudo-terminal `lines` meter."""
+import json
+import os
+import sys
+import threading
+import time
+
+import pytest
+
+from harness.cli import main
+from test_meters_serial import LineStreamer, PtyPeer
+from test_meters_sysfs import make_rapl_tree, make_tx2_tree
+
+WATTS = 12.0
+
+
+class RaplLoad(threading.Thread):
+    """Advances package-0's energy_uj as a 12 W load would, in place, every 5 ms."""
+
+    def __init__(self, root):
+        super().__init__(daemon=True)
+        self.path = os.path.join(root, "sys/class/powercap/intel-rapl:0/energy_uj")
+        self.halt = threading.Event()
+
+    def run(self):
+        t0 = time.time()
+        fd = os.open(self.path, os.O_WRONLY)
+        try:
+            while not self.halt.wait(0.005):
+                os.pwrite(fd, b"%020d\n" % int(WATTS * (time.time() - t0) * 1e6), 0)
+        finally:
+            os.close(fd)
+
+
+@pytest.fixture
+def rapl(tmp_path):
+    root = make_rapl_tree(str(tmp_path / "sys"), zones=(("0", "package-0", 0),))
+    load = RaplLoad(root)
+    load.start()
+    yield "rapl?root=" + root
+    load.halt.set()
+    load.join()
+
+
+def last_json(text):
+    return json.loads(text.strip().splitlines()[-1])
+
+
+def test_measure_counter_meter_json_and_exit_code(rapl, capfd, tmp_path):
+    cmd = [sys.executable, "-c", "import time, sys; time.sleep(1.0); print('hi'); sys.exit(3)"]
+    rc = main(["measure", "--meter", rapl, "--rate", "20", "--json", "--out", str(tmp_path / "m"), "--"] + cmd)
+    out, err = capfd.readouterr()
+    assert rc == 3
+    assert out.startswith("hi\n")
+    res = last_json(out)
+    assert res["exit_code"] == 3 and res["seconds"] >= 1.0
+    assert res["energy_j"] == pytest.approx(WATTS * res["seconds"], rel=0.01)
+    assert res["mean_w"] == pytest.approx(WATTS, rel=0.01)
+    assert res["coverage"] == pytest.approx(1.0) and res["samples"] >= 15
+    assert res["t_end"] - res["t_start"] == pytest.approx(res["seconds"])
+    assert res["meter"]["kind"] == "rapl" and res["meter"]["counter"] and res["method"] == "counter"
+    assert os.path.exists(res["trace"]) and "J, mean" in err
+
+
+def test_measure_pty_meter_human_output(capfd):
+    peer = PtyPeer()
+    streamer = LineStreamer(peer, lambda rel: 6.0, hz=50.0)
+    streamer.start()
+    try:
+        rc = main(["measure", "--meter", "lines:" + peer.port, "--idle-w", "1.5", "--", "sleep", "0.6"])
+    finally:
+        streamer.stop()
+        peer.close()
+    out, err = capfd.readouterr()
+    assert rc == 0 and out == ""
+    seconds = float(err.split(" s,")[0])
+    joules = float(err.split(", ")[1].split(" J")[0])
+    assert joules == pytest.approx(6.0 * seconds, rel=0.02) and "coverage 100.0%" in err and "net of idle" in err
+
+
+def test_measure_without_meter_and_with_failing_command(capfd):
+    rc = main(["measure", "--meter", "none", "--json", "--", sys.executable, "-c", "import sys; sys.exit(5)"])
+    res = last_json(capfd.readouterr()[0])
+    assert rc == 5 and res["energy_j"] is None and res["meter"] is None
+    rc = main(["measure", "--meter", "none", "--", "/nonexistent/cmd"])
+    assert rc == 127
+    with pytest.raises(SystemExit) as err:
+        main(["measure", "--meter", "wattmeter:/dev/x", "--", "true"])
+    assert "allowed kinds" in str(err.value)
+
+
+def test_meters_idle_and_list(rapl, capfd, tmp_path):
+    rc = main(["meters", "idle", "--meter", rapl, "--seconds", "0.6", "--rate", "20", "--json"])
+    res = last_json(capfd.readouterr()[0])
+    assert rc == 0 and res["idle_w"] == pytest.approx(WATTS, rel=0.02) and res["samples"] >= 10
+    assert main(["meters"]) == 0
+    out = capfd.readouterr()[0]
+    assert "ina3221" in out and "rapl" in out and "auto picks" in out
+    assert main(["meters", "--json"]) == 0
+    listed = last_json(capfd.readouterr()[0])
+    assert [m["meter"] for m in listed["meters"]] == ["ina3221", "jtop", "tegrastats", "nvml", "rapl"]
+
+
+def test_meters_watch_prints_live_watts(tmp_path, capfd):
+    root = make_tx2_tree(str(tmp_path))
+    assert main(["meters", "watch", "--meter", "ina3221?root=" + root, "--seconds", "0.8"]) == 0
+    assert "5.112 W" in capfd.readouterr()[0]

@@ -1,0 +1,150 @@
+"""INA3221 (L4T R32 iio layout, R35+ hwmon layout) and RAPL meters on sysfs trees in a temp folder."""
+import os
+
+import pytest
+
+from hw.meters import MeterUnavailable, open_meter, probe
+from hw.meters.ina3221 import find_rails
+
+TX2_RAILS = {  # bus-address: [(rail, mW)] as on a TX2 under L4T R32
+    "0-0040": [("VDD_SYS_GPU", 1520), ("VDD_SYS_SOC", 762), ("VDD_4V0_WIFI", 0)],
+    "0-0041": [("VDD_IN", 5112), ("VDD_SYS_CPU", 1214), ("VDD_SYS_DDR", 840)],
+}
+
+
+def write(path, text):
+    os.makedirs(os.path.dirname(path), exist_ok=True)
+    with open(path, "w") as fh:
+        fh.write(text)
+
+
+def make_tx2_tree(root, rails=TX2_RAILS):
+    """The R32 `ina3221x` iio layout: rail_name_N, in_powerN_input (mW), in_voltageN/in_currentN."""
+    for n, (dev, chans) in enumerate(sorted(rails.items())):
+        iio = os.path.join(root, "sys/bus/i2c/drivers/ina3221x", dev, "iio:device%d" % n)
+        for k, (name, mw) in enumerate(chans):
+            write(os.path.join(iio, "rail_name_%d" % k), name + "\n")
+            write(os.path.join(iio, "in_power%d_input" % k), "%d\n" % mw)
+            write(os.path.join(iio, "in_voltage%d_input" % k), "19000\n")
+            write(os.path.join(iio, "in_current%d_input" % k), "%d\n" % (mw * 1000 // 19000))
+    return root
+
+
+def make_orin_tree(root):
+    """The R35+ mainline `ina3221` hwmon layout: inN_label, inN_input (mV), currN_input (mA)."""
+    hw = os.path.join(root, "sys/bus/i2c/drivers/ina3221/1-0040/hwmon/hwmon3")
+    for k, (label, mv, ma) in enumerate([("VDD_IN", 19080, 268), ("VDD_CPU_GPU_CV", 19104, 30),
+                                         ("VDD_SOC", 19096, 74)], start=1):
+        write(os.path.join(hw, "in%d_label" % k), label + "\n")
+        write(os.path.join(hw, "in%d_input" % k), "%d\n" % mv)
+        write(os.path.join(hw, "curr%d_input" % k), "%d\n" % ma)
+    write(os.path.join(hw, "in7_label"), "sum of shunt voltages\n")
+    write(os.path.join(hw, "in7_input"), "40\n")
+    write(os.path.join(hw, "curr7_input"), "400\n")
+    write(os.path.join(hw, "in4_label"), "NC\n")
+    return root
+
+
+def test_tx2_iio_layout(tmp_path):
+    root = make_tx2_tree(str(tmp_path))
+    assert len(find_rails(root)) == 6
+    meter = open_meter("ina3221?root=" + root)
+    try:
+        s = meter.read()
+        assert s.watts == pytest.approx(5.112)  # VDD_IN is the module input
+        assert s.rails["VDD_SYS_GPU"] == pytest.approx(1.52) and len(s.rails) == 6
+        assert meter.info() == {"spec": "ina3221?root=" + root, "kind": "ina3221", "rate_hz": 1000.0,
+                                "counter": False, "where": "device"}
+    finally:
+        meter.close()
+    meter = open_meter("ina3221:VDD_SYS_GPU?root=" + root)
+    try:
+        assert meter.read().watts == pytest.approx(1.52)
+    finally:
+        meter.close()
+
+
+def test_kept_descriptor_sees_rewritten_value(tmp_path):
+    root = make_tx2_tree(str(tmp_path))
+    node = os.path.join(root, "sys/bus/i2c/drivers/ina3221x/0-0041/iio:device1/in_power0_input")
+    meter = open_meter("ina3221?root=" + root)
+    try:
+        assert meter.read().watts == pytest.approx(5.112)
+        with open(node, "r+") as fh:  # in place, as sysfs regenerates the text
+            fh.write("6200\n")
+        assert meter.read().watts == pytest.approx(6.2)
+    finally:
+        meter.close()
+
+
+def test_orin_hwmon_layout_skips_sum_and_nc(tmp_path):
+    root = make_orin_tree(str(tmp_path))
+    meter = open_meter("ina3221?root=" + root)
+    try:
+        s = meter.read()
+        assert sorted(s.rails) == ["VDD_CPU_GPU_CV", "VDD_IN", "VDD_SOC"]
+        assert s.watts == pytest.approx(19.080 * 0.268)
+    finally:
+        meter.close()
+
+
+def test_ina3221_errors_name_path_and_rails(tmp_path):
+    with pytest.raises(MeterUnavailable) as err:
+        open_meter("ina3221?root=%s" % tmp_path)
+    assert "ina3221" in str(err.value) and str(tmp_path) in str(err.value)
+    root = make_tx2_tree(str(tmp_path))
+    with pytest.raises(MeterUnavailable) as err:
+        open_meter("ina3221:VDD_GPU?root=" + root)
+    assert "VDD_SYS_GPU" in str(err.value)
+    ok, why = probe("ina3221?root=%s/nothing" % tmp_path)
+    assert not ok and "no INA3221" in why
+
+
+def make_rapl_tree(root, zones=(("0", "package-0", 1000), ("0:0", "core", 500), ("1", "psys", 3000)),
+                   max_range=262143328850):
+    for zid, name, uj in zones:
+        zdir = os.path.join(root, "sys/class/powercap/intel-rapl:%s" % zid)
+        write(os.path.join(zdir, "name"), name + "\n")
+        write(os.path.join(zdir, "energy_uj"), "%020d\n" % uj)
+        write(os.path.join(zdir, "max_energy_range_uj"), "%d\n" % max_range)
+    return root
+
+
+def set_uj(root, zid, uj):
+    with open(os.path.join(root, "sys/class/powercap/intel-rapl:%s/energy_uj" % zid), "r+") as fh:
+        fh.write("%020d\n" % uj)
+
+
+def test_rapl_counter_sums_packages_and_unwraps(tmp_path):
+    root = make_rapl_tree(str(tmp_path), max_range=10000000)
+    meter = open_meter("rapl?root=" + root)
+    try:
+        assert meter.counter and meter.kind == "rapl"
+        set_uj(root, "0", 3000000)
+        s = meter.read()
+        assert s.energy_j == pytest.approx(2.999)
+        assert set(s.rails) == {"package-0", "package-0/core", "psys"}
+        set_uj(root, "0", 500)  # wrapped: 3 J -> 10 J range end -> 0.0005 J
+        s = meter.read()
+        assert s.energy_j == pytest.approx(2.999 + (10000001 - 3000000 + 500) / 1e6)
+    finally:
+        meter.close()
+    meter = open_meter("rapl?zone=psys&root=" + root)
+    try:
+        set_uj(root, "1", 4003000)
+        assert meter.read().energy_j == pytest.approx(4.0)
+    finally:
+        meter.close()
+
+
+def test_rapl_missing_and_unreadable(tmp_path):
+    with pytest.raises(MeterUnavailable) as err:
+        open_meter("rapl?root=%s" % tmp_path)
+    assert "powercap" in str(err.value)
+    if os.geteuid() == 0:
+        pytest.skip("root reads any file: the permission message cannot be provoked")
+    root = make_rapl_tree(str(tmp_path))
+    os.chmod(os.path.join(root, "sys/class/powercap/intel-rapl:0/energy_uj"), 0)
+    with pytest.raises(MeterUnavailable) as err:
+        open_meter("rapl?root=" + root)
+    assert "CVE-2020-8694" in str(err.value) and "chmod" in str(err.value)

@@ -1,0 +1,68 @@
+"""A serial meter on the laptop during an SSH run: sampled here, put on the device clock.
+
+Real parts: the `lines` serial meter reads a pseudo-terminal (pyserial on the pty's slave side) that this
+test feeds, and the clock offsets are measured over the test sshd.
+"""
+from __future__ import annotations
+
+import json
+import os
+import threading
+import time
+import tty
+
+import pytest
+
+from harness.laptop_meter import CLOCK_FILE, LaptopMeter
+from harness.targets.ssh import SSHTarget
+
+pytest.importorskip("serial")
+
+
+@pytest.fixture
+def pty_meter():
+    """A DIY `lines` meter: one reading (watts) a line, 50 a second, until the test ends."""
+    master, slave = os.openpty()
+    tty.setraw(slave)
+    stop = threading.Event()
+
+    def feed():
+        while not stop.wait(0.02):
+            os.write(master, b"5.0\n")
+
+    thread = threading.Thread(target=feed, daemon=True)
+    thread.start()
+    yield "lines:%s" % os.ttyname(slave)
+    stop.set()
+    thread.join()
+    os.close(master)
+    os.close(slave)
+
+
+def test_laptop_meter_sessions_on_the_device_clock(ssh_device, pty_meter, tmp_path):
+    target = SSHTarget(ssh_device.url)
+    folder = tmp_path / "results" / "runs" / "r1"
+    try:
+        for session in range(2):  # the second is what a resumed run adds
+            meter = LaptopMeter(pty_meter, target, folder, rate_hz=20)
+            meter.start()
+            time.sleep(0.6)
+            live = meter.latest()
+            assert live is not None and live[1] == pytest.approx(5.0)
+            block = meter.stop()
+    finally:
+        target.close()
+    assert block["where"] == "laptop" and block["spec"] == pty_meter and block["kind"] == "lines"
+    sessions = json.loads((folder / CLOCK_FILE).read_text())
+    assert [s["raw"] for s in sessions] == ["laptop-power/session-0.csv", "laptop-power/session-1.csv"]
+    assert all(s["start"] and s["end"] for s in sessions)
+    assert block["clock"]["sessions"] == sessions
+    # One machine: the offsets are ~0 and the residual uncertainty is the link's half round trip.
+    assert 0 < block["clock"]["uncertainty_s"] < 0.1
+    for s in sessions:
+        assert abs(s["start"]["offset_s"]) <= s["start"]["uncertainty_s"] + 0.005
+    lines = (folder / "power.csv").read_text().splitlines()
+    assert lines[0].startswith("t,watts")
+    raw_rows = sum(len((folder / s["raw"]).read_text().splitlines()) - 1 for s in sessions)
+    assert block["samples"] == len(lines) - 1 == raw_rows >= 10
+    assert all(float(row.split(",")[1]) == 5.0 for row in lines[1:])

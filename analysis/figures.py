@@ -20,6 +20,7 @@ import numpy as np  # noqa: E402
 import pandas as pd  # noqa: E402
 from matplotlib.figure import Figure  # noqa: E402
 from matplotlib.lines import Line2D  # noqa: E402
+from matplotlib.ticker import LogFormatter  # noqa: E402
 
 from analysis.naming import METHOD_ORDER  # noqa: E402
 
@@ -284,6 +285,9 @@ def energy_accuracy(runs: pd.DataFrame) -> FigureResult:
         front = s[s["on_front"]].sort_values("energy_kj")
         ax.step(front["energy_kj"], front["top1"], where="post", color="0.2", lw=0.8, alpha=0.7)
         ax.set_xscale("log")
+        # Plain numbers: the default log labels are mathtext, slower to render and harder to read.
+        ax.xaxis.set_major_formatter(LogFormatter(labelOnlyBase=False))
+        ax.xaxis.set_minor_formatter(LogFormatter(labelOnlyBase=False, minor_thresholds=(2, 0.5)))
         ax.set_xlabel("total training energy (kJ)")
         ax.set_ylabel("top-1 (%)")
         ax.set_title(f"{model}, {ds}")

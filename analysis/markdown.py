@@ -41,10 +41,16 @@ def render(header: Sequence[str], rows: List[Sequence[str]]) -> str:
     return "\n".join(lines) + "\n"
 
 
-def _notes(df: pd.DataFrame) -> str:
-    notes = [f"- {r.model} {r.dataset} {r.get('method', '')} p={value(r.get('pruning_ratio'), 2)}: {r.paper_note}"
-             for _, r in df.iterrows() if getattr(r, "paper_note", "")]
-    return ("\nPaper-cell notes (from the transcription):\n\n" + "\n".join(notes) + "\n") if notes else ""
+def _notes(df: pd.DataFrame, label_cols: Sequence[str]) -> str:
+    """The transcription's caveats for the paper cells shown, once per (label, note)."""
+    if "paper_note" not in df:
+        return ""
+    seen: dict = {}
+    for _, r in df[df["paper_note"].astype(bool)].iterrows():
+        label = " ".join(value(r[c], 2) if c == "pruning_ratio" else str(r[c]) for c in label_cols)
+        seen.setdefault((label, r["paper_note"]), None)
+    lines = [f"- {label}: {note}" for label, note in seen]
+    return ("\nPaper-cell notes (from the transcription, NOTES.md):\n\n" + "\n".join(lines) + "\n") if lines else ""
 
 
 def table2(t2: pd.DataFrame) -> str:
@@ -63,7 +69,7 @@ def table2(t2: pd.DataFrame) -> str:
             stat(r.flops_p_mean, r.flops_p_std, r.flops_p_n, r.n, 3), value(r.flops_p_paper, 3),
             value(r.flops_ratio, 3),
         ])
-    return render(header, rows) + _notes(t2)
+    return render(header, rows) + _notes(t2, ["model", "dataset", "method", "pruning_ratio"])
 
 
 def table2_improvement(imp: pd.DataFrame) -> str:
@@ -76,14 +82,14 @@ def table2_improvement(imp: pd.DataFrame) -> str:
             for _, r in imp.iterrows()]
     header = ["Model", "Dataset", "p", "methods", "Δ top-1", "paper", "energy (LL measured)", "energy (LL est.)",
               "paper", "FLOPs", "paper", "basis"]
-    return render(header, rows) + _notes(imp.assign(method=""))
+    return render(header, rows) + _notes(imp, ["model", "dataset", "pruning_ratio"])
 
 
 def accuracy_table(t: pd.DataFrame, key: str, key_title: str) -> str:
     rows = [[r.model, r.dataset, r[key], r.draw_epoch, int(r.n), stat(r.acc_mean, r.acc_std, r.acc_n, r.n),
              value(r.acc_paper), value(r.acc_ratio, 3)] for _, r in t.iterrows()]
     return render(["Model", "Dataset", key_title, "Draw epoch", "n", "Retrain top-1 (%)", "paper", "×"], rows) + \
-        _notes(t.assign(method=t[key].astype(str)))
+        _notes(t, ["model", "dataset", key])
 
 
 def table3(t: pd.DataFrame) -> str:
@@ -96,4 +102,4 @@ def table3(t: pd.DataFrame) -> str:
              value(r.energy_mj_paper)] for _, r in t.iterrows()]
     return render(["Model", "Dataset", "Method", "p", "n", "Top-1", "paper", "Δ vs unpruned", "paper", "Top-5",
                    "paper", "PFLOPs", "paper", "Energy MJ (measured)", "Energy MJ (estimated)", "paper MJ"],
-                  rows) + _notes(t)
+                  rows) + _notes(t, ["model", "dataset", "method", "pruning_ratio"])

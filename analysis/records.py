@@ -88,7 +88,7 @@ def flatten(record: Dict[str, Any], run_dir: Path) -> Dict[str, Any]:
     row: Dict[str, Any] = {
         "run_id": record.get("run_id") or run_dir.name,
         "status": record.get("status"),
-        "error": None,
+        "error": record.get("error"),
         "created": record.get("created"),
         "method": method,
         "method_name": method_name(method),
@@ -101,6 +101,7 @@ def flatten(record: Dict[str, Any], run_dir: Path) -> Dict[str, Any]:
         "seed": record.get("seed"),
         "epochs": epochs,
         "lr": config.get("lr"),
+        "lr_gamma": config.get("lr_gamma", 0.1),
         "lr_milestones": _milestone_epochs(config.get("lr_milestones") or (), epochs),
         "eb_ratios": tuple(config.get("eb_ratios") or ((eb.get("ratio"),) if eb.get("ratio") is not None else ())),
         "eb_draw_epoch": _draw_config(config.get("eb_draw_epoch"), epochs),
@@ -191,14 +192,14 @@ def _phase_columns(phases: List[Dict[str, Any]]) -> Dict[str, Any]:
 
 _COLUMNS = [
     "run_id", "status", "error", "created", "method", "method_name", "arch", "depth", "model", "dataset",
-    "dataset_name", "prune_ratio", "seed", "epochs", "lr", "lr_milestones", "eb_ratios", "eb_draw_epoch", "eb_epoch",
+    "dataset_name", "prune_ratio", "seed", "epochs", "lr", "lr_gamma", "lr_milestones", "eb_ratios", "eb_draw_epoch", "eb_epoch",
     "eb_ratio", "eb_epsilon", "eb_detected", "eb_distances", "draw_epoch", "params_dense", "params_final",
     "top1", "top5", "best_top1", "seconds", "energy_j", "energy_source", "estimated_energy_j",
     "estimate_rule", "energy_kj", "est_energy_kj", "flops", "flops_p", "meter_kind", "meter_where", "board",
     "resumed", "run_dir", "phases",
 ]
 _NUMERIC = [
-    "depth", "prune_ratio", "seed", "epochs", "lr", "eb_draw_epoch", "eb_epoch", "eb_ratio", "eb_epsilon",
+    "depth", "prune_ratio", "seed", "epochs", "lr", "lr_gamma", "eb_draw_epoch", "eb_epoch", "eb_ratio", "eb_epsilon",
     "draw_epoch", "params_dense", "params_final", "top1", "top5", "best_top1", "seconds", "energy_j",
     "estimated_energy_j", "energy_kj", "est_energy_kj", "flops", "flops_p",
 ]

@@ -149,7 +149,8 @@ def table1(runs: pd.DataFrame) -> pd.DataFrame:
     """Retrain accuracy per LR schedule and draw epoch (initial LR <= 0.1; larger ones are Table 4's)."""
     df = _fixed_draw_ff(runs)
     df = df[df["lr"] <= STANDARD_LR + 1e-12]
-    df = df.assign(lr_schedule=[lr_schedule_label(lr, m) for lr, m in zip(df["lr"], df["lr_milestones"])])
+    df = df.assign(lr_schedule=[lr_schedule_label(lr, m, g)
+                                for lr, m, g in zip(df["lr"], df["lr_milestones"], df["lr_gamma"])])
     measured = summarize(df.rename(columns={"draw_epoch_label": "draw"}), ["model", "dataset", "lr_schedule", "draw"],
                          {"acc": "top1"}).rename(columns={"draw": "draw_epoch"})
     ref = _with_settings(paper.table1(), measured).rename(columns={"retrain_acc": "acc_paper", "note": "paper_note"})
@@ -157,9 +158,10 @@ def table1(runs: pd.DataFrame) -> pd.DataFrame:
 
 
 def table4(runs: pd.DataFrame) -> pd.DataFrame:
-    """Retrain accuracy per initial LR and draw epoch, with the standard decays at 50% / 75% of the epochs."""
+    """Retrain accuracy per initial LR and draw epoch, with the standard decays (/10 at 50% and 75% of the epochs)."""
     df = _fixed_draw_ff(runs)
-    standard = [tuple(m) == (round(e * 0.5), round(e * 0.75)) for m, e in zip(df["lr_milestones"], df["epochs"])]
+    standard = [tuple(m) == (round(e * 0.5), round(e * 0.75)) and math.isclose(g, 0.1)
+                for m, e, g in zip(df["lr_milestones"], df["epochs"], df["lr_gamma"])]
     df = df.loc[np.array(standard, dtype=bool)]
     measured = summarize(df.rename(columns={"draw_epoch_label": "draw", "lr": "initial_lr"}),
                          ["model", "dataset", "initial_lr", "draw"], {"acc": "top1"}).rename(columns={"draw": "draw_epoch"})

@@ -12,6 +12,7 @@ from .earlybird import EarlyBirdDetector, channel_mask, save_mask
 from .models import fresh_copy
 from .prune import prune
 from .sparsity import BNSparsity
+from .train import seed_everything
 
 
 class Phase(object):
@@ -41,13 +42,17 @@ class Train(Phase):
     def planned_epochs(self, run):
         return self._epochs(run)
 
+    def callbacks(self, run):
+        """The train-loop callbacks of this phase (subclasses add theirs, e.g. quantisation)."""
+        return self._callbacks(run)
+
     def on_epoch(self, run, epoch, metrics):
         return False
 
     def run(self, run, done):
         total = self._epochs(run)
         start = self._start(run)
-        callbacks = self._callbacks(run)
+        callbacks = self.callbacks(run)
         for e in range(done, total):
             global_epoch = start + e
             seed = run.epoch_seed(global_epoch)
@@ -146,8 +151,31 @@ class ChannelPrune(Phase):
         mask = channel_mask(run.model, ratio)
         before = run.params()
         pruned = prune(run.model, mask)
+        if self.reinit:
+            seed_everything(run.epoch_seed(0))  # the same fresh weights when a resumed run redoes this
         run.model = fresh_copy(pruned) if self.reinit else pruned
         run.model.to(run.loop.device)
         run.reset_optimizer()
         run.phase_info.update({"ratio": ratio, "params_before": before, "params_after": run.params(),
                                "cfg": run.model.cfg, "reinit": self.reinit})
+
+
+class FineTune(Train):
+    """Fine-tune a pruned model over the last `finetune_epochs` epochs of the schedule (default: all of it).
+
+    Taking the schedule's tail makes a short budget run at the tail's small lr (rethinking-network-pruning's
+    40 epochs at lr 0.001 is `finetune_epochs: 40` of 160), while the default, the whole schedule from lr
+    0.1, is network slimming's own fine-tune (its README: `--refine` for 160 epochs), the budget Table 2's
+    NS and ThiNet FLOPs imply (see `experiments.thinet`).
+    """
+
+    def __init__(self, name="finetune"):
+        Train.__init__(self, name, epochs=self._budget, start=self._first)
+
+    @staticmethod
+    def _budget(run):
+        return run.spec["finetune_epochs"] or run.spec["epochs"]
+
+    @classmethod
+    def _first(cls, run):
+        return run.spec["epochs"] - cls._budget(run)

@@ -19,7 +19,7 @@ from . import checkpoint, spec as specs
 from .events import EventLog, read_events
 from .methods import METHODS
 from .models import bn_layers, build, count_params, default_cfg
-from .train import TrainLoop, epoch_seed
+from .train import TrainLoop, epoch_seed, seed_everything
 
 EXIT_BAD_SPEC = 2
 
@@ -37,6 +37,7 @@ class Run(object):
         self.events = events
         self.loop = loop
         self.num_classes = specs.num_classes(spec)
+        seed_everything(spec["seed"])
         self.model = build(spec["arch"], spec["depth"], self.num_classes,
                            cfg=default_cfg(spec["arch"], spec["depth"], spec["width"])).to(loop.device)
         self.dense_params = self.params()

@@ -44,6 +44,17 @@ FIELDS = [
     Field("eb_rule", str, "fifo", ("fifo", "consecutive"), "fifo: official code; consecutive: paper's text"),
     Field("eb_draw_epoch", int, None, None, "draw the ticket at this epoch instead of detecting it (Fig 1)"),
     Field("eb_stop", bool, True, None, "stop the search at the ticket (false: search to `epochs`, for Fig 3)"),
+    Field("ns_sparsity", float, None, None, "network slimming's L1 strength on BN gamma (method ns); null: the "
+          "slimming paper's value for the arch (vgg 1e-4, preresnet/resnet 1e-5)"),
+    Field("finetune_epochs", int, None, None, "fine-tune after pruning (ns, thinet): the last N epochs of the "
+          "schedule; null: the whole schedule, as Table 2's NS and ThiNet costs imply"),
+    Field("snip_batches", int, 1, None, "mini-batches SNIP's connection sensitivity is computed on"),
+    Field("thinet_images", int, None, None, "training images ThiNet samples activations from (10 locations "
+          "each); null: 10 per class, as the ThiNet paper"),
+    Field("lp_bits", int, 8, None, "word length of the block floating point of low-precision phases "
+          "(ebtrain-lf/ll)"),
+    Field("swa_start", float, 0.875, None, "low-precision phases average weights (SWA) from this fraction of "
+          "`epochs` on (official: epoch 140 of 160)"),
     Field("device", str, "auto", ("auto", "cpu", "cuda"), "torch device"),
     Field("workers", int, 2, None, "data-loader worker processes"),
     Field("meter", str, "none", None, "power meter spec (hw.meters), sampled on the device"),
@@ -115,6 +126,13 @@ def _check_ranges(spec):
     need(spec["eb_queue"] >= 2, "eb_queue", "at least 2")
     need(spec["eb_draw_epoch"] is None or 1 <= spec["eb_draw_epoch"] <= spec["epochs"],
          "eb_draw_epoch", "null or an epoch in [1, epochs]")
+    need(spec["ns_sparsity"] is None or spec["ns_sparsity"] >= 0, "ns_sparsity", "null or a non-negative number")
+    need(spec["finetune_epochs"] is None or 1 <= spec["finetune_epochs"] <= spec["epochs"],
+         "finetune_epochs", "null or an epoch count in [1, epochs]")
+    need(spec["snip_batches"] >= 1, "snip_batches", "at least 1")
+    need(spec["thinet_images"] is None or spec["thinet_images"] >= 1, "thinet_images", "null or at least 1")
+    need(2 <= spec["lp_bits"] <= 16, "lp_bits", "a word length in [2, 16]")
+    need(0.0 < spec["swa_start"] <= 1.0, "swa_start", "a fraction in (0, 1]")
     need(spec["workers"] >= 0, "workers", "0 or more")
     need(spec["meter_rate_hz"] > 0, "meter_rate_hz", "a positive rate")
     for key in ("train_subset", "test_subset"):

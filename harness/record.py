@@ -19,6 +19,8 @@ from datetime import datetime, timezone
 from pathlib import Path
 from typing import Any, Optional
 
+import numpy as np
+
 from experiments.events import read_events
 
 log = logging.getLogger(__name__)
@@ -32,16 +34,20 @@ class Session:
     end: float
 
 
-def _sessions(events: list[dict], trace_t_max: Optional[float]) -> list[Session]:
+def _sessions(events: list[dict], sample_t: Any) -> list[Session]:
+    """Runner sessions: each from its `run_start` to its last sign of life, the later of its last event
+    and its last power sample before the next session (a crashed runner's last epoch leaves samples
+    after its last event)."""
     starts = [i for i, e in enumerate(events) if e["event"] == "run_start"]
     out = []
     for n, i in enumerate(starts):
         j = starts[n + 1] if n + 1 < len(starts) else len(events)
         end = max(e["t"] for e in events[i:j])
-        nxt = events[j]["t"] if j < len(events) else None
-        if trace_t_max is not None:
-            # samples after the last event of a crashed session still belong to it (the lost epoch)
-            end = max(end, trace_t_max if nxt is None else min(trace_t_max, nxt))
+        if sample_t is not None and len(sample_t):
+            nxt = events[j]["t"] if j < len(events) else np.inf
+            mine = sample_t[(sample_t >= events[i]["t"]) & (sample_t < nxt)]
+            if len(mine):
+                end = max(end, float(mine[-1]))
         out.append(Session(events[i]["t"], end))
     return out
 
@@ -131,7 +137,7 @@ def build_record(run_dir: Path, meter: Optional[dict] = None, code_root: Optiona
     meter_block.update((first.get("meter") or {}))
     meter_block.update(meter or {})
     idle_w = meter_block.get("idle_w")
-    sessions = _sessions(events, float(trace.t[-1]) if trace is not None else None)
+    sessions = _sessions(events, trace.t if trace is not None else None)
     samples_per_epoch = first.get("train_samples")
 
     phases = []

@@ -106,3 +106,14 @@ def test_meters_watch_prints_live_watts(tmp_path, capfd):
     root = make_tx2_tree(str(tmp_path))
     assert main(["meters", "watch", "--meter", "ina3221?root=" + root, "--seconds", "0.8"]) == 0
     assert "5.112 W" in capfd.readouterr()[0]
+
+
+def test_board_side_idle_without_ebt(tmp_path):
+    """`python3 -m hw idle` is what the board has instead of `ebt meters idle`."""
+    import subprocess
+    root = make_tx2_tree(str(tmp_path))
+    out = subprocess.check_output([sys.executable, "-m", "hw", "idle", "--meter", "ina3221?root=" + root,
+                                   "--seconds", "0.5", "--rate", "20"], cwd=os.path.dirname(os.path.dirname(
+                                       os.path.abspath(__file__))))
+    res = last_json(out.decode())
+    assert res["idle_w"] == pytest.approx(5.112) and res["samples"] >= 8 and res["meter"]["kind"] == "ina3221"

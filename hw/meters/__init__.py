@@ -13,14 +13,10 @@ and benchmarks). Per-meter options are listed in each module's docstring.
 port, i.e. sit on the laptop in an SSH setup.
 """
 import logging
+from urllib.parse import unquote
 
 from hw.meters.base import (MalformedReading, Meter, MeterDisconnected, MeterError,  # noqa: F401
                             MeterUnavailable, NoReading, Sample)
-
-try:  # Python 3 (the board and the laptop); kept in a try only for the name's location
-    from urllib.parse import unquote
-except ImportError:  # pragma: no cover
-    from urllib import unquote
 
 log = logging.getLogger(__name__)
 

@@ -1,0 +1,52 @@
+"""SNIP: single-shot network pruning by connection sensitivity (Lee et al., ICLR 2019), a Table 2 baseline.
+
+At initialisation, the sensitivity of connection j is |dL/dc_j| at c = 1 for a multiplicative gate c on
+the weight, which equals |g_j * w_j|. It is computed on `snip_batches` mini-batches (the paper: one batch,
+128 images on CIFAR; here the run's batch size) with gradients summed over the batches, the top (1 - p)
+conv/linear weights are kept globally, and the network trains the whole schedule with that mask fixed
+(`experiments.unstructured.MaskedTrain`). One dense schedule: Table 2's SNIP cost is exactly half of LT's.
+"""
+import copy
+
+import torch.nn.functional as F
+
+from . import data
+from .phases import Phase
+from .unstructured import apply_masks, density, global_top_masks, prunable_weights
+
+
+def connection_sensitivity(model, batches, device):
+    """{weight name: |g * w|} of every conv/linear weight, g summed over `batches` of (x, y).
+
+    Computed on a copy in train mode (batch statistics, as at the first training step), so the model to
+    be trained keeps its initial weights and BN buffers untouched.
+    """
+    probe = copy.deepcopy(model).train()
+    weights = prunable_weights(probe)
+    probe.zero_grad()
+    for x, y in batches:
+        loss = F.cross_entropy(probe(x.to(device)), y.to(device))
+        loss.backward()
+    return dict((name, (w.grad * w).detach().abs()) for name, w in weights)
+
+
+class SnipPrune(Phase):
+    name = "prune"
+
+    def run(self, run, done):
+        spec = run.spec
+        loader = data.train_loader(spec, run.loop.train_set, run.epoch_seed(0), run.loop.pin)
+        batches = []
+        for batch in loader:
+            batches.append(batch)
+            if len(batches) == spec["snip_batches"]:
+                break
+        scores = connection_sensitivity(run.model, batches, run.loop.device)
+        masks = global_top_masks(scores, spec["prune_ratio"])
+        run.state["weight_masks"] = masks
+        apply_masks(run.model, masks)
+        run.reset_optimizer()
+        kept, total = density(masks)
+        run.phase_info.update({"ratio": spec["prune_ratio"], "sparsity": "unstructured", "weights_kept": kept,
+                               "weights_total": total, "batches": len(batches),
+                               "images": sum(int(b[1].numel()) for b in batches)})

@@ -1,0 +1,191 @@
+"""ThiNet (Luo et al., ICCV 2017), the Table 2 baseline: prune a layer's channels by how little the NEXT
+layer's output needs them, then fine-tune.
+
+Phases (see `experiments.methods`): `train` the dense network for the whole schedule, `prune` with ThiNet
+layer by layer, `finetune` (`experiments.phases.FineTune`).
+
+Pruning one layer (ThiNet Sec 3.2-3.3, official Caffe code Roll920/ThiNet_Code, read for facts):
+
+1. Sample: run images through the network (eval mode) and capture the input of the layer that reads the
+   pruned channels (the next conv, or the classifier). For each image, 10 random (output location, output
+   filter) pairs; for each pair the contribution of every input channel c to that output is
+   x_c = sum over the kernel window of W[f, c] * input[c]. The output (pre-BN, no bias) is y = sum_c x_c.
+2. Greedy selection: starting from nothing removed, repeatedly remove the channel whose addition to the
+   removed set T least increases sum over samples of (sum_{c in T} x_c)^2, until p of the channels are gone.
+3. Rescale: least squares w = argmin ||y - X_S w||^2 over the kept channels S; w is folded into the
+   reading layer's weights, channel by channel.
+
+The ratio is per layer (ThiNet compresses each layer by the same rate), every layer whose channels can be
+cut is pruned in forward order, and each layer is sampled from the network already pruned above it. Which
+channels can be cut is `experiments.prune`'s table: every VGG BN, the two internal BNs of each PreResNet
+bottleneck (ThiNet's ResNet rule: the residual stream is never pruned), ResNet's block-internal BNs. With
+BN, the pruned BN and the conv writing it are sliced (`prune.prune`), which is the reconstruction of the
+next conv's pre-BN output the research notes ask for.
+
+Fine-tune budget: the whole schedule (`finetune_epochs: null`). Table 2's ThiNet FLOPs are exactly 160
+dense epochs plus 160 epochs of a network pruned uniformly per layer: for VGG16 CIFAR-10 a kept fraction
+k = 1 - p leaves about k^2 of the dense FLOPs, and 15.1 x (1 + k^2) = 22.5 / 18.9 / 16.5 PFLOPs at
+p = 0.3 / 0.5 / 0.7 against the printed 22.6 / 19.0 / 16.6. ThiNet's own ImageNet recipe (1-2 epochs
+between layers, then a short fine-tune) is not what Table 2 paid for.
+"""
+import torch
+import torch.nn as nn
+import torch.nn.functional as F
+
+from . import data
+from .models import bn_layers
+from .phases import Phase
+from .prune import _ports, prune
+
+LOCATIONS = 10  # (location, filter) samples per image, ThiNet Sec 4.1
+
+
+def cuttable_ports(model):
+    """Indexes (into `prune`'s port table) of the BNs whose channels ThiNet prunes, in forward order."""
+    return [i for i, port in enumerate(_ports(model)) if port.producer is not None]
+
+
+def _reader(model, index):
+    readers = _ports(model)[index].readers
+    if len(readers) != 1:
+        raise ValueError("ThiNet needs exactly one layer reading the pruned channels, found %d" % len(readers))
+    return readers[0]
+
+
+def contributions(reader, inputs, generator):
+    """(X [S, C], y [S]): per-channel contributions to LOCATIONS random outputs of `reader` per input.
+
+    `inputs` is what `reader` receives: [N, C, H, W] for a conv, [N, C] for a linear layer.
+    """
+    n = inputs.size(0)
+    count = n * LOCATIONS
+    image = torch.arange(n).repeat_interleave(LOCATIONS)
+    weight = reader.weight.detach()
+    if isinstance(reader, nn.Linear):
+        filt = torch.randint(weight.size(0), (count,), generator=generator)
+        x = inputs[image.to(inputs.device)] * weight[filt.to(weight.device)]
+        return x, x.sum(1)
+    kh, kw = reader.kernel_size
+    sh, sw = reader.stride
+    ph, pw = reader.padding
+    padded = F.pad(inputs, (pw, pw, ph, ph))
+    out_h = (padded.size(2) - kh) // sh + 1
+    out_w = (padded.size(3) - kw) // sw + 1
+    filt = torch.randint(weight.size(0), (count,), generator=generator)
+    row = torch.randint(out_h, (count,), generator=generator) * sh
+    col = torch.randint(out_w, (count,), generator=generator) * sw
+    rows = (row.view(-1, 1) + torch.arange(kh)).view(count, 1, kh, 1)
+    cols = (col.view(-1, 1) + torch.arange(kw)).view(count, 1, 1, kw)
+    chans = torch.arange(inputs.size(1)).view(1, -1, 1, 1)
+    dev = inputs.device
+    patches = padded[image.view(-1, 1, 1, 1).to(dev), chans.to(dev), rows.to(dev), cols.to(dev)]
+    x = (patches * weight[filt.to(weight.device)]).sum(dim=(2, 3))
+    return x, x.sum(1)
+
+
+def greedy_keep(x, keep):
+    """ThiNet's greedy selection: the sorted indexes of the `keep` channels left after removing, one at a
+    time, the channel that least increases the squared norm of the removed channels' summed contribution."""
+    removed_sum = torch.zeros_like(x[:, 0])
+    alive = torch.ones(x.size(1), dtype=torch.bool, device=x.device)
+    for _ in range(x.size(1) - keep):
+        cost = ((removed_sum.unsqueeze(1) + x) ** 2).sum(0)
+        cost[~alive] = float("inf")
+        worst = int(cost.argmin())
+        alive[worst] = False
+        removed_sum += x[:, worst]
+    return alive.nonzero().flatten()
+
+
+def _lstsq(a, b):
+    # torch.linalg.lstsq is torch >= 1.9; a TX2's torch 1.8 has only torch.lstsq (removed in torch 2).
+    if hasattr(torch, "linalg") and hasattr(torch.linalg, "lstsq"):
+        return torch.linalg.lstsq(a, b.unsqueeze(1)).solution.flatten()
+    return torch.lstsq(b.unsqueeze(1), a)[0][:a.size(1)].flatten()
+
+
+def rescale(x, y, kept):
+    """Least-squares scales of the kept channels: argmin_w ||y - X[:, kept] w||^2 (ThiNet Sec 3.3)."""
+    a = x[:, kept].double().cpu()
+    return _lstsq(a, y.double().cpu()).float()
+
+
+def reconstruction_error(x, y, kept, scale=None):
+    """Relative squared error of rebuilding y from the kept channels (scaled by `scale` when given)."""
+    part = x[:, kept]
+    if scale is not None:
+        part = part * scale.to(part.device)
+    return float(((y - part.sum(1)) ** 2).sum() / (y ** 2).sum().clamp_min(1e-12))
+
+
+def reader_inputs(model, reader, images, batch_size):
+    """What `reader` receives when `images` go through `model` in eval mode."""
+    captured = []
+    handle = reader.register_forward_hook(lambda m, inp, out: captured.append(inp[0].detach()))
+    model.eval()
+    try:
+        with torch.no_grad():
+            for start in range(0, images.size(0), batch_size):
+                model(images[start:start + batch_size])
+    finally:
+        handle.remove()
+    return torch.cat(captured).flatten(1) if isinstance(reader, nn.Linear) else torch.cat(captured)
+
+
+def prune_layer(model, index, images, ratio, generator, batch_size=256):
+    """ThiNet on the BN at port `index`: a new, pruned and rescaled model, and the layer's statistics."""
+    reader = _reader(model, index)
+    x, y = contributions(reader, reader_inputs(model, reader, images, batch_size), generator)
+    channels = x.size(1)
+    keep = max(1, channels - int(channels * ratio))
+    kept = greedy_keep(x, keep)
+    scale = rescale(x, y, kept)
+    stats = {"channels": channels, "kept": keep,
+             "error_greedy": reconstruction_error(x, y, kept),
+             "error_rescaled": reconstruction_error(x, y, kept, scale)}
+    bns = bn_layers(model)
+    target = _ports(model)[index].bn
+    mask = torch.ones(sum(bn.num_features for bn in bns), dtype=torch.bool)
+    start = sum(bn.num_features for bn in bns[:bns.index(target)])
+    mask[start:start + channels] = False
+    mask[start + kept.cpu()] = True
+    pruned = prune(model, mask)
+    new_reader = _reader(pruned, index)
+    with torch.no_grad():
+        shape = [1, -1] + [1] * (new_reader.weight.dim() - 2)
+        new_reader.weight.mul_(scale.to(new_reader.weight.device).view(shape))
+    return pruned, stats
+
+
+def sample_images(run, count):
+    """`count` training images (deterministic for the run's seed), on the run's device."""
+    images, seen = [], 0
+    for x, _ in data.train_loader(run.spec, run.loop.train_set, run.epoch_seed(0), run.loop.pin):
+        images.append(x)
+        seen += x.size(0)
+        if seen >= count:
+            break
+    return torch.cat(images)[:count].to(run.loop.device)
+
+
+class ThiNetPrune(Phase):
+    name = "prune"
+
+    def run(self, run, done):
+        spec = run.spec
+        count = spec["thinet_images"] or 10 * run.num_classes
+        images = sample_images(run, count)
+        generator = torch.Generator()
+        generator.manual_seed(run.epoch_seed(0))
+        before = run.params()
+        layers = []
+        model = run.model
+        for index in cuttable_ports(model):
+            model, stats = prune_layer(model, index, images, spec["prune_ratio"], generator, spec["batch_size"])
+            layers.append(stats)
+        model.train()
+        run.model = model
+        run.reset_optimizer()
+        run.phase_info.update({"ratio": spec["prune_ratio"], "images": int(images.size(0)),
+                               "samples_per_layer": int(images.size(0)) * LOCATIONS, "layers": layers,
+                               "params_before": before, "params_after": run.params(), "cfg": model.cfg})

@@ -1,0 +1,82 @@
+"""Unstructured (weight-level) sparsity: masks over conv/linear weights, kept fixed while training.
+
+Shared by the lottery ticket (`experiments.lottery`) and SNIP (`experiments.snip`). A mask is a dict
+{parameter name: bool tensor of the weight's shape} (True = kept). It lives in `run.state["weight_masks"]`,
+which every checkpoint saves, so a resumed run trains under the very same mask.
+
+Unstructured zeros save no dense compute: the pruned weights are still multiplied (by zero) by every
+dense kernel, so these methods' FLOPs are counted dense, as Table 2 does (LT and SNIP cost the same at
+every ratio). `MaskedTrain` writes that into its phase info, and the run record carries it.
+"""
+import torch
+import torch.nn as nn
+
+from .phases import Train
+
+
+def prunable_weights(model):
+    """(name, weight) of every conv and linear layer: the weights these methods prune (open_lth's
+    default prunable set, classifier included; BN and biases are left dense)."""
+    names = dict((m, n) for n, m in model.named_modules())
+    return [(names[m] + ".weight", m.weight) for m in model.modules()
+            if isinstance(m, (nn.Conv2d, nn.Linear))]
+
+
+def global_top_masks(scores, ratio):
+    """Keep the (1 - ratio) fraction of entries with the largest score across every tensor of `scores`
+    ({name: tensor}); one global threshold, ties broken by position so exactly that many are kept."""
+    flat = torch.cat([s.detach().flatten().float().cpu() for s in scores.values()])
+    keep = flat.numel() - int(flat.numel() * ratio)
+    kept = torch.zeros(flat.numel(), dtype=torch.bool)
+    kept[torch.topk(flat, keep, sorted=False)[1]] = True
+    masks, start = {}, 0
+    for name, s in scores.items():
+        masks[name] = kept[start:start + s.numel()].view_as(s)
+        start += s.numel()
+    return masks
+
+
+def apply_masks(model, masks):
+    """Zero the pruned weights of `model` in place."""
+    params = dict(model.named_parameters())
+    with torch.no_grad():
+        for name, mask in masks.items():
+            params[name].mul_(mask.to(params[name].device, params[name].dtype))
+
+
+def density(masks):
+    kept = sum(int(m.sum()) for m in masks.values())
+    total = sum(m.numel() for m in masks.values())
+    return kept, total
+
+
+class WeightMask(object):
+    """Train-loop callback: re-zero the pruned weights after every optimiser step, so momentum and
+    weight decay never bring them back (Frankle & Carbin 2019; Lee et al. 2019 train with the mask fixed)."""
+
+    def __init__(self, masks):
+        self.masks = masks
+
+    def after_step(self, model):
+        apply_masks(model, self.masks)
+
+
+class MaskedTrain(Train):
+    """Train under the fixed weight mask in `run.state["weight_masks"]`; FLOPs stay dense (see module doc)."""
+
+    def __init__(self, name, epochs, start=lambda run: 0):
+        Train.__init__(self, name, epochs=epochs, start=start)
+
+    def callbacks(self, run):
+        return Train.callbacks(self, run) + [WeightMask(run.state["weight_masks"])]
+
+    def run(self, run, done):
+        masks = run.state["weight_masks"]
+        apply_masks(run.model, masks)
+        kept, total = density(masks)
+        run.phase_info.update({
+            "sparsity": "unstructured", "weights_kept": kept, "weights_total": total,
+            "flops_note": "counted dense: an unstructured mask (%.1f%% of conv/linear weights kept) saves "
+                          "no dense compute, as Table 2 counts LT and SNIP" % (100.0 * kept / max(1, total)),
+        })
+        Train.run(self, run, done)

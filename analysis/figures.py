@@ -7,7 +7,6 @@ Figures are built on `matplotlib.figure.Figure` directly (no pyplot state), Agg 
 from __future__ import annotations
 
 import json
-import logging
 import math
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -20,11 +19,9 @@ import numpy as np  # noqa: E402
 import pandas as pd  # noqa: E402
 from matplotlib.figure import Figure  # noqa: E402
 from matplotlib.lines import Line2D  # noqa: E402
-from matplotlib.ticker import LogFormatter  # noqa: E402
+from matplotlib.ticker import LogFormatter, MaxNLocator  # noqa: E402
 
 from analysis.naming import METHOD_ORDER  # noqa: E402
-
-log = logging.getLogger(__name__)
 
 STYLE = {
     "font.size": 9, "axes.titlesize": 9, "axes.labelsize": 9, "legend.fontsize": 7,
@@ -97,6 +94,7 @@ def _plot_curves(ax, pts: pd.DataFrame, ylabel: str) -> None:
                 ax.errorbar(d["draw_epoch"], d["mean"], yerr=[d["mean"] - d["min"], d["max"] - d["mean"]],
                             color=color, capsize=2.5, **style)
     ax.set_xlabel("epoch the ticket is drawn at")
+    ax.xaxis.set_major_locator(MaxNLocator(integer=True))
     ax.set_ylabel(ylabel)
 
 
@@ -104,7 +102,13 @@ def _legend(fig, ratios: Sequence[float], extra: Sequence[Tuple[str, dict]]) -> 
     """One legend for the whole figure: per-axes legends cost most of the render time and hide data."""
     handles = [Line2D([], [], color=ratio_color(p), marker="o", ms=3.5, label=f"p = {p:g}") for p in sorted(ratios)]
     handles += [Line2D([], [], label=label, **style) for label, style in extra]
-    fig.legend(handles=handles, loc="outside lower center", ncol=min(len(handles), 6), frameon=False)
+    _figure_legend(fig, handles)
+
+
+def _figure_legend(fig, handles: List[Line2D]) -> None:
+    # As many columns as the figure's width holds, so a one-panel figure does not clip its legend.
+    per_row = max(1, int(fig.get_figwidth() / 1.9))
+    fig.legend(handles=handles, loc="outside lower center", ncol=min(len(handles), per_row), frameon=False)
 
 
 def _draw_epoch_figure(runs: pd.DataFrame, method: str, name: str, caption: str,
@@ -130,6 +134,10 @@ def _draw_epoch_figure(runs: pd.DataFrame, method: str, name: str, caption: str,
             if col == "top1" and dense_line:
                 for value in dense.loc[(dense["model"] == model) & (dense["dataset_name"] == ds), "mean"]:
                     ax.axhline(value, color="0.3", ls="--", lw=1)
+            # The whole epoch budget on x, as in the paper: where in training a ticket was drawn is the point.
+            budget = sel.loc[(sel["model"] == model) & (sel["dataset_name"] == ds), "epochs"].max()
+            if pd.notna(budget):
+                ax.set_xlim(0, budget * 1.02)
             ax.set_title(f"{model}, {ds}")
     extra = []
     if data["drawn_by"].eq("detector").any():
@@ -221,7 +229,7 @@ def fig3_mask_distance(runs: pd.DataFrame) -> FigureResult:
                                          "n_epochs", "eb_epoch", "key", "epochs"])
     if data.empty:
         return FigureResult(name, caption, None, data, 0)
-    fig, axes = _figure(len(data), ncols=4, width=2.6, height=2.5)
+    fig, axes = _figure(len(data), ncols=4, width=2.8, height=3.1)
     image = None
     for ax, (_, p) in zip(axes.flat, data.iterrows()):
         e0, e1 = p["first_epoch"], p["last_epoch"]
@@ -234,6 +242,8 @@ def fig3_mask_distance(runs: pd.DataFrame) -> FigureResult:
         ax.set_title(f"{p['model']} {p['dataset_name']}\np = {p['ratio']:g}{eb}")
         ax.set_xlabel("epoch")
         ax.set_ylabel("epoch")
+        ax.xaxis.set_major_locator(MaxNLocator(integer=True))
+        ax.yaxis.set_major_locator(MaxNLocator(integer=True))
         ax.grid(False)
     fig.colorbar(image, ax=list(axes.flat), shrink=0.8, label="normalised mask distance")
     return FigureResult(name, caption, fig, data, int(data["run_id"].nunique()), arrays)
@@ -296,7 +306,7 @@ def energy_accuracy(runs: pd.DataFrame) -> FigureResult:
                for m in methods]
     if data["kind"].eq("estimated").any():
         handles.append(Line2D([], [], ls="none", color="0.3", marker="o", mfc="none", label="hollow: estimated energy"))
-    fig.legend(handles=handles, loc="outside lower center", ncol=min(len(handles), 5), frameon=False)
+    _figure_legend(fig, handles)
     n_runs = int(runs[(runs["energy_kj"].notna() | runs["est_energy_kj"].notna()) & runs["top1"].notna()].shape[0])
     return FigureResult(name, caption, fig, data, n_runs)
 
@@ -335,5 +345,13 @@ def power_trace(runs: pd.DataFrame, run_id: Optional[str] = None) -> FigureResul
     return FigureResult(name, caption, fig, phases, 1, {"t": shown["t"].to_numpy() - t0, "watts": shown["watts"].to_numpy()})
 
 
+TITLES = {
+    "fig1_retrain_accuracy": "Fig 1: retrain accuracy vs draw epoch",
+    "fig2_low_precision": "Fig 2: low-precision search, accuracy and FLOPs vs draw epoch",
+    "fig3_mask_distance": "Fig 3: pairwise mask distance",
+    "fig5_training_flops": "Fig 5: total training FLOPs vs draw epoch",
+    "energy_accuracy": "Energy vs accuracy per method (Pareto view)",
+    "power_trace": "Power trace per phase",
+}
 ALL_FIGURES = (fig1_retrain_accuracy, fig2_low_precision, fig3_mask_distance, fig5_training_flops,
                energy_accuracy, power_trace)

@@ -6,6 +6,10 @@ on one input of the dataset's size. Training FLOPs = 3 x forward x samples x epo
 costs about twice the forward one, and this rule reproduces Table 2's dense figures (160 epochs of
 CIFAR-10: VGG16 15.0 vs the paper's 15.1 PFLOPs, PreResNet-101 7.39 vs 7.40; `benchmarks/flops_rule.py`).
 The device records only the channel configuration of each phase's model; the laptop counts.
+
+Two conventions of Table 2 follow from counting the architecture: unstructured masks (LT, SNIP) leave the
+architecture dense, so their phases count dense FLOPs (the record's phase `flops_note` says so), and
+emulated 8-bit phases (EB Train LF/LL) count the same FLOPs as FP32 ones (Sohoni et al. 2019, as the paper).
 """
 from __future__ import annotations
 

@@ -17,17 +17,22 @@ def _num(v) -> Optional[float]:
     return None if math.isnan(v) else v
 
 
-def value(v, digits: int = 2, suffix: str = "") -> str:
+def _fmt(v: float, digits: Optional[int]) -> str:
+    """`digits` decimals, or 4 significant digits when None (FLOPs span 1e-3 P on digits to 1e3 P on ImageNet)."""
+    return f"{v:.4g}" if digits is None else f"{v:.{digits}f}"
+
+
+def value(v, digits: Optional[int] = 2, suffix: str = "") -> str:
     v = _num(v)
-    return MISSING if v is None else f"{v:.{digits}f}{suffix}"
+    return MISSING if v is None else _fmt(v, digits) + suffix
 
 
-def stat(mean, std, n, row_n=None, digits: int = 2, suffix: str = "") -> str:
+def stat(mean, std, n, row_n=None, digits: Optional[int] = 2, suffix: str = "") -> str:
     """mean ± std; the cell's own n is shown when it differs from its row's (e.g. fewer runs had a meter)."""
     mean, std, n = _num(mean), _num(std), _num(n)
     if mean is None:
         return MISSING
-    text = f"{mean:.{digits}f}" + (f" ± {std:.{digits}f}" if std is not None else "")
+    text = _fmt(mean, digits) + (f" ± {_fmt(std, digits)}" if std is not None else "")
     if n is not None and (row_n is None or int(n) != int(row_n)):
         text += f" (n={int(n)})"
     return text + suffix
@@ -66,7 +71,7 @@ def table2(t2: pd.DataFrame) -> str:
             stat(r.est_energy_kj_mean, r.est_energy_kj_std, r.est_energy_kj_n, r.n, 1, " (est.)"),
             value(r.energy_kj_paper, 1, " (est.)" if est else ""),
             value(r.est_energy_ratio if est else r.energy_ratio, 2, " (est.)" if est else ""),
-            stat(r.flops_p_mean, r.flops_p_std, r.flops_p_n, r.n, 3), value(r.flops_p_paper, 3),
+            stat(r.flops_p_mean, r.flops_p_std, r.flops_p_n, r.n, None), value(r.flops_p_paper, None),
             value(r.flops_ratio, 3),
         ])
     return render(header, rows) + _notes(t2, ["model", "dataset", "method", "pruning_ratio"])

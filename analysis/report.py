@@ -5,12 +5,12 @@ import logging
 from dataclasses import dataclass, field
 from datetime import datetime, timezone
 from pathlib import Path
-from typing import Callable, Dict, List
+from typing import List
 
 import pandas as pd
 
 from analysis import markdown, tables
-from analysis.figures import ALL_FIGURES, FigureResult
+from analysis.figures import ALL_FIGURES, TITLES, FigureResult
 from analysis.output import save_figure, write_csv, write_text
 from analysis.records import DEFAULT_RUNS, load_records, usable_runs
 
@@ -75,9 +75,8 @@ def _backing(df: pd.DataFrame) -> str:
     filled = n[n > 0]
     if filled.empty:
         return f"No runs back this table yet ({len(df)} paper rows for comparison)."
-    lo, hi = int(filled.min()), int(filled.max())
-    return (f"{int(filled.sum())} runs back {len(filled)} of {len(df)} rows "
-            f"({lo if lo == hi else f'{lo}-{hi}'} runs per row; `n` in each row, and `(n=k)` in a cell "
+    return (f"{_runs(int(filled.sum()))} back {len(filled)} of {len(df)} rows "
+            f"({_span(int(filled.min()), int(filled.max()))} per row; `n` in each row, and `(n=k)` in a cell "
             f"when fewer of that row's runs had that value); {int((n == 0).sum())} rows have only the paper's value.")
 
 
@@ -122,13 +121,12 @@ def _report_md(all_runs: pd.DataFrame, used: pd.DataFrame, include_partial: bool
         lines.append("")
     lines += ["## Figures", ""]
     for f in figures:
-        lines.append(f"### {f.name}")
-        lines.append("")
+        lines += [f"### {TITLES[f.name]}", ""]
         if f.fig is None:
-            lines += [f"{f.caption.split(':')[0]}: no runs with the data this figure needs.", ""]
+            lines += ["No runs with the data this figure needs.", ""]
             continue
         lines += [f"![{f.name}](figures/{f.name}.png) ([PDF](figures/{f.name}.pdf))", "", f.caption, "",
-                  f"Backed by {f.n_runs} runs" + _points_line(f) + ".", ""]
+                  f"Backed by {_runs(f.n_runs)}" + _points_line(f) + ".", ""]
     lines += ["## Tables", "", "Full precision in `tables/*.csv`; the run index is `tables/runs.csv`.", ""]
     for t in built:
         lines += [f"### {t.title}", "", t.backing, ""]
@@ -136,10 +134,17 @@ def _report_md(all_runs: pd.DataFrame, used: pd.DataFrame, include_partial: bool
     return "\n".join(lines)
 
 
+def _runs(n: int) -> str:
+    return f"{n} run" if n == 1 else f"{n} runs"
+
+
+def _span(lo: int, hi: int) -> str:
+    return _runs(lo) if lo == hi else f"{lo}-{hi} runs"
+
+
 def _points_line(f: FigureResult) -> str:
     if "n" in f.data and len(f.data):
         n = pd.to_numeric(f.data["n"], errors="coerce").dropna()
         if len(n):
-            lo, hi = int(n.min()), int(n.max())
-            return f"; {len(f.data)} plotted points/lines, each from {lo if lo == hi else f'{lo}-{hi}'} runs"
+            return f"; {len(f.data)} plotted points (or dense lines), each the mean of {_span(int(n.min()), int(n.max()))}"
     return f"; {len(f.data)} plotted panels/phases"

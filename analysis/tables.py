@@ -9,7 +9,7 @@ the paper's cells a setting still lacks without listing the whole paper.
 from __future__ import annotations
 
 import math
-from typing import Dict, Iterable, List, Optional, Sequence
+from typing import Dict, Iterable, List, Sequence
 
 import numpy as np
 import pandas as pd

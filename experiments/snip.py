@@ -12,6 +12,7 @@ import torch.nn.functional as F
 
 from . import data
 from .phases import Phase
+from .train import seed_everything
 from .unstructured import apply_masks, density, global_top_masks, prunable_weights
 
 
@@ -35,6 +36,8 @@ class SnipPrune(Phase):
 
     def run(self, run, done):
         spec = run.spec
+        # Seeded like an epoch (augmentation draws from the global generator), so a redo is identical.
+        seed_everything(run.epoch_seed(0))
         loader = data.train_loader(spec, run.loop.train_set, run.epoch_seed(0), run.loop.pin)
         batches = []
         for batch in loader:

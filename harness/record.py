@@ -21,6 +21,7 @@ from typing import Any, Optional
 
 import numpy as np
 
+from analysis.energy_estimate import estimate as estimate_energy
 from experiments.events import read_events
 
 log = logging.getLogger(__name__)
@@ -145,10 +146,14 @@ def build_record(run_dir: Path, meter: Optional[dict] = None, code_root: Optiona
         end = p["end"] if p["end"] is not None else (sessions[-1].end if sessions else p["start"])
         segs = _segments(p["start"], end, sessions)
         seconds = sum(b - a for a, b in segs)
+        info = p.get("info") or {}
         entry: dict[str, Any] = {"name": p["name"], "epochs": p["epochs"], "start": p["start"], "end": end,
                                  "seconds": seconds, "energy_j": None, "net_energy_j": None, "mean_w": None,
                                  "flops": _flops(p["model"], samples_per_epoch, p["epochs"], spec["dataset"]),
-                                 "coverage": None, "samples": 0, "complete": p["end"] is not None}
+                                 "coverage": None, "samples": 0, "complete": p["end"] is not None,
+                                 # why the FLOPs are what they are (dense for unstructured masks) and the
+                                 # emulated precision of the phase (the energy estimate keys on it)
+                                 "flops_note": info.get("flops_note"), "precision": info.get("precision")}
         if trace is not None and segs:
             e = _energy(trace, segs, idle_w)
             entry.update(energy_j=e["energy_j"], net_energy_j=e["net_energy_j"], samples=e["samples"],
@@ -166,8 +171,8 @@ def build_record(run_dir: Path, meter: Optional[dict] = None, code_root: Optiona
                          if measured and idle_w is not None else None),
         "flops": sum(flops) if flops and all(f is not None for f in flops) else None,
         "energy_source": "measured" if measured else "none",
-        "estimated_energy_j": None, "estimate_rule": None,
     }
+    totals["estimated_energy_j"], totals["estimate_rule"] = estimate_energy(phases)
 
     if last_end is not None and last_end.get("status") == "ok":
         status = "ok"

@@ -42,3 +42,10 @@ def test_report_with_zero_records(tmp_path):
     page = (out / "REPORT.md").read_text()
     assert "No run records found" in page and "Records: 0" in page
     assert not list(out.rglob("*.png"))
+
+
+def test_unwritable_out_is_a_clear_error(tmp_path, caplog):
+    blocker = tmp_path / "file"
+    blocker.write_text("not a folder")
+    assert main(["report", "--runs", str(tmp_path / "*" / "record.json"), "--out", str(blocker)]) == 1
+    assert "cannot write the report" in caplog.text

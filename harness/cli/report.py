@@ -24,7 +24,12 @@ def run(args: argparse.Namespace) -> int:
     # Imported here so `ebt --help` and other subcommands do not pay for pandas/matplotlib.
     from analysis.report import build_report
 
-    report = build_report(args.runs, args.out, args.include_partial)
+    try:
+        report = build_report(args.runs, args.out, args.include_partial)
+    except OSError as exc:
+        # e.g. an --out that cannot be written: say which path, not a traceback; nothing half-written stays.
+        log.error("cannot write the report under %s: %s", args.out, exc)
+        return 1
     log.info("%d records (%d used): %d figures, %d tables -> %s", report.n_records, report.n_used,
              len(report.figures), len(report.tables), report.out_dir / "REPORT.md")
     print(report.out_dir / "REPORT.md")

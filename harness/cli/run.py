@@ -5,7 +5,6 @@ import argparse
 import logging
 from pathlib import Path
 
-from ..config import ConfigError, load_specs, parse_overrides
 from ..lifecycle import Progress, finalize, follow, launch
 from ..targets import open_target
 
@@ -42,6 +41,7 @@ def register(sub: argparse._SubParsersAction) -> None:
 
 
 def cmd_run(args: argparse.Namespace) -> int:
+    from ..config import ConfigError, load_specs, parse_overrides  # imports torch: only when running
     try:
         overrides = parse_overrides(args.overrides)
         if args.meter is not None:
@@ -72,7 +72,9 @@ def cmd_run(args: argparse.Namespace) -> int:
             finalize(info, target, args.results, CODE_ROOT, checkpoints=args.checkpoints)
             if state != "finished":
                 failures += 1
-                log.error("%s ended %s; see %s/runner.log", info.run_id, state, info.run_dir)
+                tail = target.read_from(f"{info.run_dir}/runner.log", 0).decode(errors="replace")
+                log.error("%s ended %s; last lines of %s/runner.log:\n%s", info.run_id, state,
+                          info.run_dir, "\n".join(tail.splitlines()[-15:]))
     finally:
         target.close()
     return 1 if failures else 0

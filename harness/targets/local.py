@@ -77,7 +77,7 @@ class LocalTarget(Target):
         dest = Path(dest)
         dest.mkdir(parents=True, exist_ok=True)
         for item in Path(run_dir).iterdir():
-            if item.name in skip or item.name in (".lock",) or item.name.endswith(".tmp"):
+            if item.name in skip or item.name in (".lock", "runner.pid") or item.name.endswith(".tmp"):
                 continue
             target = dest / item.name
             if item.is_dir():

@@ -1,0 +1,79 @@
+"""Every Table 2 method end to end through the device runner on the offline dataset, with its record."""
+import pytest
+import torch
+
+from analysis.flops import training_flops
+from experiments import checkpoint
+from experiments.train import TrainLoop
+from harness.record import build_record
+from tests.method_runs import load_model, phase_ends, run_method, small_spec
+
+PHASES = {
+    "ns": ["train", "prune", "finetune"],
+    "lt": ["init", "train", "prune", "retrain"],
+    "snip": ["prune", "train"],
+    "thinet": ["train", "prune", "finetune"],
+    "ebtrain-lf": ["search", "prune", "retrain"],
+    "ebtrain-ll": ["search", "prune", "retrain"],
+}
+
+
+@pytest.mark.parametrize("method", sorted(PHASES))
+def test_method_runs_end_to_end_with_its_phases_and_a_record(tmp_path, method):
+    spec = small_spec(method)
+    rc, out, events = run_method(tmp_path, spec)
+    assert rc == 0
+    assert [e["phase"] for e in events if e["event"] == "phase_start"] == PHASES[method]
+    assert events[-1]["event"] == "run_end" and events[-1]["status"] == "ok"
+    record = build_record(out)
+    assert record["status"] == "ok" and record["method"] == method
+    assert [p["name"] for p in record["phases"]] == PHASES[method]
+    assert record["totals"]["flops"] > 0
+    # no meter: no energy, measured or estimated, is invented
+    assert record["totals"]["energy_j"] is None and record["totals"]["estimated_energy_j"] is None
+    trained = sum(p["epochs"] for p in record["phases"])
+    assert trained == {"lt": 4, "ns": 4, "thinet": 4}.get(method, 2)
+
+
+@pytest.mark.parametrize("method", ["lt", "snip"])
+def test_unstructured_methods_count_dense_flops_and_say_so(tmp_path, method):
+    rc, out, events = run_method(tmp_path, small_spec(method))
+    assert rc == 0
+    record = build_record(out)
+    dense_model = phase_ends(events)["train"]["model"]
+    per_epoch = training_flops(dense_model, "digits", record["config"]["train_subset"], 1)
+    masked = [p for p in record["phases"] if p["flops_note"]]
+    assert [p["name"] for p in masked] == (["retrain"] if method == "lt" else ["train"])
+    assert "dense" in masked[0]["flops_note"]
+    assert masked[0]["flops"] == pytest.approx(per_epoch * masked[0]["epochs"])
+    # LT pays two dense schedules, SNIP one, whatever the ratio (Table 2)
+    assert record["totals"]["flops"] == pytest.approx(per_epoch * (4 if method == "lt" else 2))
+
+
+def test_resume_mid_method_keeps_the_weight_mask(tmp_path, monkeypatch):
+    spec = small_spec("snip", epochs=3)
+    real = TrainLoop.train_epoch
+    calls = []
+
+    def crash_on_second_epoch(self, *args, **kwargs):
+        calls.append(1)
+        if len(calls) == 2:
+            raise RuntimeError("power cut")
+        return real(self, *args, **kwargs)
+
+    monkeypatch.setattr(TrainLoop, "train_epoch", crash_on_second_epoch)
+    rc, out, _ = run_method(tmp_path, spec)
+    assert rc == 1
+    before = checkpoint.load(out / "checkpoints" / "last.pt")
+    assert before["phase_index"] == 1 and before["phase_epoch"] == 1
+    masks = before["state"]["weight_masks"]
+    monkeypatch.setattr(TrainLoop, "train_epoch", real)
+    rc, out, events = run_method(tmp_path, spec)
+    assert rc == 0 and any(e["event"] == "resume" for e in events)
+    model, after = load_model(out / "checkpoints" / "last.pt")
+    assert sorted(after["state"]["weight_masks"]) == sorted(masks)
+    params = dict(model.named_parameters())
+    for name, mask in masks.items():
+        assert torch.equal(after["state"]["weight_masks"][name], mask)
+        assert (params[name][~mask] == 0).all()
+    assert len([e for e in events if e["event"] == "epoch" and e["phase"] == "train"]) == 3

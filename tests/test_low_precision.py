@@ -92,7 +92,8 @@ def test_lf_retrains_in_fp32(tmp_path):
     assert ends["search"]["info"]["precision"] == "bfp8"
     assert "precision" not in ends["retrain"]["info"]
     model, _ = load_model(out / "checkpoints" / "last.pt")
-    assert max(_max_distinct_per_block(p) for p in model.parameters() if p.dim() > 1) > 256
+    # the FP32 retrain moved the weights off the 8-bit grid the search left them on
+    assert any(not torch.equal(block_quantise(p, 8, stochastic=False), p) for p in model.parameters())
 
 
 def test_estimate_scales_only_low_precision_phases_of_a_measured_run(tmp_path):

@@ -23,7 +23,7 @@ def status_line(capsys, results, run_id):
     capsys.readouterr()
     assert ebt(["status", "--results", str(results)]) == 0
     out = capsys.readouterr().out
-    (line,) = [l for l in out.splitlines() if l.strip().startswith(run_id)]
+    (line,) = [row for row in out.splitlines() if re.match(r"\s*%s\s" % re.escape(run_id), row)]
     return line
 
 
@@ -40,8 +40,7 @@ def test_status_running_lost_unreachable_and_fetch(ssh_device, tmp_path, capsys,
 
         os.kill(launched.pid, signal.SIGKILL)
         wait_for(lambda: not target.alive(launched.pid))
-        line = status_line(capsys, results, "live")
-        assert re.search(r"\blost\b", line)
+        assert re.search(r"\blost\b", status_line(capsys, results, "live"))
     finally:
         target.close()
 

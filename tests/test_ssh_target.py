@@ -238,3 +238,24 @@ def test_dropped_connection_reconnects_and_continues_from_offset(ssh_device, tmp
         assert target.alive(launched.pid) is False or wait_for(lambda: not target.alive(launched.pid))
     finally:
         target.close()
+
+
+def test_jump_host_key_is_checked_too(ssh_device, tmp_path, monkeypatch):
+    """ProxyJump: fabric opens the jump host with its own client (AutoAddPolicy by default); its key
+    must be checked as strictly. Here the jump host is the same sshd named `localhost`, a name
+    known_hosts does not have, while the final hop (127.0.0.1) is known."""
+    server = ssh_device.server
+    config = tmp_path / "ssh_config"
+    config.write_text(
+        "Host via-jump\n  HostName 127.0.0.1\n  Port %d\n  ProxyJump %s@localhost:%d\n"
+        "Host via-jump localhost\n  User %s\n  IdentityFile %s\n  IdentitiesOnly yes\n"
+        "  UserKnownHostsFile %s\n  GlobalKnownHostsFile /dev/null\n"
+        % (server.port, server.user, server.port, server.user, server.root / "id_ed25519", server.known_hosts)
+    )
+    monkeypatch.setenv("EBT_SSH_CONFIG", str(config))
+    with pytest.raises(HostKeyError, match=r"\[localhost\]:%d.*unknown" % server.port):
+        SSHTarget("ssh://via-jump?root=%s" % ssh_device.root, reconnect_give_up_s=1).root
+    trusted = SSHTarget("ssh://via-jump?root=%s" % ssh_device.root, trust_new_host=True)
+    assert trusted.root == str(ssh_device.root)
+    trusted.close()
+    assert "[localhost]:%d" % server.port in server.known_hosts.read_text()

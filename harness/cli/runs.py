@@ -5,6 +5,10 @@ commands work from it in any later shell, after the laptop slept or the link dro
 State of a run: `finished` / `failed` (its `run_end` says so), `running` (no `run_end`, runner alive),
 `lost` (no `run_end` and the runner is gone: killed, crashed, device rebooted -> `ebt resume`), or
 `unreachable` (the target did not answer; the run may well go on there).
+
+A run whose meter hangs off the laptop (`meter_where: laptop`) gets a new laptop sampling session for
+the time `attach`/`resume` follow it (harness.laptop_meter); while nobody follows, nothing samples it,
+and the record's per-phase coverage shows that hole.
 """
 from __future__ import annotations
 
@@ -15,6 +19,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Dict, List, Optional
 
+from ..laptop_meter import LaptopMeter
 from ..lifecycle import Progress, RunInfo, finalize, follow, relaunch
 from ..targets import Target, open_target
 from .run import CODE_ROOT
@@ -140,18 +145,36 @@ def cmd_status(args: argparse.Namespace) -> int:
     return 0
 
 
-def _follow_and_finish(info: RunInfo, target: Target, args: argparse.Namespace) -> int:
+def _laptop_meter(info: RunInfo, target: Target, results: Path) -> Optional[LaptopMeter]:
+    """A new sampling session of the run's laptop-side meter (None when the meter is on the device).
+    Call `start()` before the runner (re)starts so no joule of it goes unmeasured."""
+    if info.meter_where != "laptop":
+        return None
+    spec = json.loads(target.read_from(info.run_dir + "/spec.json", 0) or b"{}")
+    return LaptopMeter(info.meter, target, Path(results) / "runs" / info.run_id,
+                       rate_hz=spec.get("meter_rate_hz") or 10.0)
+
+
+def _follow_and_finish(info: RunInfo, target: Target, args: argparse.Namespace,
+                       laptop: Optional[LaptopMeter]) -> int:
     progress = Progress(info.run_id)
+
+    def show_laptop_watts() -> None:
+        sample = laptop.latest() if laptop else None
+        if sample is not None:
+            progress.on_power(*sample)
+
     try:
-        state = follow(info, target, args.results, progress)
+        state = follow(info, target, args.results, progress, on_tick=show_laptop_watts if laptop else None)
     finally:
         progress.close()
+        meter_block = laptop.stop() if laptop else None
     if state == "lost":
         log.error("%s: the runner on %s is gone without finishing; `ebt resume %s`", info.run_id, info.target, info.run_id)
         return 1
     if state == "detached":
         return 1
-    finalize(info, target, args.results, CODE_ROOT, checkpoints=args.checkpoints)
+    finalize(info, target, args.results, CODE_ROOT, checkpoints=args.checkpoints, meter=meter_block)
     return 0 if state == "finished" else 1
 
 
@@ -159,7 +182,10 @@ def cmd_attach(args: argparse.Namespace) -> int:
     info = RunInfo.load(args.results, args.run_id)
     target = _open(info.target)
     try:
-        return _follow_and_finish(info, target, args)
+        laptop = _laptop_meter(info, target, args.results)
+        if laptop:
+            laptop.start()
+        return _follow_and_finish(info, target, args, laptop)
     finally:
         target.close()
 
@@ -176,8 +202,16 @@ def cmd_resume(args: argparse.Namespace) -> int:
         if status.state in ("finished", "failed"):
             log.error("%s already ended (%s); nothing to resume", info.run_id, status.state)
             return 1
-        info = relaunch(info, target, args.results, CODE_ROOT)
-        return _follow_and_finish(info, target, args)
+        laptop = _laptop_meter(info, target, args.results)
+        if laptop:
+            laptop.start()
+        try:
+            info = relaunch(info, target, args.results, CODE_ROOT)
+        except BaseException:
+            if laptop:
+                laptop.stop()
+            raise
+        return _follow_and_finish(info, target, args, laptop)
     finally:
         target.close()
 

@@ -251,18 +251,7 @@ class SSHTarget(Target):
         config = Config(runtime_ssh_path=config_path) if config_path else Config()
         conn = Connection(self.address.host, user=self.address.user, port=self.address.port,
                           config=config, connect_timeout=self.connect_timeout_s)
-        user_files, global_files = _known_hosts_files(conn.ssh_config)
-        client = conn.client
-        for path in user_files + global_files:
-            if path.is_file():
-                # "system" host keys: paramiko never writes those back (we append ourselves).
-                client.load_system_host_keys(str(path))
-        if self.trust_new_host:
-            if not user_files:
-                raise HostKeyError("--trust-new-host: the ssh config names no UserKnownHostsFile to record into")
-            client.set_missing_host_key_policy(_RecordNewHost(user_files[0]))
-        else:
-            client.set_missing_host_key_policy(_RefuseUnknownHost(user_files + global_files))
+        self._check_host_keys(conn)
         try:
             conn.open()
         except paramiko.BadHostKeyException as exc:
@@ -282,6 +271,24 @@ class SSHTarget(Target):
             self._root = self._absolute(conn, self.address.root)
         log.debug("connected to %s (%s@%s:%s)", self.url, conn.user, conn.host, conn.port)
         return conn
+
+    def _check_host_keys(self, conn: Connection) -> None:
+        """Replace fabric's AutoAddPolicy by strict known_hosts checking, on the jump hosts of a
+        ProxyJump too (fabric gives each its own client, each with AutoAddPolicy)."""
+        user_files, global_files = _known_hosts_files(conn.ssh_config)
+        client = conn.client
+        for path in user_files + global_files:
+            if path.is_file():
+                # "system" host keys: paramiko never writes those back (we append ourselves).
+                client.load_system_host_keys(str(path))
+        if self.trust_new_host:
+            if not user_files:
+                raise HostKeyError("--trust-new-host: the ssh config names no UserKnownHostsFile to record into")
+            client.set_missing_host_key_policy(_RecordNewHost(user_files[0]))
+        else:
+            client.set_missing_host_key_policy(_RefuseUnknownHost(user_files + global_files))
+        if isinstance(conn.gateway, Connection):
+            self._check_host_keys(conn.gateway)
 
     def _absolute(self, conn: Connection, path: str) -> str:
         """`path` on the device made absolute (SFTP starts in the login folder: `~`)."""
@@ -489,16 +496,12 @@ class SSHTarget(Target):
                 if stat.S_ISDIR(entry.st_mode):
                     walk(sftp, remote + "/" + name, local / name, False)
                 elif stat.S_ISREG(entry.st_mode):
-                    target = local / name
-                    # Unchanged files (same size and time) are skipped: re-fetching a big run is cheap.
-                    if target.is_file():
-                        st = target.stat()
-                        if st.st_size == entry.st_size and int(st.st_mtime) == entry.st_mtime:
-                            continue
+                    # Into a temp name, then renamed: a fetch cut by a dropped link (retried whole)
+                    # never leaves a truncated file under the real name.
                     tmp = local / (".%s.part" % name)
                     sftp.get(remote + "/" + name, str(tmp))
                     os.utime(tmp, (entry.st_mtime, entry.st_mtime))
-                    os.replace(tmp, target)
+                    os.replace(tmp, local / name)
 
         def op(conn: Connection) -> None:
             walk(self._sftp(conn), run_dir, dest, True)

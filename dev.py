@@ -5,7 +5,6 @@ Each command first makes `.venv/` and installs `requirements.txt` plus this proj
 and redoes that only when requirements.txt or pyproject.toml changed.
 """
 import hashlib
-import os
 import subprocess
 import sys
 from pathlib import Path

@@ -103,7 +103,7 @@ def _tables(used: pd.DataFrame) -> List[_Table]:
 def _report_md(all_runs: pd.DataFrame, used: pd.DataFrame, include_partial: bool, pattern: str,
                figures: List[FigureResult], built: List[_Table]) -> str:
     now = datetime.now(timezone.utc).strftime("%Y-%m-%d %H:%M UTC")
-    lines = [f"# Early-Bird energy suite: report", "", f"Generated {now} from `{pattern}`.", ""]
+    lines = ["# Early-Bird energy suite: report", "", f"Generated {now} from `{pattern}`.", ""]
     if all_runs.empty:
         lines += ["**No run records found.** Run `ebt run CONFIG` first; every figure and table below is "
                   "empty until records exist.", ""]

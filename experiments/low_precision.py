@@ -15,8 +15,10 @@ Blocks share one exponent along dim 0: per output filter for weights, gradients 
 for activations and errors. SWA (stochastic weight averaging) in FP32 starts at `swa_start` of the
 schedule (official: epoch 140 of 160): after each such epoch the weights are added to a running average
 kept in `run.state`; at the end of the phase the average replaces the weights and the BN statistics are
-recomputed over the training set in FP32. An Early-Bird search stops long before epoch 140, so in practice
-SWA acts in LL's retrain.
+recomputed over the training set in FP32 (one extra forward pass, not in the FLOPs). An Early-Bird search
+stops long before epoch 140, so in practice SWA acts in LL's retrain. Per-epoch test accuracies inside a
+low-precision phase are those of the 8-bit model; the run's final accuracy is that of the FP32 average,
+the model SWALP reports.
 
 Why not qtorch: it JIT-compiles a C++/CUDA extension at import (a TX2 at JetPack 4.6 would need a working
 ninja + nvcc toolchain and minutes per start) and still computes in FP32: it is an emulation too. The same
@@ -157,7 +159,8 @@ class LowPrecision(object):
 
     @staticmethod
     def _average(run):
-        current = dict((n, p.detach()) for n, p in run.model.named_parameters())
+        # Kept on the CPU: checkpoints load onto the CPU, and a resumed average must meet the same device.
+        current = dict((n, p.detach().cpu()) for n, p in run.model.named_parameters())
         swa = run.state.get("swa")
         if swa is None:
             run.state["swa"] = {"n": 1, "weights": dict((n, t.clone()) for n, t in current.items())}

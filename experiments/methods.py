@@ -38,6 +38,15 @@ def _eb_epoch(run):
     return run.state["eb"]["epoch"]
 
 
+def _full(run):
+    return run.spec["epochs"]
+
+
+def _retrain_from_eb(run):
+    """FF retraining continues the schedule from the ticket's epoch to the total budget."""
+    return run.spec["epochs"] - _eb_epoch(run)
+
+
 class Method(object):
     def __init__(self, name, phases, needs_ratio=True):
         self.name = name
@@ -55,15 +64,14 @@ class Method(object):
 
 
 def _dense(spec):
-    return [Train("train", epochs=lambda run: run.spec["epochs"])]
+    return [Train("train", epochs=_full)]
 
 
 def _ebtrain_ff(spec):
     return [
         EarlyBirdSearch(),
         ChannelPrune(reinit=False),
-        Train("retrain", epochs=lambda run: run.spec["epochs"] - _eb_epoch(run), start=_eb_epoch,
-              callbacks=_retrain_callbacks),
+        Train("retrain", epochs=_retrain_from_eb, start=_eb_epoch, callbacks=_retrain_callbacks),
     ]
 
 
@@ -71,16 +79,8 @@ def _ebtrain_reinit(spec):
     return [
         EarlyBirdSearch(),
         ChannelPrune(reinit=True),
-        Train("retrain", epochs=lambda run: run.spec["epochs"], callbacks=_retrain_callbacks),
+        Train("retrain", epochs=_full, callbacks=_retrain_callbacks),
     ]
-
-
-def _full(run):
-    return run.spec["epochs"]
-
-
-def _retrain_from_eb(run):
-    return run.spec["epochs"] - _eb_epoch(run)
 
 
 def _ebtrain_lf(spec):

@@ -7,7 +7,6 @@ is resumed in the middle of one.
 """
 import os
 
-from . import checkpoint
 from .earlybird import EarlyBirdDetector, channel_mask, save_mask
 from .models import fresh_copy
 from .prune import prune

@@ -24,9 +24,9 @@ next conv's pre-BN output the research notes ask for.
 
 Fine-tune budget: the whole schedule (`finetune_epochs: null`). Table 2's ThiNet FLOPs are exactly 160
 dense epochs plus 160 epochs of a network pruned uniformly per layer: for VGG16 CIFAR-10 a kept fraction
-k = 1 - p leaves about k^2 of the dense FLOPs, and 15.1 x (1 + k^2) = 22.5 / 18.9 / 16.5 PFLOPs at
-p = 0.3 / 0.5 / 0.7 against the printed 22.6 / 19.0 / 16.6. ThiNet's own ImageNet recipe (1-2 epochs
-between layers, then a short fine-tune) is not what Table 2 paid for.
+k = 1 - p leaves about k^2 of the dense FLOPs, and `benchmarks/flops_rule.py` counts 22.5 / 18.8 / 16.4
+PFLOPs at p = 0.3 / 0.5 / 0.7 against the printed 22.6 / 19.0 / 16.6 (within 1%). ThiNet's own ImageNet
+recipe (1-2 epochs between layers, then a short fine-tune) is not what Table 2 paid for.
 """
 import torch
 import torch.nn as nn
@@ -133,10 +133,19 @@ def reader_inputs(model, reader, images, batch_size):
     return torch.cat(captured).flatten(1) if isinstance(reader, nn.Linear) else torch.cat(captured)
 
 
+def layer_samples(model, reader, images, generator, batch_size):
+    """(X, y) of `contributions` over all `images`, a batch at a time: a whole layer input of a thousand
+    images (CIFAR-100's 10 per class) would not fit a TX2's memory next to the model."""
+    parts = [contributions(reader, reader_inputs(model, reader, images[start:start + batch_size], batch_size),
+                           generator)
+             for start in range(0, images.size(0), batch_size)]
+    return torch.cat([p[0] for p in parts]), torch.cat([p[1] for p in parts])
+
+
 def prune_layer(model, index, images, ratio, generator, batch_size=256):
     """ThiNet on the BN at port `index`: a new, pruned and rescaled model, and the layer's statistics."""
     reader = _reader(model, index)
-    x, y = contributions(reader, reader_inputs(model, reader, images, batch_size), generator)
+    x, y = layer_samples(model, reader, images, generator, batch_size)
     channels = x.size(1)
     keep = max(1, channels - int(channels * ratio))
     kept = greedy_keep(x, keep)

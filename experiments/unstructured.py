@@ -41,7 +41,7 @@ def apply_masks(model, masks):
     params = dict(model.named_parameters())
     with torch.no_grad():
         for name, mask in masks.items():
-            params[name].mul_(mask.to(params[name].device, params[name].dtype))
+            params[name].masked_fill_(~mask.to(params[name].device), 0.0)
 
 
 def density(masks):
@@ -68,7 +68,9 @@ class MaskedTrain(Train):
         Train.__init__(self, name, epochs=epochs, start=start)
 
     def callbacks(self, run):
-        return Train.callbacks(self, run) + [WeightMask(run.state["weight_masks"])]
+        # Masks on the training device: re-zeroing after every step must not copy them from the host.
+        masks = dict((n, m.to(run.loop.device)) for n, m in run.state["weight_masks"].items())
+        return Train.callbacks(self, run) + [WeightMask(masks)]
 
     def run(self, run, done):
         masks = run.state["weight_masks"]

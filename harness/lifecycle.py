@@ -14,10 +14,13 @@ import sys
 import time
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
-from typing import Any, Callable, Optional
+from typing import TYPE_CHECKING, Any, Callable, Optional
 
 from .record import build_record, write_record
 from .targets import Target
+
+if TYPE_CHECKING:
+    from .laptop_meter import LaptopMeter
 
 log = logging.getLogger(__name__)
 
@@ -240,3 +243,37 @@ def finalize(info: RunInfo, target: Target, results: Path, code_root: Path, chec
              "n/a (no meter)" if record["totals"]["energy_j"] is None
              else f"{record['totals']['energy_j']:.0f} J", path)
     return path
+
+
+def laptop_meter(meter: str, where: str, rate_hz: float, target: Target, results: Path,
+                 run_id: str) -> Optional["LaptopMeter"]:
+    """A new sampling session of a laptop-side (serial) meter, None when the meter is on the device.
+    Start it before the runner (re)starts, so that no joule of the run goes unmeasured."""
+    if where != "laptop":
+        return None
+    from .laptop_meter import LaptopMeter
+    return LaptopMeter(meter, target, Path(results) / "runs" / run_id, rate_hz=rate_hz)
+
+
+def follow_and_finish(info: RunInfo, target: Target, results: Path, code_root: Path,
+                      checkpoints: bool = False, laptop: Optional["LaptopMeter"] = None) -> str:
+    """Follow the run live, stop the laptop meter, and (unless the run was lost or left detached)
+    fetch it and write its record. Returns the run's state."""
+    progress = Progress(info.run_id)
+
+    def show_laptop_watts() -> None:
+        sample = laptop.latest() if laptop else None
+        if sample is not None:
+            progress.on_power(*sample)
+
+    try:
+        state = follow(info, target, results, progress, on_tick=show_laptop_watts if laptop else None)
+    finally:
+        progress.close()
+        meter_block = laptop.stop() if laptop else None
+    if state == "lost":
+        log.error("%s: the runner on %s is gone without finishing; `ebt resume %s`",
+                  info.run_id, info.target, info.run_id)
+    elif state != "detached":
+        finalize(info, target, results, code_root, checkpoints=checkpoints, meter=meter_block)
+    return state

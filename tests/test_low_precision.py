@@ -6,8 +6,10 @@ import torch
 import torch.nn as nn
 
 from analysis.energy_estimate import RATIO, estimate
+from experiments import checkpoint
 from experiments.low_precision import Quantiser, block_quantise, quantise_activation
 from experiments.models import build
+from experiments.train import TrainLoop
 from harness.record import build_record
 from tests.method_runs import load_model, phase_ends, run_method, small_spec
 
@@ -83,6 +85,26 @@ def test_ebtrain_ll_runs_8bit_search_and_retrain_with_swa(tmp_path):
     ticket, _ = load_model(out / "tickets" / "eb-p0.5.pt")
     for name, p in ticket.named_parameters():
         assert _max_distinct_per_block(p) <= 256, name
+
+
+def test_swa_average_survives_a_resume(tmp_path, monkeypatch):
+    spec = small_spec("ebtrain-ll", epochs=4, swa_start=0.5)
+    real = TrainLoop.train_epoch
+    calls = []
+
+    def crash_on_fourth_epoch(self, *args, **kwargs):
+        calls.append(1)
+        if len(calls) == 4:  # search 1, retrain 1-2 (the second one averaged), crash in retrain 3
+            raise RuntimeError("power cut")
+        return real(self, *args, **kwargs)
+
+    monkeypatch.setattr(TrainLoop, "train_epoch", crash_on_fourth_epoch)
+    assert run_method(tmp_path, spec)[0] == 1
+    assert checkpoint.load(tmp_path / "run" / "checkpoints" / "last.pt")["state"]["swa"]["n"] == 1
+    monkeypatch.setattr(TrainLoop, "train_epoch", real)
+    rc, out, events = run_method(tmp_path, spec)
+    assert rc == 0 and any(e["event"] == "resume" for e in events)
+    assert phase_ends(events)["retrain"]["info"]["swa_epochs"] == 2
 
 
 def test_lf_retrains_in_fp32(tmp_path):

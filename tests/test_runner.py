@@ -7,7 +7,7 @@ import pytest
 from experiments import checkpoint
 from experiments.events import read_events
 from experiments.models import build
-from tests.runs import (ROOT, run_runner, start_runner, tiny_spec, wait_for, write_spec)
+from tests.runs import (run_runner, start_runner, tiny_spec, wait_for, write_spec)
 
 
 def _epochs(events, phase=None):

@@ -21,6 +21,7 @@ import pytest
 
 from harness.cli import main as ebt
 from harness.targets.ssh import SSHAddress
+from tests.test_ssh_laptop_meter import pty_meter  # noqa: F401 (a fixture)
 
 pytestmark = pytest.mark.slow
 
@@ -136,3 +137,28 @@ def test_killed_runner_is_lost_then_resumed(ssh_device, tmp_path, capsys):
     capsys.readouterr()
     assert ebt(["status", "--results", str(results)]) == 0
     assert re.search(r"%s\s.*\bfinished\b" % re.escape(run_id), capsys.readouterr().out)
+
+
+def test_resume_samples_a_laptop_meter_on_the_device_clock(ssh_device, pty_meter, tmp_path):
+    """A serial meter on the laptop (a pty speaking the `lines` protocol): `ebt resume` samples it for
+    the resumed session and the record carries the clock offsets and their uncertainty."""
+    results = tmp_path / "results"
+    thread, box = in_thread("run", str(QUICKSTART), "--target", ssh_device.url, "--results", str(results),
+                            *SHORT, "--meter", pty_meter)
+    run_id = wait_for(lambda: list((results / "runs").glob("*/run.json")), 60)[0].parent.name
+    run_dir = ssh_device.root / "runs" / run_id
+    wait_for(lambda: any(e["event"] == "checkpoint" for e in device_events(run_dir)), 300)
+    os.kill(int((run_dir / "runner.pid").read_text()), signal.SIGKILL)
+    thread.join(120)
+    assert not thread.is_alive() and box["rc"] == 1
+
+    assert ebt(["resume", run_id, "--results", str(results)]) == 0
+    folder = results / "runs" / run_id
+    record = json.loads((folder / "record.json").read_text())
+    meter = record["meter"]
+    assert meter["where"] == "laptop" and meter["spec"] == pty_meter
+    assert 0 < meter["clock"]["uncertainty_s"] < 0.1 and meter["samples"] > 0
+    resumed_at = [e["t"] for e in device_events(run_dir) if e["event"] == "resume"][0]
+    times = [float(line.split(",")[0]) for line in (folder / "power.csv").read_text().splitlines()[1:]]
+    assert times and resumed_at - 30 < times[0] < resumed_at  # sampling began before the relaunch
+    assert record["status"] == "ok" and record["resumed"] is True

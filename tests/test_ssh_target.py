@@ -13,6 +13,7 @@ import os
 import time
 from pathlib import Path
 
+import paramiko
 import pytest
 
 from harness.targets.ssh import HostKeyError, SSHAddress, SSHTarget, code_tarball
@@ -259,3 +260,16 @@ def test_jump_host_key_is_checked_too(ssh_device, tmp_path, monkeypatch):
     assert trusted.root == str(ssh_device.root)
     trusted.close()
     assert "[localhost]:%d" % server.port in server.known_hosts.read_text()
+
+
+def test_no_usable_key_fails_at_once(ssh_device, tmp_path, monkeypatch):
+    """An authentication problem is not a dropped link: no backing off for minutes."""
+    config = tmp_path / "ssh_config"
+    config.write_text(ssh_device.server.ssh_config.read_text().replace("IdentityFile", "# IdentityFile"))
+    monkeypatch.setenv("EBT_SSH_CONFIG", str(config))
+    monkeypatch.delenv("SSH_AUTH_SOCK", raising=False)
+    monkeypatch.setenv("HOME", str(tmp_path))  # no ~/.ssh/id_* to fall back on
+    started = time.monotonic()
+    with pytest.raises(paramiko.AuthenticationException):
+        SSHTarget(ssh_device.url, reconnect_give_up_s=30).root
+    assert time.monotonic() - started < 5

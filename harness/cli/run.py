@@ -5,7 +5,7 @@ import argparse
 import logging
 from pathlib import Path
 
-from ..lifecycle import Progress, finalize, follow, launch
+from ..lifecycle import follow_and_finish, laptop_meter, launch
 from ..targets import open_target
 
 log = logging.getLogger(__name__)
@@ -60,16 +60,17 @@ def cmd_run(args: argparse.Namespace) -> int:
     failures = 0
     try:
         for spec in specs:
-            info = launch(spec, target, args.results, CODE_ROOT)
-            progress = Progress(info.run_id)
+            laptop = laptop_meter(spec["meter"], spec["meter_where"], spec["meter_rate_hz"], target,
+                                  args.results, spec["run_id"])
+            if laptop:
+                laptop.start()  # before the runner: its first joule is covered
             try:
-                state = follow(info, target, args.results, progress)
-            finally:
-                progress.close()
-            if state == "detached":
-                failures += 1
-                continue
-            finalize(info, target, args.results, CODE_ROOT, checkpoints=args.checkpoints)
+                info = launch(spec, target, args.results, CODE_ROOT)
+            except BaseException:
+                if laptop:
+                    laptop.stop()
+                raise
+            state = follow_and_finish(info, target, args.results, CODE_ROOT, args.checkpoints, laptop)
             if state != "finished":
                 failures += 1
                 tail = target.read_from(f"{info.run_dir}/runner.log", 0).decode(errors="replace")

@@ -17,10 +17,10 @@ import json
 import logging
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Dict, List, Optional
+from typing import Callable, Dict, List, Optional
 
 from ..laptop_meter import LaptopMeter
-from ..lifecycle import Progress, RunInfo, finalize, follow, relaunch
+from ..lifecycle import RunInfo, follow_and_finish, laptop_meter, relaunch
 from ..targets import Target, open_target
 from .run import CODE_ROOT
 
@@ -146,35 +146,14 @@ def cmd_status(args: argparse.Namespace) -> int:
 
 
 def _laptop_meter(info: RunInfo, target: Target, results: Path) -> Optional[LaptopMeter]:
-    """A new sampling session of the run's laptop-side meter (None when the meter is on the device).
-    Call `start()` before the runner (re)starts so no joule of it goes unmeasured."""
-    if info.meter_where != "laptop":
-        return None
     spec = json.loads(target.read_from(info.run_dir + "/spec.json", 0) or b"{}")
-    return LaptopMeter(info.meter, target, Path(results) / "runs" / info.run_id,
-                       rate_hz=spec.get("meter_rate_hz") or 10.0)
+    return laptop_meter(info.meter, info.meter_where, spec.get("meter_rate_hz") or 10.0, target, results,
+                        info.run_id)
 
 
 def _follow_and_finish(info: RunInfo, target: Target, args: argparse.Namespace,
                        laptop: Optional[LaptopMeter]) -> int:
-    progress = Progress(info.run_id)
-
-    def show_laptop_watts() -> None:
-        sample = laptop.latest() if laptop else None
-        if sample is not None:
-            progress.on_power(*sample)
-
-    try:
-        state = follow(info, target, args.results, progress, on_tick=show_laptop_watts if laptop else None)
-    finally:
-        progress.close()
-        meter_block = laptop.stop() if laptop else None
-    if state == "lost":
-        log.error("%s: the runner on %s is gone without finishing; `ebt resume %s`", info.run_id, info.target, info.run_id)
-        return 1
-    if state == "detached":
-        return 1
-    finalize(info, target, args.results, CODE_ROOT, checkpoints=args.checkpoints, meter=meter_block)
+    state = follow_and_finish(info, target, args.results, CODE_ROOT, args.checkpoints, laptop)
     return 0 if state == "finished" else 1
 
 
@@ -228,6 +207,18 @@ def cmd_fetch(args: argparse.Namespace) -> int:
     return 0
 
 
+def _reported(func: Callable[[argparse.Namespace], int]) -> Callable[[argparse.Namespace], int]:
+    """An unknown run id, a refused host key or an unreachable board is a message, not a traceback."""
+    def wrapper(args: argparse.Namespace) -> int:
+        try:
+            return func(args)
+        except (FileNotFoundError, ConnectionError) as err:
+            log.error("%s", err)
+            return 1
+
+    return wrapper
+
+
 def register(sub: argparse._SubParsersAction) -> None:
     def common(p: argparse.ArgumentParser) -> None:
         p.add_argument("--results", type=Path, default=Path("results"), help="results folder (default results/)")
@@ -246,4 +237,4 @@ def register(sub: argparse._SubParsersAction) -> None:
         p.add_argument("run_id", metavar="RUN_ID")
         p.add_argument("--checkpoints", action="store_true", help="also fetch checkpoints and tickets")
         common(p)
-        p.set_defaults(func=func)
+        p.set_defaults(func=_reported(func))

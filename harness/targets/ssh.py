@@ -71,8 +71,8 @@ _CODE_MARKER = ".ebt-code"  # written last into a code folder: its presence mean
 _RUN_ID = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._+-]*$")
 
 
-class HostKeyError(Exception):
-    """The device's host key is unknown or changed: refused, connection closed."""
+class HostKeyError(ConnectionError):
+    """The device's host key is unknown or changed: refused, connection closed (never retried)."""
 
 
 class TargetUnreachable(ConnectionError):
@@ -263,6 +263,15 @@ class SSHTarget(Target):
                     exc.hostname, exc.key.get_name(), _fingerprint(exc.key),
                     _fingerprint(exc.expected_key), exc.hostname)
             ) from None
+        except paramiko.SSHException as exc:
+            transport = conn.client.get_transport()
+            link_up = transport is not None and transport.is_active()
+            conn.close()
+            if link_up and not isinstance(exc, paramiko.AuthenticationException):
+                # The device answered and the handshake failed (no usable key, ...): retrying
+                # cannot help, so fail now instead of backing off.
+                raise paramiko.AuthenticationException("%s: %s" % (self.url, exc)) from exc
+            raise
         except BaseException:
             conn.close()
             raise

@@ -15,8 +15,12 @@ port, i.e. sit on the laptop in an SSH setup.
 import logging
 from urllib.parse import unquote
 
-from hw.meters.base import (MalformedReading, Meter, MeterDisconnected, MeterError,  # noqa: F401
-                            MeterUnavailable, NoReading, Sample)
+from hw.meters.base import (MalformedReading, Meter, MeterDisconnected, MeterError, MeterUnavailable,
+                            NoReading, Sample)
+
+__all__ = ["open_meter", "open_auto", "make_meter", "parse_spec", "is_serial", "probe", "KINDS", "AUTO_ORDER",
+           "DEVICE_KINDS", "LAPTOP_KINDS", "Meter", "Sample", "MeterError", "MeterUnavailable",
+           "MalformedReading", "NoReading", "MeterDisconnected"]
 
 log = logging.getLogger(__name__)
 

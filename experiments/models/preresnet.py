@@ -16,11 +16,10 @@ selected]``: the official 100-entry layout for depth 101 with the stem width
 ``s`` in front.  The stream is sized from ``s`` alone (stage widths 4s, 8s,
 16s; official s = 16), since a pruned cfg no longer tells it.
 """
-import math
-
 import torch.nn as nn
 
 from .channel_selection import ChannelSelection
+from .init import official_init
 
 DEPTHS_TEXT = '9n+2 for n >= 1 (20, 56, 101, 164, ...)'
 
@@ -99,17 +98,8 @@ class PreResNet(nn.Module):
         self.reset_parameters()
 
     def reset_parameters(self):
-        # Official init: He-normal over fan-out for convs, BN gamma 0.5; the
-        # Linear layer keeps PyTorch's default init as in the official code.
-        for m in self.modules():
-            if isinstance(m, nn.Conv2d):
-                n = m.kernel_size[0] * m.kernel_size[1] * m.out_channels
-                nn.init.normal_(m.weight, 0, math.sqrt(2.0 / n))
-            elif isinstance(m, nn.BatchNorm2d):
-                nn.init.constant_(m.weight, 0.5)
-                nn.init.zeros_(m.bias)
-            elif isinstance(m, nn.Linear):
-                m.reset_parameters()
+        # BN gamma 0.5; the Linear layer keeps PyTorch's default init, as in the official code.
+        official_init(self, bn_gamma=0.5)
 
     def forward(self, x):
         x = self.layer3(self.layer2(self.layer1(self.conv1(x))))

@@ -19,9 +19,9 @@ Bottleneck), 9 entries for ResNet18 and 33 for ResNet50.  The stream is sized
 from the stem width ``s`` alone (standard s = 64): stage outputs s, 2s, 4s, 8s
 for ResNet18 and 4s, 8s, 16s, 32s for ResNet50.
 """
-import math
-
 import torch.nn as nn
+
+from .init import official_init
 
 DEPTHS_TEXT = '18, 50'
 
@@ -129,15 +129,8 @@ class ResNet(nn.Module):
         self.reset_parameters()
 
     def reset_parameters(self):
-        for m in self.modules():
-            if isinstance(m, nn.Conv2d):
-                n = m.kernel_size[0] * m.kernel_size[1] * m.out_channels
-                nn.init.normal_(m.weight, 0, math.sqrt(2.0 / n))
-            elif isinstance(m, nn.BatchNorm2d):
-                nn.init.ones_(m.weight)
-                nn.init.zeros_(m.bias)
-            elif isinstance(m, nn.Linear):
-                m.reset_parameters()
+        # BN gamma 1 and PyTorch's default classifier, as the official resnet_imagenet.py.
+        official_init(self, bn_gamma=1.0)
 
     def forward(self, x):
         x = self.maxpool(self.relu(self.bn1(self.conv1(x))))

@@ -7,9 +7,9 @@ classifies -- the CIFAR variant of the official code, not torchvision's
 three-layer ImageNet head.  Every BN is prunable: a pruned model is the same
 class built from the kept channel counts.
 """
-import math
-
 import torch.nn as nn
+
+from .init import official_init
 
 DEPTHS_TEXT = '11, 13, 16, 19'
 
@@ -59,18 +59,8 @@ class VGG(nn.Module):
         self.reset_parameters()
 
     def reset_parameters(self):
-        # The official init: He-normal over fan-out, BN gamma 0.5 (so the
-        # Early-Bird mask starts from equal gammas), a small-normal classifier.
-        for m in self.modules():
-            if isinstance(m, nn.Conv2d):
-                n = m.kernel_size[0] * m.kernel_size[1] * m.out_channels
-                nn.init.normal_(m.weight, 0, math.sqrt(2.0 / n))
-            elif isinstance(m, nn.BatchNorm2d):
-                nn.init.constant_(m.weight, 0.5)
-                nn.init.zeros_(m.bias)
-            elif isinstance(m, nn.Linear):
-                nn.init.normal_(m.weight, 0, 0.01)
-                nn.init.zeros_(m.bias)
+        # BN gamma 0.5, so the Early-Bird mask starts from equal gammas; a small-normal classifier.
+        official_init(self, bn_gamma=0.5, linear_std=0.01)
 
     def forward(self, x):
         x = self.pool(self.features(x))

@@ -68,7 +68,7 @@ class EarlyBirdSearch(Train):
     """Train with BN sparsity and track Early-Bird detectors for several ratios (Algorithm 1).
 
     Every epoch's mask at each tracked ratio goes to `masks.jsonl`; the first detection at each ratio saves
-    a ticket (`tickets/eb-p<ratio>-e<epoch>.pt`). The search ends at the detection for the run's ratio
+    a ticket (`tickets/eb-p<ratio>.pt`, its epoch inside). The search ends at the detection for the run's ratio
     (or at `eb_draw_epoch` when the draw epoch is fixed); with `eb_stop: false` it goes on to the full
     budget so the whole mask-distance matrix (Fig 3) can be drawn.
     """

@@ -59,6 +59,8 @@ FIELDS = [
     Field("workers", int, 2, None, "data-loader worker processes"),
     Field("meter", str, "none", None, "power meter spec (hw.meters), sampled on the device"),
     Field("meter_rate_hz", float, 10.0, None, "power sampling rate"),
+    Field("meter_idle_w", float, None, None, "idle power of the board in W (`ebt meters idle`): records "
+          "then keep net energy beside gross"),
     Field("meter_where", str, "device", ("device", "laptop"), "where the meter is sampled (set by the harness)"),
 ]
 
@@ -135,6 +137,7 @@ def _check_ranges(spec):
     need(0.0 < spec["swa_start"] <= 1.0, "swa_start", "a fraction in (0, 1]")
     need(spec["workers"] >= 0, "workers", "0 or more")
     need(spec["meter_rate_hz"] > 0, "meter_rate_hz", "a positive rate")
+    need(spec["meter_idle_w"] is None or spec["meter_idle_w"] >= 0, "meter_idle_w", "null or a power >= 0")
     for key in ("train_subset", "test_subset"):
         need(spec[key] is None or spec[key] >= 1, key, "null or at least 1")
 

@@ -71,7 +71,7 @@ class Progress:
 
     def __init__(self, run_id: str, live: Optional[bool] = None) -> None:
         self.run_id = run_id
-        self.live = sys.stdout.isatty() if live is None else live
+        self.live = sys.stderr.isatty() if live is None else live
         self.phase = "-"
         self.epoch = 0
         self.epochs = 0
@@ -82,8 +82,8 @@ class Progress:
         self._epoch_s: list[float] = []
         self._status = None
         if self.live:
-            from rich.console import Console
-            self._status = Console().status(self.text())
+            from .console import console
+            self._status = console.status(self.text())
             self._status.start()
 
     def text(self) -> str:
@@ -238,8 +238,9 @@ def finalize(info: RunInfo, target: Target, results: Path, code_root: Path, chec
     target.fetch(info.run_dir, dest, checkpoints=checkpoints)
     record = build_record(dest, meter=meter, code_root=code_root, target=info.target)
     path = write_record(record, dest)
+    top1 = record["accuracy"].get("top1")
     log.info("%s: %s, top1 %s, %.0f s, energy %s -> %s", info.run_id, record["status"],
-             record["accuracy"].get("top1"), record["totals"]["seconds"],
+             "n/a" if top1 is None else "%.2f%%" % top1, record["totals"]["seconds"],
              "n/a (no meter)" if record["totals"]["energy_j"] is None
              else f"{record['totals']['energy_j']:.0f} J", path)
     return path

@@ -137,6 +137,8 @@ def build_record(run_dir: Path, meter: Optional[dict] = None, code_root: Optiona
                    "rate_hz": spec.get("meter_rate_hz"), "idle_w": None, "gaps": []}
     meter_block.update((first.get("meter") or {}))
     meter_block.update(meter or {})
+    if spec.get("meter_idle_w") is not None:
+        meter_block["idle_w"] = spec["meter_idle_w"]
     idle_w = meter_block.get("idle_w")
     sessions = _sessions(events, trace.t if trace is not None else None)
     samples_per_epoch = first.get("train_samples")

@@ -73,6 +73,18 @@ def test_resumed_run_bills_active_time_and_the_lost_partial_epoch(tmp_path):
     assert rec["meter"]["kind"] == "lines"
 
 
+def test_idle_baseline_gives_net_energy_beside_gross(tmp_path):
+    events, power = _killed_and_resumed()
+    _write_run(tmp_path / "run", events, power)
+    spec = dict(SPEC, meter_idle_w=2.0)
+    (tmp_path / "run" / "spec.json").write_text(json.dumps(spec))
+    rec = build_record(tmp_path / "run")
+    assert rec["meter"]["idle_w"] == 2.0
+    assert rec["totals"]["energy_j"] == pytest.approx(270.0, rel=1e-3)
+    assert rec["totals"]["net_energy_j"] == pytest.approx(270.0 - 2.0 * 21.0, rel=1e-3)
+    assert rec["phases"][0]["net_energy_j"] == pytest.approx(100.0 - 20.0, rel=1e-3)
+
+
 def test_no_trace_means_null_energy_never_zero(tmp_path):
     events, _ = _killed_and_resumed()
     _write_run(tmp_path / "run", events)

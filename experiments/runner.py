@@ -54,6 +54,10 @@ class Run(object):
     def params(self):
         return count_params(self.model)
 
+    def nonzero_params(self):
+        """Parameters that are not zero: what unstructured pruning (LT, SNIP) actually removes."""
+        return int(sum(int((p != 0).sum()) for p in self.model.parameters()))
+
     def channels(self):
         return [bn.num_features for bn in bn_layers(self.model)]
 
@@ -214,7 +218,8 @@ def execute(spec, run_dir):
         end = {"status": status, "error": error, "sampler": stats}
         if run is not None and status == "ok":
             end.update(accuracy={"top1": final["top1"], "top5": final["top5"], "best_top1": run.best_top1},
-                       params={"dense": run.dense_params, "final": run.params()},
+                       params={"dense": run.dense_params, "final": run.params(),
+                               "nonzero": run.nonzero_params()},
                        channels={"dense": run.dense_channels, "final": run.channels()},
                        model=run.model_desc(), eb=run.state.get("eb"))
         events.emit("run_end", durable=True, **end)

@@ -95,3 +95,20 @@ def test_train_order_depends_only_on_seed():
     a, b, c = first_batch(1), first_batch(1), first_batch(2)
     assert torch.equal(a[0], b[0]) and torch.equal(a[1], b[1])
     assert not torch.equal(a[0], c[0])
+
+
+def test_imagenet_imagefolder_on_generated_images(tmp_path):
+    from PIL import Image
+    rng = np.random.RandomState(0)
+    for split, n in (("train", 2), ("val", 1)):
+        for cls in ("n01440764", "n01443537"):
+            folder = tmp_path / split / cls
+            folder.mkdir(parents=True)
+            for i in range(n):
+                Image.fromarray(rng.randint(0, 256, (40, 60, 3), dtype=np.uint8)).save(folder / ("%d.JPEG" % i))
+    spec = _spec(dataset="imagenet", arch="resnet", depth=18, data_root=str(tmp_path))
+    train, val = data.dataset(spec, True), data.dataset(spec, False)
+    assert len(train) == 4 and len(val) == 2
+    assert train.classes == ["n01440764", "n01443537"]
+    x, y = val[1]
+    assert x.shape == (3, 224, 224) and y == 1

@@ -48,6 +48,13 @@ def test_unstructured_methods_count_dense_flops_and_say_so(tmp_path, method):
     assert masked[0]["flops"] == pytest.approx(per_epoch * masked[0]["epochs"])
     # LT pays two dense schedules, SNIP one, whatever the ratio (Table 2)
     assert record["totals"]["flops"] == pytest.approx(per_epoch * (4 if method == "lt" else 2))
+    # the architecture keeps every parameter; the mask zeroes about p of the masked weights
+    params = record["params"]
+    assert params["final"] == params["dense"]
+    masked_weights = sum(m.numel() for m in checkpoint.load(out / "checkpoints" / "last.pt")
+                         ["state"]["weight_masks"].values())
+    removed = params["final"] - params["nonzero"]
+    assert removed == pytest.approx(record["prune_ratio"] * masked_weights, rel=0.02)
 
 
 def test_resume_mid_method_keeps_the_weight_mask(tmp_path, monkeypatch):

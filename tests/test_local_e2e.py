@@ -54,3 +54,11 @@ def test_bad_config_fails_before_anything_runs(tmp_path, monkeypatch, caplog):
     assert main(["run", str(bad), "--results", str(tmp_path / "results")]) == 2
     assert "depth" in caplog.text and "11" in caplog.text
     assert not (tmp_path / "home").exists()
+
+
+def test_unknown_target_is_a_clear_error_not_a_traceback(tmp_path, monkeypatch, caplog):
+    monkeypatch.setenv("EBT_HOME", str(tmp_path / "home"))
+    config = ROOT / "experiments" / "configs" / "quickstart.yaml"
+    assert main(["run", str(config), "--results", str(tmp_path / "results"), "--target", "ftp://board"]) == 1
+    assert "unknown target 'ftp://board'" in caplog.text and "ssh://" in caplog.text
+    assert not (tmp_path / "home").exists()

@@ -43,7 +43,17 @@ def main(argv: Optional[Sequence[str]] = None) -> int:
     if not getattr(args, "func", None):
         parser.print_help()
         return 2
-    return int(args.func(args) or 0)
+    try:
+        return int(args.func(args) or 0)
+    except KeyboardInterrupt:
+        logging.getLogger("ebt").error("interrupted; a run started on a target goes on there (`ebt status`)")
+        return 130
+    except Exception as err:
+        # every error raised on purpose says what is wrong and how to fix it: show that, not a traceback
+        if args.verbose:
+            raise
+        logging.getLogger("ebt").error("%s: %s (run with -v for the traceback)", type(err).__name__, err)
+        return 1
 
 
 if __name__ == "__main__":

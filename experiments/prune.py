@@ -80,7 +80,8 @@ def _resnet_ports(model):
 _PORTS = {'vgg': _vgg_ports, 'preresnet': _preresnet_ports, 'resnet': _resnet_ports}
 
 
-def _ports(model):
+def channel_ports(model):
+    """One port per BN layer, in `bn_layers` order: the BN and the layers its channels feed."""
     ports = _PORTS[model.arch](model)
     # The mask is laid out in bn_layers order: the ports must follow it exactly.
     assert [p.bn for p in ports] == bn_layers(model), 'port order != bn_layers order'
@@ -116,14 +117,14 @@ def _kept(ports, mask):
 
 def effective_mask(model, mask):
     """The bool mask of channels that survive ``prune`` (same order and device as ``mask``)."""
-    kept = torch.cat(_kept(_ports(model), mask))
+    kept = torch.cat(_kept(channel_ports(model), mask))
     return kept.to(torch.as_tensor(mask).device)
 
 
 def zero_pruned(model, mask):
     """A copy of ``model`` with gamma and beta zeroed where ``effective_mask`` is False."""
     zeroed = copy.deepcopy(model)
-    ports = _ports(zeroed)
+    ports = channel_ports(zeroed)
     with torch.no_grad():
         for port, bits in zip(ports, _kept(ports, mask)):
             dropped = (~bits).to(port.bn.weight.device)
@@ -138,7 +139,7 @@ def prune(model, mask):
     Its ``.cfg`` holds the kept counts, so ``build(arch, depth, num_classes,
     cfg)`` + ``load_state_dict`` restores it from a checkpoint.
     """
-    ports = _ports(model)
+    ports = channel_ports(model)
     kept = _kept(ports, mask)
     cfg = list(model.cfg)
     for port, bits in zip(ports, kept):

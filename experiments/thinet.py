@@ -35,7 +35,7 @@ import torch.nn.functional as F
 from . import data
 from .models import bn_layers
 from .phases import Phase
-from .prune import _ports, prune
+from .prune import channel_ports, prune
 from .train import seed_everything
 
 LOCATIONS = 10  # (location, filter) samples per image, ThiNet Sec 4.1
@@ -43,11 +43,11 @@ LOCATIONS = 10  # (location, filter) samples per image, ThiNet Sec 4.1
 
 def cuttable_ports(model):
     """Indexes (into `prune`'s port table) of the BNs whose channels ThiNet prunes, in forward order."""
-    return [i for i, port in enumerate(_ports(model)) if port.producer is not None]
+    return [i for i, port in enumerate(channel_ports(model)) if port.producer is not None]
 
 
 def _reader(model, index):
-    readers = _ports(model)[index].readers
+    readers = channel_ports(model)[index].readers
     if len(readers) != 1:
         raise ValueError("ThiNet needs exactly one layer reading the pruned channels, found %d" % len(readers))
     return readers[0]
@@ -154,7 +154,7 @@ def prune_layer(model, index, images, ratio, generator, batch_size=256):
              "error_greedy": reconstruction_error(x, y, kept),
              "error_rescaled": reconstruction_error(x, y, kept, scale)}
     bns = bn_layers(model)
-    target = _ports(model)[index].bn
+    target = channel_ports(model)[index].bn
     mask = torch.ones(sum(bn.num_features for bn in bns), dtype=torch.bool)
     start = sum(bn.num_features for bn in bns[:bns.index(target)])
     mask[start:start + channels] = False

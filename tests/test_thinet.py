@@ -4,7 +4,7 @@ import torch
 import torch.nn as nn
 
 from experiments.phases import Train
-from experiments.prune import _ports
+from experiments.prune import channel_ports
 from experiments.thinet import (LOCATIONS, contributions, cuttable_ports, greedy_keep, reader_inputs,
                                 reconstruction_error, rescale, sample_images)
 from tests.method_runs import live_run, phase_ends, run_method, small_spec
@@ -32,7 +32,7 @@ def test_greedy_channels_rebuild_held_out_outputs_better_than_random(tmp_path):
     model = run.model
     images = sample_images(run, 60)
     index = cuttable_ports(model)[2]
-    reader = _ports(model)[index].readers[0]
+    reader = channel_ports(model)[index].readers[0]
     x, y = contributions(reader, reader_inputs(model, reader, images[:30], 32), torch.Generator().manual_seed(1))
     xh, yh = contributions(reader, reader_inputs(model, reader, images[30:], 32), torch.Generator().manual_seed(2))
     channels = x.size(1)

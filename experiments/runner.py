@@ -19,7 +19,7 @@ from . import checkpoint, spec as specs
 from .events import EventLog, read_events
 from .methods import METHODS
 from .models import bn_layers, build, count_params, default_cfg
-from .train import TrainLoop, epoch_seed, seed_everything
+from .train import TrainLoop, epoch_seed, make_optimizer, seed_everything
 
 EXIT_BAD_SPEC = 2
 
@@ -65,7 +65,6 @@ class Run(object):
         return epoch_seed(self.spec["seed"], self.phase_index, global_epoch)
 
     def reset_optimizer(self):
-        from .train import make_optimizer
         self.optimizer = make_optimizer(self.spec, self.model)
 
     def model_desc(self):

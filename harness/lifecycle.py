@@ -256,6 +256,19 @@ def laptop_meter(meter: str, where: str, rate_hz: float, target: Target, results
     return LaptopMeter(meter, target, Path(results) / "runs" / run_id, rate_hz=rate_hz)
 
 
+def start_metered(laptop: Optional["LaptopMeter"], start: Callable[[], RunInfo]) -> RunInfo:
+    """Start the laptop meter (if any) before the runner, so its first joule is covered; stop the meter
+    again when the runner could not be started."""
+    if laptop:
+        laptop.start()
+    try:
+        return start()
+    except BaseException:
+        if laptop:
+            laptop.stop()
+        raise
+
+
 def follow_and_finish(info: RunInfo, target: Target, results: Path, code_root: Path,
                       checkpoints: bool = False, laptop: Optional["LaptopMeter"] = None) -> str:
     """Follow the run live, stop the laptop meter, and (unless the run was lost or left detached)

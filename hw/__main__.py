@@ -7,12 +7,9 @@ import argparse
 import json
 import sys
 import tempfile
-import time
 
-from hw.energy import integrate
 from hw.meters import AUTO_ORDER, open_meter, probe
-from hw.sampler import PowerSampler
-from hw.trace import read_trace
+from hw.sampler import measure_idle
 
 
 def main(argv=None):
@@ -38,13 +35,9 @@ def main(argv=None):
         return 1
     folder = tempfile.mkdtemp(prefix="ebt-idle-")
     try:
-        with PowerSampler(meter, folder, rate_hz=args.rate):
-            t0 = time.time()
-            time.sleep(args.seconds)
-            t1 = time.time()
+        res, t0, t1 = measure_idle(meter, args.seconds, folder, rate_hz=args.rate)
     finally:
         meter.close()
-    res = integrate(read_trace(folder), t0, t1)
     print(json.dumps({"idle_w": res.mean_w, "seconds": t1 - t0, "samples": res.samples,
                       "coverage": res.coverage, "meter": meter.info(), "trace": folder}))
     return 0

@@ -244,3 +244,14 @@ class PowerSampler(object):
                 "malformed": sum(x.get("malformed", 0) for x in sessions),
                 "reconnects": sum(x.get("reconnects", 0) for x in sessions),
                 "gaps": gaps, "sessions": sessions}
+
+
+def measure_idle(meter, seconds, folder, rate_hz=10.0):
+    """Sample `meter` into `folder` for `seconds` while nothing else is started; returns
+    (EnergyResult, t0, t1). Its `mean_w` is the idle baseline that `meter_idle_w` takes."""
+    from hw.energy import integrate
+    with PowerSampler(meter, folder, rate_hz=rate_hz):
+        t0 = time.time()
+        time.sleep(seconds)
+        t1 = time.time()
+    return integrate(tracefmt.read_trace(folder), t0, t1), t0, t1

@@ -25,7 +25,7 @@ from typing import Any, Optional
 
 from hw.energy import integrate
 from hw.meters import AUTO_ORDER, LAPTOP_KINDS, MeterError, open_meter, probe
-from hw.sampler import PowerSampler
+from hw.sampler import PowerSampler, measure_idle
 from hw.trace import read_trace
 
 log = logging.getLogger(__name__)
@@ -185,22 +185,23 @@ def cmd_idle(args: argparse.Namespace) -> int:
     meter = _open(args.meter)
     if meter is None:
         raise SystemExit("ebt meters idle: no meter (spec %s)" % args.meter)
-    sampling = _Sampling(meter, args.out, args.rate)
+    tmp = None if args.out else tempfile.mkdtemp(prefix="ebt-power-")
+    folder = Path(args.out) if args.out else Path(tmp)
+    folder.mkdir(parents=True, exist_ok=True)
     try:
-        with sampling:
-            t0 = time.time()
-            time.sleep(args.seconds)
-            t1 = time.time()
-        res = sampling.result(t0, t1)
+        res, t0, t1 = measure_idle(meter, args.seconds, str(folder), rate_hz=args.rate)
+        res = res._asdict()
     finally:
-        sampling.cleanup()
+        meter.close()
+        if tmp:
+            shutil.rmtree(tmp, ignore_errors=True)
     out = {"idle_w": res["mean_w"], "seconds": t1 - t0, "energy_j": res["energy_j"], "samples": res["samples"],
            "coverage": res["coverage"], "t_start": t0, "t_end": t1, "meter": meter.info()}
     if args.json:
         print(json.dumps(out))
     else:
         print("idle: %.3f W over %.1f s (%d samples, coverage %.1f%%, %s)" % (
-            out["idle_w"] or float("nan"), out["seconds"], out["samples"], 100 * out["coverage"], meter.spec))
+            float("nan") if out["idle_w"] is None else out["idle_w"], out["seconds"], out["samples"], 100 * out["coverage"], meter.spec))
     return 0
 
 

@@ -5,7 +5,7 @@ import argparse
 import logging
 from pathlib import Path
 
-from ..lifecycle import follow_and_finish, laptop_meter, launch
+from ..lifecycle import follow_and_finish, laptop_meter, launch, start_metered
 from ..targets import open_target
 
 log = logging.getLogger(__name__)
@@ -62,14 +62,7 @@ def cmd_run(args: argparse.Namespace) -> int:
         for spec in specs:
             laptop = laptop_meter(spec["meter"], spec["meter_where"], spec["meter_rate_hz"], target,
                                   args.results, spec["run_id"])
-            if laptop:
-                laptop.start()  # before the runner: its first joule is covered
-            try:
-                info = launch(spec, target, args.results, CODE_ROOT)
-            except BaseException:
-                if laptop:
-                    laptop.stop()
-                raise
+            info = start_metered(laptop, lambda: launch(spec, target, args.results, CODE_ROOT))
             state = follow_and_finish(info, target, args.results, CODE_ROOT, args.checkpoints, laptop)
             if state != "finished":
                 failures += 1

@@ -20,7 +20,7 @@ from pathlib import Path
 from typing import Callable, Dict, List, Optional
 
 from ..laptop_meter import LaptopMeter
-from ..lifecycle import RunInfo, follow_and_finish, laptop_meter, relaunch
+from ..lifecycle import RunInfo, follow_and_finish, laptop_meter, relaunch, start_metered
 from ..targets import Target, open_target
 from .run import CODE_ROOT
 
@@ -182,14 +182,7 @@ def cmd_resume(args: argparse.Namespace) -> int:
             log.error("%s already ended (%s); nothing to resume", info.run_id, status.state)
             return 1
         laptop = _laptop_meter(info, target, args.results)
-        if laptop:
-            laptop.start()
-        try:
-            info = relaunch(info, target, args.results, CODE_ROOT)
-        except BaseException:
-            if laptop:
-                laptop.stop()
-            raise
+        info = start_metered(laptop, lambda: relaunch(info, target, args.results, CODE_ROOT))
         return _follow_and_finish(info, target, args, laptop)
     finally:
         target.close()

@@ -8,7 +8,7 @@ import json
 import sys
 import tempfile
 
-from hw.meters import AUTO_ORDER, open_meter, probe
+from hw.meters import AUTO_ORDER, MeterError, open_meter, probe
 from hw.sampler import measure_idle
 
 
@@ -29,7 +29,11 @@ def main(argv=None):
     if args.command != "idle":
         ap.print_help()
         return 2
-    meter = open_meter(args.meter)
+    try:
+        meter = open_meter(args.meter)
+    except (ValueError, MeterError) as err:
+        print("python3 -m hw idle: %s" % err, file=sys.stderr)
+        return 2
     if meter is None:
         print("no meter here (spec %s)" % args.meter, file=sys.stderr)
         return 1

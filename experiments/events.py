@@ -1,12 +1,59 @@
-"""The run's event log, `events.jsonl`: one JSON object a line, append-only, each with wall time `t`
-and `event` (run_start, phase_start, epoch, eb_drawn, checkpoint, phase_end, resume, run_end).
+"""The run's event log (`events.jsonl`) and the one vocabulary of events, statuses and run states.
 
-Append-only writes with a flush per event mean a crash leaves at most one torn last line, which
-readers skip; the laptop follows the file by byte offset.
+One JSON object a line, append-only, each with wall time `t` and `event`. Append-only writes with a flush
+per event mean a crash leaves at most one torn last line, which readers skip; the laptop follows the file
+by byte offset. Every module that reads a log (the runner on resume, the laptop's follower, `ebt status`,
+the record builder, the analysis) takes the names below from here, and turns a log into a run state only
+through `outcome`.
+
+Events and their fields:
+
+- ``run_start``: run_id, method, resumed, pid, device, meter, params_dense, channels_dense, train_samples,
+  phases (names, in order). One per runner session.
+- ``resume``: phase_index, phase_epoch (where the checkpoint put the run back).
+- ``phase_start``: phase, index, epochs (planned), done (epochs already done), model.
+- ``epoch``: phase, epoch, epochs, global_epoch, loss, top1, top5, lr, train_seconds, eval_seconds,
+  distances (Early-Bird phases).
+- ``eb_drawn``: ratio, epoch (the ticket's epoch), ticket (its file), forced (drawn at a fixed epoch).
+- ``eb_missing``: ratio, epochs (the search ended without a ticket at this ratio).
+- ``checkpoint``: phase_index, phase_epoch.
+- ``phase_end``: phase, index, epochs, model, info.
+- ``run_end``: status (``ok``, ``stopped``, ``failed``), error, sampler, and for ``ok`` accuracy, params,
+  channels, model, eb.
 """
 import json
 import os
 import time
+
+from hw.fileio import read_jsonl
+
+RUN_START = "run_start"
+RESUME = "resume"
+PHASE_START = "phase_start"
+EPOCH = "epoch"
+EB_DRAWN = "eb_drawn"
+EB_MISSING = "eb_missing"
+CHECKPOINT = "checkpoint"
+PHASE_END = "phase_end"
+RUN_END = "run_end"
+
+# `run_end` statuses, written by the runner
+OK = "ok"            # every phase done
+STOPPED = "stopped"  # SIGTERM: the last checkpoint is on disk, resumable
+FAILED = "failed"    # an error; resumable from the last checkpoint once its cause is fixed
+
+# run states, as seen by whoever reads the log (the three statuses above, plus:)
+RUNNING = "running"          # no run_end yet and the runner is alive
+LOST = "lost"                # no run_end and the runner is gone (killed, crashed, board rebooted)
+DETACHED = "detached"        # the laptop lost contact for too long; the run may go on there
+UNREACHABLE = "unreachable"  # the target did not answer this time
+PENDING = "pending"          # queued by a scheduler, not started yet
+
+ENDED = (OK, STOPPED, FAILED)
+RESUMABLE = (STOPPED, FAILED, LOST)
+
+# a record's status: the run_end status, or `partial` when the log has no run_end
+PARTIAL = "partial"
 
 
 class EventLog(object):
@@ -29,13 +76,31 @@ class EventLog(object):
 
 def read_events(path):
     """All complete events of an `events.jsonl` (a torn last line is skipped)."""
-    rows = []
-    if not os.path.exists(str(path)):
-        return rows
-    with open(str(path)) as fh:
-        for line in fh:
-            try:
-                rows.append(json.loads(line))
-            except ValueError:
-                continue
-    return rows
+    return read_jsonl(path)
+
+
+def last_end(events):
+    """The last `run_end` of the log when no runner session started after it, else None."""
+    for e in reversed(events):
+        if e.get("event") == RUN_END:
+            return e
+        if e.get("event") == RUN_START:
+            return None
+    return None
+
+
+def outcome(events, alive=None):
+    """The run's state from its log: the status of its final `run_end`; else `running` while the runner
+    is alive (or when `alive` is unknown: None), `lost` when it is not."""
+    end = last_end(events)
+    if end is not None:
+        return end.get("status") or FAILED
+    if alive is None or alive:
+        return RUNNING
+    return LOST
+
+
+def record_status(events):
+    """A record's status: the final `run_end` status, or `partial` when the log ends without one."""
+    end = last_end(events)
+    return end.get("status") or FAILED if end is not None else PARTIAL

@@ -19,8 +19,10 @@ import yaml
 from experiments.methods import METHODS
 from experiments.spec import SpecError, resolve
 
+from .errors import UsageError
 
-class ConfigError(ValueError):
+
+class ConfigError(UsageError):
     """A config file or override is unusable; the message names the file or key and the fix."""
 
 

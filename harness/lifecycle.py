@@ -16,6 +16,7 @@ from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Callable, Optional
 
+from .errors import EbtError, UnknownRun
 from .record import build_record, write_record
 from .targets import Target
 
@@ -59,7 +60,7 @@ class RunInfo:
     def load(cls, results: Path, run_id: str) -> "RunInfo":
         path = cls.path(results, run_id)
         if not path.exists():
-            raise FileNotFoundError(f"no run {run_id!r} under {Path(results) / 'runs'} (see `ebt status`)")
+            raise UnknownRun(f"no run {run_id!r} under {Path(results) / 'runs'} (see `ebt status`)")
         return cls(**json.loads(path.read_text()))
 
 
@@ -221,7 +222,7 @@ def relaunch(info: RunInfo, target: Target, results: Path, code_root: Path) -> R
     """Start the runner again on the same run folder: it resumes from the last checkpoint."""
     spec = json.loads(target.read_from(f"{info.run_dir}/spec.json", 0) or b"{}")
     if not spec:
-        raise FileNotFoundError(f"{info.target}:{info.run_dir}/spec.json is missing; cannot resume {info.run_id}")
+        raise EbtError(f"{info.target}:{info.run_dir}/spec.json is missing; cannot resume {info.run_id}")
     info.code_dir = target.prepare(code_root)
     info.pid = target.launch(info.code_dir, spec, info.run_dir).pid
     info.state = "running"

@@ -17,6 +17,7 @@ import paramiko
 import pytest
 
 from harness.targets.ssh import HostKeyError, SSHAddress, SSHTarget, code_tarball
+from harness.targets.base import TargetError
 
 STAND_IN_RUNNER = r'''
 import json, os, sys, time
@@ -72,7 +73,7 @@ def test_address_parsing():
     b = SSHAddress.parse("ssh://tx2")
     assert (b.user, b.port, b.root, b.python) == (None, None, "~/ebt", "python3")
     for bad in ("tx2", "ssh://", "ssh://u:pw@tx2", "ssh://tx2/some/path", "ssh://tx2?colour=red", "ssh://tx2:99999"):
-        with pytest.raises(ValueError):
+        with pytest.raises(TargetError):
             SSHAddress.parse(bad)
 
 

@@ -7,6 +7,8 @@ import logging
 import sys
 from typing import Optional, Sequence
 
+from ..errors import exit_code
+
 COMMAND_MODULES = [
     "harness.cli.run",
     "harness.cli.runs",
@@ -49,11 +51,13 @@ def main(argv: Optional[Sequence[str]] = None) -> int:
         logging.getLogger("ebt").error("interrupted; a run started on a target goes on there (`ebt status`)")
         return 130
     except Exception as err:
-        # every error raised on purpose says what is wrong and how to fix it: show that, not a traceback
-        if args.verbose:
+        # the one error policy: an error raised on purpose says what is wrong and how to fix it, so show
+        # that line; anything else is a bug, so show the traceback
+        code = exit_code(err)
+        if code is None or args.verbose:
             raise
-        logging.getLogger("ebt").error("%s: %s (run with -v for the traceback)", type(err).__name__, err)
-        return 1
+        logging.getLogger("ebt").error("%s (run with -v for the traceback)", err)
+        return code
 
 
 if __name__ == "__main__":

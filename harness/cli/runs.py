@@ -17,7 +17,7 @@ import json
 import logging
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Callable, Dict, List, Optional
+from typing import Dict, List, Optional
 
 from ..laptop_meter import LaptopMeter
 from ..lifecycle import RunInfo, follow_and_finish, laptop_meter, relaunch, start_metered
@@ -200,18 +200,6 @@ def cmd_fetch(args: argparse.Namespace) -> int:
     return 0
 
 
-def _reported(func: Callable[[argparse.Namespace], int]) -> Callable[[argparse.Namespace], int]:
-    """An unknown run id, a refused host key or an unreachable board is a message, not a traceback."""
-    def wrapper(args: argparse.Namespace) -> int:
-        try:
-            return func(args)
-        except (FileNotFoundError, ConnectionError) as err:
-            log.error("%s", err)
-            return 1
-
-    return wrapper
-
-
 def register(sub: argparse._SubParsersAction) -> None:
     def common(p: argparse.ArgumentParser) -> None:
         p.add_argument("--results", type=Path, default=Path("results"), help="results folder (default results/)")
@@ -230,4 +218,4 @@ def register(sub: argparse._SubParsersAction) -> None:
         p.add_argument("run_id", metavar="RUN_ID")
         p.add_argument("--checkpoints", action="store_true", help="also fetch checkpoints and tickets")
         common(p)
-        p.set_defaults(func=_reported(func))
+        p.set_defaults(func=func)

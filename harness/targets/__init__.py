@@ -1,12 +1,8 @@
 """Targets: where a run executes. `open_target(url)` for `local` or `ssh://[user@]host[:port]`."""
 from __future__ import annotations
 
-from .base import ClockOffset, Launched, Target
+from .base import ClockOffset, Launched, Target, TargetError
 from .local import LocalTarget
-
-
-class TargetError(ValueError):
-    """A target URL is malformed or the target is unreachable."""
 
 
 def open_target(url: str = "local", trust_new_host: bool = False) -> Target:

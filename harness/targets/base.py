@@ -9,6 +9,12 @@ import abc
 from dataclasses import dataclass
 from pathlib import Path
 
+from ..errors import UsageError
+
+
+class TargetError(UsageError):
+    """A target URL is malformed: unknown scheme, missing host, unknown option."""
+
 
 @dataclass(frozen=True)
 class Launched:

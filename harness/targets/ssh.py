@@ -56,7 +56,8 @@ from fabric import Config, Connection
 from invoke.exceptions import CommandTimedOut
 
 from harness import clock
-from harness.targets.base import ClockOffset, Launched, Target
+from harness.errors import EbtError
+from harness.targets.base import ClockOffset, Launched, Target, TargetError
 
 log = logging.getLogger(__name__)
 
@@ -71,11 +72,11 @@ _CODE_MARKER = ".ebt-code"  # written last into a code folder: its presence mean
 _RUN_ID = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._+-]*$")
 
 
-class HostKeyError(ConnectionError):
+class HostKeyError(EbtError, ConnectionError):
     """The device's host key is unknown or changed: refused, connection closed (never retried)."""
 
 
-class TargetUnreachable(ConnectionError):
+class TargetUnreachable(EbtError, ConnectionError):
     """The device could not be reached again within the reconnect window."""
 
 
@@ -99,21 +100,21 @@ class SSHAddress:
     def parse(cls, url: str) -> "SSHAddress":
         parts = urlsplit(url)
         if parts.scheme != "ssh" or not parts.hostname:
-            raise ValueError("target %r: expected ssh://[user@]host[:port][?root=DIR&python=PATH]" % url)
+            raise TargetError("target %r: expected ssh://[user@]host[:port][?root=DIR&python=PATH]" % url)
         if parts.password is not None:
-            raise ValueError("target %r: passwords do not belong in a URL; use a key (ssh-copy-id)" % url)
+            raise TargetError("target %r: passwords do not belong in a URL; use a key (ssh-copy-id)" % url)
         if parts.path not in ("", "/"):
-            raise ValueError("target %r: unexpected path %r (use ?root=DIR for the device folder)" % (url, parts.path))
+            raise TargetError("target %r: unexpected path %r (use ?root=DIR for the device folder)" % (url, parts.path))
         try:
             port = parts.port
         except ValueError:
-            raise ValueError("target %r: bad port" % url) from None
+            raise TargetError("target %r: bad port" % url) from None
         options = {}
         for key, values in parse_qs(parts.query, keep_blank_values=True, strict_parsing=False).items():
             if key not in ("root", "python"):
-                raise ValueError("target %r: unknown option %r (allowed: root, python)" % (url, key))
+                raise TargetError("target %r: unknown option %r (allowed: root, python)" % (url, key))
             if len(values) != 1 or not values[0]:
-                raise ValueError("target %r: option %r needs exactly one non-empty value" % (url, key))
+                raise TargetError("target %r: option %r needs exactly one non-empty value" % (url, key))
             options[key] = values[0]
         return cls(
             host=parts.hostname,

@@ -22,6 +22,10 @@ class MeterUnavailable(MeterError):
     """The meter cannot be opened here; the message says which package or path is missing and the fix."""
 
 
+class MeterSpecError(MeterError, ValueError):
+    """A meter spec or option is malformed (unknown kind, bad value); raised before any port is opened."""
+
+
 class MalformedReading(MeterError, ValueError):
     """One reading could not be parsed; the next one may be fine."""
 

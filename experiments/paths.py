@@ -1,0 +1,114 @@
+"""Every file of a run folder, and where run folders live: the one owner of these names.
+
+Both sides import it (the runner on the board, the harness and the analysis on the laptop), so a file
+name is written here and nowhere else. A run folder on the target holds what the runner writes; the
+laptop's copy under `results/runs/<run_id>/` holds the fetched files plus the laptop's own
+(`RUN_INFO`, `LAPTOP_POWER`, `LAPTOP_CLOCK`, `RECORD`).
+"""
+import os
+
+# written by the runner on the target
+SPEC = "spec.json"
+EVENTS = "events.jsonl"
+POWER_CSV = "power.csv"
+POWER_META = "power.meta.json"
+MASKS = "masks.jsonl"
+RUNNER_LOG = "runner.log"
+RUNNER_PID = "runner.pid"
+LOCK = ".lock"
+CHECKPOINTS = "checkpoints"
+TICKETS = "tickets"
+TMP_SUFFIX = ".tmp"
+
+# written by the laptop into its copy of the run folder
+RUN_INFO = "run.json"
+LAPTOP_POWER = "laptop-power"
+LAPTOP_CLOCK = "laptop-clock.json"
+RECORD = "record.json"
+
+# the results folder on the laptop
+RUNS = "runs"
+RESULTS = "results"
+
+# fetched only on request (large), and never (the runner's own bookkeeping)
+BULKY = (CHECKPOINTS, TICKETS)
+NEVER_FETCH = (LOCK, RUNNER_PID)
+
+
+def spec(run_dir):
+    return os.path.join(str(run_dir), SPEC)
+
+
+def events(run_dir):
+    return os.path.join(str(run_dir), EVENTS)
+
+
+def power_csv(run_dir):
+    return os.path.join(str(run_dir), POWER_CSV)
+
+
+def masks(run_dir):
+    return os.path.join(str(run_dir), MASKS)
+
+
+def runner_log(run_dir):
+    return os.path.join(str(run_dir), RUNNER_LOG)
+
+
+def runner_pid(run_dir):
+    return os.path.join(str(run_dir), RUNNER_PID)
+
+
+def lock(run_dir):
+    return os.path.join(str(run_dir), LOCK)
+
+
+def checkpoint(run_dir):
+    """The resumable checkpoint, rewritten after every epoch and phase."""
+    return os.path.join(str(run_dir), CHECKPOINTS, "last.pt")
+
+
+def ticket(run_dir, ratio):
+    """The Early-Bird ticket drawn at pruning ratio `ratio`."""
+    return os.path.join(str(run_dir), TICKETS, "eb-p%g.pt" % ratio)
+
+
+def initial_weights(run_dir):
+    """The initial weights a lottery ticket rewinds to."""
+    return os.path.join(str(run_dir), TICKETS, "init.pt")
+
+
+def fetched(name, checkpoints=False):
+    """Whether the top-level entry `name` of a run folder is copied to the laptop."""
+    if name in NEVER_FETCH or name.endswith(TMP_SUFFIX):
+        return False
+    return checkpoints or name not in BULKY
+
+
+def ebt_home():
+    """The suite's root on a machine: `EBT_HOME`, else `~/ebt`."""
+    return os.environ.get("EBT_HOME") or os.path.join(os.path.expanduser("~"), "ebt")
+
+
+def runs_root(home):
+    """Where run folders live under a target's root (`~/ebt/runs/<run_id>/`)."""
+    return os.path.join(str(home), RUNS)
+
+
+def run_dir(home, run_id):
+    return os.path.join(runs_root(home), run_id)
+
+
+def code_root(home):
+    """Where shipped code lives under a target's root (`~/ebt/code/<digest>/`)."""
+    return os.path.join(str(home), "code")
+
+
+def results_runs(results):
+    """The laptop's folder of run copies: `results/runs/`."""
+    return os.path.join(str(results), RUNS)
+
+
+def results_run(results, run_id):
+    """The laptop's copy of one run: `results/runs/<run_id>/`."""
+    return os.path.join(results_runs(results), run_id)

@@ -12,6 +12,7 @@ SPEC = "spec.json"
 EVENTS = "events.jsonl"
 POWER_CSV = "power.csv"
 POWER_META = "power.meta.json"
+SECONDARY_POWER = "power-%d.csv"  # the trace of secondary meter n (1, 2, ...), beside the primary's power.csv
 MASKS = "masks.jsonl"
 RUNNER_LOG = "runner.log"
 RUNNER_PID = "runner.pid"
@@ -45,6 +46,11 @@ def events(run_dir):
 
 def power_csv(run_dir):
     return os.path.join(str(run_dir), POWER_CSV)
+
+
+def secondary_power_csv(run_dir, n):
+    """The trace of secondary meter `n` (from 1), its meta beside it as for power.csv."""
+    return os.path.join(str(run_dir), SECONDARY_POWER % n)
 
 
 def masks(run_dir):

@@ -7,7 +7,6 @@ checkpoint and logs `resume`; a finished run (`run_end` with status ok) is left 
 runners off one folder.
 """
 import fcntl
-import json
 import os
 import signal
 import sys
@@ -15,7 +14,9 @@ import traceback
 
 import torch
 
-from . import checkpoint, spec as specs
+from hw.fileio import atomic_write_json
+
+from . import checkpoint, events as ev, paths, spec as specs
 from .events import EventLog, read_events
 from .methods import METHODS
 from .models import bn_layers, build, count_params, default_cfg
@@ -28,7 +29,7 @@ class Stopped(Exception):
     """SIGTERM reached the runner: the last checkpoint is on disk, the run can be resumed."""
 
 
-class Run(object):
+class Run:
     """One run's live state: what phases read and change, and what a checkpoint holds."""
 
     def __init__(self, spec, run_dir, events, loop):
@@ -76,27 +77,22 @@ class Run(object):
         self.last_metrics = metrics
         if self.best_top1 is None or metrics["top1"] > self.best_top1:
             self.best_top1 = metrics["top1"]
-        self.events.emit("epoch", phase=phase, epoch=epoch, epochs=epochs, global_epoch=global_epoch,
+        self.events.emit(ev.EPOCH, phase=phase, epoch=epoch, epochs=epochs, global_epoch=global_epoch,
                          **metrics)
 
     # --- checkpoints -------------------------------------------------------------------------------
-    def _ckpt_dir(self):
-        path = os.path.join(self.run_dir, "checkpoints")
-        if not os.path.isdir(path):
-            os.makedirs(path)
-        return path
-
     def checkpoint(self, phase_epoch=None):
         if phase_epoch is not None:
             self.phase_epoch = phase_epoch
-        path = os.path.join(self._ckpt_dir(), "last.pt")
+        path = paths.checkpoint(self.run_dir)
+        os.makedirs(os.path.dirname(path), exist_ok=True)
         checkpoint.save({
             "phase_index": self.phase_index, "phase_epoch": self.phase_epoch,
             "model": self.model_desc(), "model_state": self.model.state_dict(),
             "optimizer_state": self.optimizer.state_dict(), "state": self.state,
             "best_top1": self.best_top1, "phase_info": self.phase_info,
         }, path)
-        self.events.emit("checkpoint", phase_index=self.phase_index, phase_epoch=self.phase_epoch)
+        self.events.emit(ev.CHECKPOINT, phase_index=self.phase_index, phase_epoch=self.phase_epoch)
 
     def restore(self, ckpt):
         desc = ckpt["model"]
@@ -112,12 +108,11 @@ class Run(object):
         self.phase_info = ckpt["phase_info"]
 
     def ticket_path(self, ratio):
-        return os.path.join(self.run_dir, "tickets", "eb-p%g.pt" % ratio)
+        return paths.ticket(self.run_dir, ratio)
 
     def save_ticket(self, ratio, epoch):
         path = self.ticket_path(ratio)
-        if not os.path.isdir(os.path.dirname(path)):
-            os.makedirs(os.path.dirname(path))
+        os.makedirs(os.path.dirname(path), exist_ok=True)
         checkpoint.save({"model": self.model_desc(), "model_state": self.model.state_dict(), "epoch": epoch},
                         path)
         return os.path.relpath(path, self.run_dir)
@@ -151,7 +146,7 @@ def _open_sampler(spec, run_dir):
     meter = open_meter(spec["meter"])
     if meter is None:
         return None, None
-    sampler = PowerSampler(meter, os.path.join(run_dir, "power.csv"), rate_hz=spec["meter_rate_hz"])
+    sampler = PowerSampler(meter, paths.power_csv(run_dir), rate_hz=spec["meter_rate_hz"])
     sampler.start()
     return meter, sampler
 
@@ -160,68 +155,93 @@ def _on_signal(signum, frame):
     raise Stopped("stopped by signal %d" % signum)
 
 
-def execute(spec, run_dir):
-    """Run (or resume) the spec in `run_dir`; returns the process exit code."""
-    events_path = os.path.join(run_dir, "events.jsonl")
-    previous = read_events(events_path)
-    if any(e["event"] == "run_end" and e.get("status") == "ok" for e in previous):
-        print("run %s already finished in %s" % (spec["run_id"], run_dir))
-        return 0
-    events = EventLog(events_path)
-    signal.signal(signal.SIGTERM, _on_signal)
-    meter, sampler = None, None
-    status, error = "failed", None
-    run = None
-    try:
-        meter, sampler = _open_sampler(spec, run_dir)
+class _Session:
+    """One runner session over a run folder: its event log, its sampler, its outcome."""
+
+    def __init__(self, spec, run_dir, events):
+        self.spec = spec
+        self.run_dir = run_dir
+        self.events = events
+        self.meter, self.sampler = None, None
+        self.run = None
+        self.status, self.error, self.final = ev.FAILED, None, None
+
+    def start(self):
+        """Open the meter, build the run, log `run_start` (and `resume` from a checkpoint); the phases."""
+        spec = self.spec
+        self.meter, self.sampler = _open_sampler(spec, self.run_dir)
         loop = TrainLoop(spec)
-        run = Run(spec, run_dir, events, loop)
+        self.run = run = Run(spec, self.run_dir, self.events, loop)
         phases = METHODS[spec["method"]].phases(spec)
-        ckpt_path = os.path.join(run_dir, "checkpoints", "last.pt")
+        ckpt_path = paths.checkpoint(self.run_dir)
         resumed = os.path.exists(ckpt_path)
-        events.emit("run_start", run_id=spec["run_id"], method=spec["method"], resumed=resumed,
-                    pid=os.getpid(), device=_device_info(loop.device),
-                    meter=meter.info() if meter is not None else {"spec": spec["meter"], "kind": None},
-                    params_dense=run.dense_params, channels_dense=run.dense_channels,
-                    train_samples=len(loop.train_set), phases=[p.name for p in phases], durable=True)
+        meter_info = self.meter.info() if self.meter is not None else {"spec": spec["meter"], "kind": None}
+        self.events.emit(ev.RUN_START, run_id=spec["run_id"], method=spec["method"], resumed=resumed,
+                         pid=os.getpid(), device=_device_info(loop.device), meter=meter_info,
+                         params_dense=run.dense_params, channels_dense=run.dense_channels,
+                         train_samples=len(loop.train_set), phases=[p.name for p in phases], durable=True)
         if resumed:
             run.restore(checkpoint.load(ckpt_path))
-            events.emit("resume", phase_index=run.phase_index, phase_epoch=run.phase_epoch, durable=True)
+            self.events.emit(ev.RESUME, phase_index=run.phase_index, phase_epoch=run.phase_epoch,
+                             durable=True)
+        return phases
+
+    def run_phases(self, phases):
+        run = self.run
         while run.phase_index < len(phases):
             phase = phases[run.phase_index]
             done = run.phase_epoch
             if done == 0:
                 run.phase_info = {}
-            events.emit("phase_start", phase=phase.name, index=run.phase_index,
-                        epochs=phase.planned_epochs(run), done=done, model=run.model_desc())
+            self.events.emit(ev.PHASE_START, phase=phase.name, index=run.phase_index,
+                             epochs=phase.planned_epochs(run), done=done, model=run.model_desc())
             phase.run(run, done)
-            events.emit("phase_end", phase=phase.name, index=run.phase_index, epochs=run.phase_epoch,
-                        model=run.model_desc(), info=run.phase_info, durable=True)
+            self.events.emit(ev.PHASE_END, phase=phase.name, index=run.phase_index, epochs=run.phase_epoch,
+                             model=run.model_desc(), info=run.phase_info, durable=True)
             run.phase_index += 1
             run.phase_epoch = 0
             run.checkpoint()
-        final = run.loop.evaluate(run.model)
-        status = "ok"
-        return 0
-    except Stopped as err:
-        status, error = "stopped", str(err)
-        return 1
-    except Exception as err:
-        error = "%s: %s" % (type(err).__name__, err)
-        traceback.print_exc()
-        return 1
-    finally:
-        stats = sampler.stop() if sampler is not None else None
-        if meter is not None:
-            meter.close()
-        end = {"status": status, "error": error, "sampler": stats}
-        if run is not None and status == "ok":
-            end.update(accuracy={"top1": final["top1"], "top5": final["top5"], "best_top1": run.best_top1},
+        self.final = run.loop.evaluate(run.model)
+        self.status = ev.OK
+
+    def end(self):
+        """Stop the sampler and log `run_end` with the outcome (and, when ok, what the run produced)."""
+        stats = self.sampler.stop() if self.sampler is not None else None
+        if self.meter is not None:
+            self.meter.close()
+        end = {"status": self.status, "error": self.error, "sampler": stats}
+        run = self.run
+        if self.status == ev.OK:
+            end.update(accuracy={"top1": self.final["top1"], "top5": self.final["top5"],
+                                 "best_top1": run.best_top1},
                        params={"dense": run.dense_params, "final": run.params(),
                                "nonzero": run.nonzero_params()},
                        channels={"dense": run.dense_channels, "final": run.channels()},
                        model=run.model_desc(), eb=run.state.get("eb"))
-        events.emit("run_end", durable=True, **end)
+        self.events.emit(ev.RUN_END, durable=True, **end)
+
+
+def execute(spec, run_dir):
+    """Run (or resume) the spec in `run_dir`; returns the process exit code."""
+    events_path = paths.events(run_dir)
+    if ev.outcome(read_events(events_path)) == ev.OK:
+        print("run %s already finished in %s" % (spec["run_id"], run_dir))
+        return 0
+    events = EventLog(events_path)
+    signal.signal(signal.SIGTERM, _on_signal)
+    session = _Session(spec, run_dir, events)
+    try:
+        session.run_phases(session.start())
+        return 0
+    except Stopped as err:
+        session.status, session.error = ev.STOPPED, str(err)
+        return 1
+    except Exception as err:
+        session.error = "%s: %s" % (type(err).__name__, err)
+        traceback.print_exc()
+        return 1
+    finally:
+        session.end()
         events.close()
 
 
@@ -245,29 +265,22 @@ def main(argv=None):
     if not spec.get("run_id"):
         sys.stderr.write("bad spec: 'run_id' is missing (the harness sets it; add one to run by hand)\n")
         return EXIT_BAD_SPEC
-    if not os.path.isdir(args.out):
-        os.makedirs(args.out)
-    frozen = os.path.join(args.out, "spec.json")
+    os.makedirs(args.out, exist_ok=True)
+    frozen = paths.spec(args.out)
     if os.path.exists(frozen):
         if specs.load(frozen) != spec:
             sys.stderr.write("%s already holds a different spec (run %s); use a new --out folder\n"
                              % (args.out, specs.load(frozen).get("run_id")))
             return EXIT_BAD_SPEC
     else:
-        _write_spec(spec, frozen)
-    lock = open(os.path.join(args.out, ".lock"), "w")
+        atomic_write_json(frozen, spec)
+    lock = open(paths.lock(args.out), "w")
     try:
         fcntl.flock(lock, fcntl.LOCK_EX | fcntl.LOCK_NB)
     except OSError:
         sys.stderr.write("another runner is working in %s; wait for it or stop it first\n" % args.out)
         return 3
-    with open(os.path.join(args.out, "runner.pid"), "w") as fh:
+    with open(paths.runner_pid(args.out), "w") as fh:
         fh.write("%d\n" % os.getpid())
     return execute(spec, args.out)
 
-
-def _write_spec(spec, path):
-    tmp = path + ".tmp"
-    with open(tmp, "w") as fh:
-        json.dump(spec, fh, indent=1, sort_keys=True)
-    os.replace(tmp, path)

@@ -40,9 +40,14 @@ def atomic_write(path, data):
             fh.write(data)
 
 
+def json_text(obj, indent=1):
+    """The project's JSON file text: sorted keys, indented, newline-terminated (numpy numbers as floats)."""
+    return json.dumps(obj, indent=indent, sort_keys=True, default=float) + "\n"
+
+
 def atomic_write_json(path, obj, indent=1):
-    """Write `obj` as sorted, indented JSON atomically (non-JSON numbers such as numpy's become floats)."""
-    atomic_write(path, json.dumps(obj, indent=indent, sort_keys=True, default=float) + "\n")
+    """Write `obj` as `json_text` atomically."""
+    atomic_write(path, json_text(obj, indent))
 
 
 def parse_jsonl(data):

@@ -193,7 +193,7 @@ def test_launch_read_from_alive_fetch_clock(ssh_device, tmp_path):
 
         dest = tmp_path / "fetched"
         target.fetch(run_dir, dest)
-        assert sorted(p.name for p in dest.iterdir()) == ["events.jsonl", "runner.log", "runner.pid", "spec.json"]
+        assert sorted(p.name for p in dest.iterdir()) == ["events.jsonl", "runner.log", "spec.json"]  # runner.pid is never fetched
         assert (dest / "events.jsonl").read_bytes() == Path(events).read_bytes()
         target.fetch(run_dir, dest, checkpoints=True)
         assert (dest / "checkpoints" / "last.pt").read_text() == "weights"

@@ -5,12 +5,14 @@ import argparse
 import logging
 from pathlib import Path
 
+from experiments import events as ev
+from experiments import paths
+
+from .. import CODE_ROOT
 from ..lifecycle import follow_and_finish, laptop_meter, launch, start_metered
 from ..targets import open_target
 
 log = logging.getLogger(__name__)
-
-CODE_ROOT = Path(__file__).resolve().parents[2]
 
 
 def meter_where(meter: str, target_url: str) -> str:
@@ -41,15 +43,11 @@ def register(sub: argparse._SubParsersAction) -> None:
 
 
 def cmd_run(args: argparse.Namespace) -> int:
-    from ..config import ConfigError, load_specs, parse_overrides  # imports torch: only when running
-    try:
-        overrides = parse_overrides(args.overrides)
-        if args.meter is not None:
-            overrides["meter"] = args.meter
-        specs = load_specs(args.config, overrides)
-    except ConfigError as err:
-        log.error("%s", err)
-        return 2
+    from ..config import load_specs, parse_overrides  # imports torch: only when running
+    overrides = parse_overrides(args.overrides)
+    if args.meter is not None:
+        overrides["meter"] = args.meter
+    specs = load_specs(args.config, overrides)
     for spec in specs:
         spec["meter_where"] = meter_where(spec["meter"], args.target)
     if args.dry_run:
@@ -64,11 +62,11 @@ def cmd_run(args: argparse.Namespace) -> int:
                                   args.results, spec["run_id"])
             info = start_metered(laptop, lambda: launch(spec, target, args.results, CODE_ROOT))
             state = follow_and_finish(info, target, args.results, CODE_ROOT, args.checkpoints, laptop)
-            if state != "finished":
+            if state != ev.OK:
                 failures += 1
-                tail = target.read_from(f"{info.run_dir}/runner.log", 0).decode(errors="replace")
-                log.error("%s ended %s; last lines of %s/runner.log:\n%s", info.run_id, state,
-                          info.run_dir, "\n".join(tail.splitlines()[-15:]))
+                tail = target.read_from(paths.runner_log(info.run_dir), 0).decode(errors="replace")
+                log.error("%s ended %s; last lines of %s:\n%s", info.run_id, state,
+                          paths.runner_log(info.run_dir), "\n".join(tail.splitlines()[-15:]))
     finally:
         target.close()
     return 1 if failures else 0

@@ -1,10 +1,11 @@
 """`ebt status`, `ebt attach RUN_ID`, `ebt resume RUN_ID`, `ebt fetch RUN_ID`: runs after `ebt run`.
 
 Every run started by `ebt run` leaves `results/runs/<run_id>/run.json` (target, run folder, pid); these
-commands work from it in any later shell, after the laptop slept or the link dropped.
-State of a run: `finished` / `failed` (its `run_end` says so), `running` (no `run_end`, runner alive),
-`lost` (no `run_end` and the runner is gone: killed, crashed, device rebooted -> `ebt resume`), or
-`unreachable` (the target did not answer; the run may well go on there).
+commands work from it in any later shell, after the laptop slept or the link dropped. A run's state is
+`experiments.events.outcome` of its log: the `run_end` status (`ok`, `stopped`, `failed`), `running`
+(no `run_end`, runner alive) or `lost` (no `run_end`, runner gone: killed, crashed, board rebooted); plus
+`unreachable` when the target did not answer (the run may well go on there). Stopped, failed and lost
+runs resume from their last checkpoint.
 
 A run whose meter hangs off the laptop (`meter_where: laptop`) gets a new laptop sampling session for
 the time `attach`/`resume` follow it (harness.laptop_meter); while nobody follows, nothing samples it,
@@ -17,12 +18,17 @@ import json
 import logging
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Dict, List, Optional
+from typing import Optional
 
+from experiments import events as ev
+from experiments import paths
+from hw.fileio import parse_jsonl
+
+from ..errors import EbtError
 from ..laptop_meter import LaptopMeter
-from ..lifecycle import RunInfo, follow_and_finish, laptop_meter, relaunch, start_metered
+from ..lifecycle import RunInfo, finalize, follow_and_finish, laptop_meter, relaunch, start_metered
+from .. import CODE_ROOT
 from ..targets import Target, open_target
-from .run import CODE_ROOT
 
 log = logging.getLogger(__name__)
 
@@ -41,24 +47,27 @@ class RunStatus:
     launches: int = 1
 
 
-def _summary(events_bytes: bytes) -> Dict[str, object]:
-    """Phase, epoch/total, last top-1 and end status from an events.jsonl's content."""
-    out: Dict[str, object] = {"phase": "-", "epoch": "-", "top1": None, "end": None}
-    for raw in events_bytes.splitlines():
-        try:
-            e = json.loads(raw)
-        except ValueError:  # a torn last line of a live log
-            continue
-        kind = e.get("event")
-        if kind == "phase_start":
-            out["phase"] = e.get("phase", "-")
-            out["epoch"] = "%s/%s" % (e.get("done", 0), e.get("epochs", "?"))
-        elif kind == "epoch":
-            out["epoch"] = "%s/%s" % (e.get("epoch"), e.get("epochs", "?"))
-            out["top1"] = e.get("top1")
-        elif kind == "run_end":
-            out["end"] = e.get("status")
-    return out
+@dataclass
+class _Summary:
+    """Where a run's log says it is: phase, epoch/total, last top-1."""
+
+    events: list[dict]
+    phase: str = "-"
+    epoch: str = "-"
+    top1: Optional[float] = None
+
+    @classmethod
+    def of(cls, log_bytes: bytes) -> "_Summary":
+        rows, _ = parse_jsonl(log_bytes if log_bytes.endswith(b"\n") else log_bytes + b"\n")
+        out = cls(rows)
+        for e in rows:
+            if e.get("event") == ev.PHASE_START:
+                out.phase = e.get("phase", "-")
+                out.epoch = "%s/%s" % (e.get("done", 0), e.get("epochs", "?"))
+            elif e.get("event") == ev.EPOCH:
+                out.epoch = "%s/%s" % (e.get("epoch"), e.get("epochs", "?"))
+                out.top1 = e.get("top1")
+        return out
 
 
 def _open(url: str, quick: bool = False) -> Target:
@@ -68,37 +77,39 @@ def _open(url: str, quick: bool = False) -> Target:
     return target
 
 
+def _local_log(results: Path, info: RunInfo) -> Path:
+    return Path(paths.events(paths.results_run(results, info.run_id)))
+
+
+def _ended_here(results: Path, info: RunInfo) -> bool:
+    """Whether the run's end is already on the laptop (no need to ask its target)."""
+    return info.state in ev.ENDED and _local_log(results, info).exists()
+
+
 def run_status(info: RunInfo, target: Optional[Target], results: Path) -> RunStatus:
     """The state of one run, asking its target unless the run's end is already on the laptop."""
-    local_events = Path(results) / "runs" / info.run_id / "events.jsonl"
     status = RunStatus(info.run_id, info.target, info.state, launches=info.launches)
-    if info.state in ("finished", "failed") and local_events.exists():
-        summary = _summary(local_events.read_bytes())
-        alive = False
+    if _ended_here(results, info):
+        summary, alive = _Summary.of(_local_log(results, info).read_bytes()), False
     elif target is None:
-        status.state = "unreachable"
+        status.state = ev.UNREACHABLE
         return status
     else:
         try:
-            summary = _summary(target.read_from(info.run_dir + "/events.jsonl", 0))
+            summary = _Summary.of(target.read_from(paths.events(info.run_dir), 0))
             alive = target.alive(info.pid)
         except Exception as err:  # transport errors differ per target (OSError, paramiko's SSHException)
             log.debug("%s: %s", info.target, err)
-            status.state = "unreachable"
+            status.state = ev.UNREACHABLE
             return status
-    status.phase, status.epoch, status.top1 = summary["phase"], summary["epoch"], summary["top1"]  # type: ignore
-    if summary["end"] == "ok":
-        status.state = "finished"
-    elif summary["end"] is not None:
-        status.state = "failed"
-    else:
-        status.state = "running" if alive else "lost"
+    status.phase, status.epoch, status.top1 = summary.phase, summary.epoch, summary.top1
+    status.state = ev.outcome(summary.events, alive)
     return status
 
 
 def all_runs(results: Path) -> List[RunInfo]:
     runs = []
-    for path in sorted((Path(results) / "runs").glob("*/run.json")):
+    for path in sorted(Path(paths.results_runs(results)).glob("*/" + paths.RUN_INFO)):
         try:
             runs.append(RunInfo.load(results, path.parent.name))
         except (ValueError, TypeError) as err:
@@ -112,15 +123,13 @@ def cmd_status(args: argparse.Namespace) -> int:
 
     runs = all_runs(args.results)
     if not runs:
-        print("no runs under %s" % (Path(args.results) / "runs"))
+        print("no runs under %s" % paths.results_runs(args.results))
         return 0
     targets: Dict[str, Optional[Target]] = {}
     rows = []
     try:
         for info in runs:
-            needs_target = not (info.state in ("finished", "failed")
-                                and (Path(args.results) / "runs" / info.run_id / "events.jsonl").exists())
-            if needs_target and info.target not in targets:
+            if not _ended_here(args.results, info) and info.target not in targets:
                 try:
                     targets[info.target] = _open(info.target, quick=True)
                 except Exception as err:  # a bad URL in an old run.json must not hide the other runs
@@ -140,13 +149,13 @@ def cmd_status(args: argparse.Namespace) -> int:
                       "-" if r.top1 is None else "%.2f" % r.top1)
     Console(width=200).print(table)
     for r in rows:
-        if r.state == "lost":
-            print("%s: the runner is gone without finishing; continue it with `ebt resume %s`" % (r.run_id, r.run_id))
+        if r.state in ev.RESUMABLE:
+            print("%s: %s; continue it with `ebt resume %s`" % (r.run_id, r.state, r.run_id))
     return 0
 
 
 def _laptop_meter(info: RunInfo, target: Target, results: Path) -> Optional[LaptopMeter]:
-    spec = json.loads(target.read_from(info.run_dir + "/spec.json", 0) or b"{}")
+    spec = json.loads(target.read_from(paths.spec(info.run_dir), 0) or b"{}")
     return laptop_meter(info.meter, info.meter_where, spec.get("meter_rate_hz") or 10.0, target, results,
                         info.run_id)
 
@@ -154,13 +163,17 @@ def _laptop_meter(info: RunInfo, target: Target, results: Path) -> Optional[Lapt
 def _follow_and_finish(info: RunInfo, target: Target, args: argparse.Namespace,
                        laptop: Optional[LaptopMeter]) -> int:
     state = follow_and_finish(info, target, args.results, CODE_ROOT, args.checkpoints, laptop)
-    return 0 if state == "finished" else 1
+    return 0 if state == ev.OK else 1
 
 
 def cmd_attach(args: argparse.Namespace) -> int:
     info = RunInfo.load(args.results, args.run_id)
     target = _open(info.target)
     try:
+        state = run_status(info, target, args.results).state
+        if state in ev.ENDED:  # ended while nobody followed: fetch it and write its record
+            finalize(info, target, args.results, CODE_ROOT, checkpoints=args.checkpoints)
+            return 0 if state == ev.OK else 1
         laptop = _laptop_meter(info, target, args.results)
         if laptop:
             laptop.start()
@@ -173,14 +186,12 @@ def cmd_resume(args: argparse.Namespace) -> int:
     info = RunInfo.load(args.results, args.run_id)
     target = _open(info.target)
     try:
-        status = run_status(info, target, args.results)
-        if status.state == "running":
-            log.error("%s is still running on %s (pid %d): `ebt attach %s` follows it",
-                      info.run_id, info.target, info.pid, info.run_id)
-            return 1
-        if status.state in ("finished", "failed"):
-            log.error("%s already ended (%s); nothing to resume", info.run_id, status.state)
-            return 1
+        state = run_status(info, target, args.results).state
+        if state == ev.RUNNING:
+            raise EbtError(f"{info.run_id} is still running on {info.target} (pid {info.pid}): "
+                           f"`ebt attach {info.run_id}` follows it")
+        if state not in ev.RESUMABLE:
+            raise EbtError(f"{info.run_id} is {state}; only {', '.join(ev.RESUMABLE)} runs resume")
         laptop = _laptop_meter(info, target, args.results)
         info = start_metered(laptop, lambda: relaunch(info, target, args.results, CODE_ROOT))
         return _follow_and_finish(info, target, args, laptop)
@@ -191,7 +202,7 @@ def cmd_resume(args: argparse.Namespace) -> int:
 def cmd_fetch(args: argparse.Namespace) -> int:
     info = RunInfo.load(args.results, args.run_id)
     target = _open(info.target)
-    dest = Path(args.results) / "runs" / info.run_id
+    dest = Path(paths.results_run(args.results, info.run_id))
     try:
         target.fetch(info.run_dir, dest, checkpoints=args.checkpoints)
     finally:

@@ -6,18 +6,16 @@ checkout itself with this interpreter (which has torch).
 """
 from __future__ import annotations
 
-import json
 import os
 import shutil
 import subprocess
 import sys
 from pathlib import Path
 
+from experiments import paths
+from hw.fileio import atomic_write_json
+
 from .base import ClockOffset, Launched, Target
-
-
-def ebt_home() -> Path:
-    return Path(os.environ.get("EBT_HOME", Path.home() / "ebt"))
 
 
 class LocalTarget(Target):
@@ -27,7 +25,7 @@ class LocalTarget(Target):
         self._children: dict[int, subprocess.Popen] = {}
 
     def run_dir(self, run_id: str) -> str:
-        return str(ebt_home() / "runs" / run_id)
+        return paths.run_dir(paths.ebt_home(), run_id)
 
     def prepare(self, code_root: Path) -> str:
         return str(Path(code_root).resolve())
@@ -35,12 +33,10 @@ class LocalTarget(Target):
     def launch(self, code_dir: str, spec: dict, run_dir: str) -> Launched:
         folder = Path(run_dir)
         folder.mkdir(parents=True, exist_ok=True)
-        spec_path = folder / "spec.json"
-        if not spec_path.exists():
-            tmp = spec_path.with_suffix(".json.tmp")
-            tmp.write_text(json.dumps(spec, indent=1, sort_keys=True))
-            os.replace(tmp, spec_path)
-        with open(folder / "runner.log", "ab") as log:
+        spec_path = paths.spec(folder)
+        if not os.path.exists(spec_path):
+            atomic_write_json(spec_path, spec)
+        with open(paths.runner_log(folder), "ab") as log:
             proc = subprocess.Popen(
                 [sys.executable, "-m", "experiments", "run", str(spec_path), "--out", str(folder)],
                 cwd=code_dir, stdin=subprocess.DEVNULL, stdout=log, stderr=subprocess.STDOUT,
@@ -73,17 +69,19 @@ class LocalTarget(Target):
             return True
 
     def fetch(self, run_dir: str, dest: Path, checkpoints: bool = False) -> None:
-        skip = set() if checkpoints else {"checkpoints", "tickets"}
         dest = Path(dest)
         dest.mkdir(parents=True, exist_ok=True)
         for item in Path(run_dir).iterdir():
-            if item.name in skip or item.name in (".lock", "runner.pid") or item.name.endswith(".tmp"):
+            if not paths.fetched(item.name, checkpoints):
                 continue
             target = dest / item.name
             if item.is_dir():
                 shutil.copytree(item, target, dirs_exist_ok=True)
             else:
                 shutil.copy2(item, target)
+
+    def remove(self, run_dir: str) -> None:
+        shutil.rmtree(run_dir, ignore_errors=True)
 
     def clock_offset(self) -> ClockOffset:
         return ClockOffset(0.0, 0.0)

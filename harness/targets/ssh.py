@@ -35,7 +35,6 @@ import base64
 import gzip
 import hashlib
 import io
-import json
 import logging
 import os
 import re
@@ -56,7 +55,9 @@ from fabric import Config, Connection
 from invoke.exceptions import CommandTimedOut
 
 from harness import clock
+from experiments import paths
 from harness.errors import EbtError
+from hw.fileio import json_text
 from harness.targets.base import ClockOffset, Launched, Target, TargetError
 
 log = logging.getLogger(__name__)
@@ -66,8 +67,6 @@ T = TypeVar("T")
 ENV_SSH_CONFIG = "EBT_SSH_CONFIG"
 DEFAULT_ROOT = "~/ebt"
 CODE_PACKAGES = ("experiments", "hw")
-# Run-folder entries fetched only on request (like the local target): model weights.
-BULKY = ("checkpoints", "tickets")
 _CODE_MARKER = ".ebt-code"  # written last into a code folder: its presence means "complete"
 _RUN_ID = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._+-]*$")
 
@@ -398,11 +397,11 @@ class SSHTarget(Target):
         """The run folder of `run_id` on the device."""
         if not _RUN_ID.match(run_id):
             raise ValueError("run_id %r is not a plain folder name" % run_id)
-        return "%s/runs/%s" % (self.root, run_id)
+        return paths.run_dir(self.root, run_id)
 
     def prepare(self, code_root: Path) -> str:
         data, digest = code_tarball(Path(code_root))
-        code_parent = "%s/code" % self.root
+        code_parent = paths.code_root(self.root)
         code_dir = "%s/%s" % (code_parent, digest)
         q = shlex.quote
 
@@ -431,13 +430,13 @@ class SSHTarget(Target):
 
     def launch(self, code_dir: str, spec: dict, run_dir: str) -> Launched:
         q = shlex.quote
-        spec_path = run_dir + "/spec.json"
-        body = (json.dumps(spec, indent=2, sort_keys=True) + "\n").encode()
+        spec_path = paths.spec(run_dir)
+        body = json_text(spec).encode()
 
         def write_spec(conn: Connection) -> None:
             self._check(self._sh(conn, "mkdir -p %s" % q(run_dir)), "mkdir")
             sftp = self._sftp(conn)
-            tmp = "%s/.spec.json.%s" % (run_dir, uuid.uuid4().hex[:8])
+            tmp = "%s.%s%s" % (spec_path, uuid.uuid4().hex[:8], paths.TMP_SUFFIX)
             sftp.putfo(io.BytesIO(body), tmp)
             sftp.posix_rename(tmp, spec_path)
 
@@ -452,7 +451,7 @@ class SSHTarget(Target):
                 "cd %s || exit 1; setsid nohup %s -m experiments run %s --out %s >> %s 2>&1 < /dev/null & "
                 "echo $! > %s && echo $!"
                 % (q(code_dir), q(self.address.python), q(spec_path), q(run_dir),
-                   q(run_dir + "/runner.log"), q(run_dir + "/runner.pid"))
+                   q(paths.runner_log(run_dir)), q(paths.runner_pid(run_dir)))
             )
             return int(self._check(self._sh(conn, command), "starting the runner").split()[-1])
 
@@ -492,6 +491,12 @@ class SSHTarget(Target):
 
         return self._call("alive", op)
 
+    def remove(self, run_dir: str) -> None:
+        if not run_dir.startswith(paths.runs_root(self.root) + "/"):
+            raise ValueError("refusing to delete %r: not a run folder under %s" % (run_dir, self.root))
+        self._call("removing the run folder",
+                   lambda conn: self._check(self._sh(conn, "rm -rf %s" % shlex.quote(run_dir)), "rm"))
+
     def fetch(self, run_dir: str, dest: Path, checkpoints: bool = False) -> None:
         dest = Path(dest)
 
@@ -499,9 +504,9 @@ class SSHTarget(Target):
             local.mkdir(parents=True, exist_ok=True)
             for entry in sftp.listdir_attr(remote):
                 name = entry.filename
-                if top and name in BULKY and not checkpoints:
+                if top and not paths.fetched(name, checkpoints):
                     continue
-                if name == ".lock" or name.endswith(".tmp"):  # the runner's lock, half-written files
+                if name.endswith(paths.TMP_SUFFIX):  # half-written files deeper down
                     continue
                 if stat.S_ISDIR(entry.st_mode):
                     walk(sftp, remote + "/" + name, local / name, False)

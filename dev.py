@@ -3,8 +3,16 @@
 
 Each command first makes `.venv/` and installs `requirements.txt` plus this project (editable) into it,
 and redoes that only when requirements.txt or pyproject.toml changed.
+
+`test` then runs the device code under the board's own stack (JetPack 4.6: Python 3.6, torch 1.8):
+`.venv36/`, made from CPython 3.6 (pyenv's 3.6.15, or $EBT_PYTHON36) with torch 1.8.1, numpy < 1.20 and
+requirements-device.txt, runs tests/device/ and the hw/ tests. pip's own cache keeps the torch wheel
+between runs; the environment is redone only when its inputs change. Without Python 3.6 that stage is
+skipped with a message, except under CI=true, where it fails.
 """
+import glob
 import hashlib
+import os
 import subprocess
 import sys
 from pathlib import Path
@@ -13,6 +21,16 @@ ROOT = Path(__file__).resolve().parent
 VENV = ROOT / ".venv"
 PY = VENV / "bin" / "python"
 STAMP = VENV / ".installed"
+
+VENV36 = ROOT / ".venv36"
+PY36 = VENV36 / "bin" / "python"
+STAMP36 = VENV36 / ".installed"
+PYTHON36 = Path(os.environ.get("EBT_PYTHON36", Path.home() / ".pyenv/versions/3.6.15/bin/python3.6"))
+# The board's stack: torch 1.8.1 is PyPI's last cp36 wheel of the series NVIDIA builds for JetPack 4.6.
+BOARD_PACKAGES = ["torch==1.8.1", "numpy<1.20", "pytest==7.0.1", "pytest-timeout==2.1.0"]
+# The tests of hw/ (device code that does not import the laptop side).
+HW_TESTS = ["tests/test_meters_*.py", "tests/test_sampler.py", "tests/test_trace.py", "tests/test_energy.py",
+            "tests/test_platform.py"]
 
 
 def _digest() -> str:
@@ -38,6 +56,41 @@ def ensure_venv() -> None:
     STAMP.write_text(digest)
 
 
+def ensure_venv36() -> bool:
+    """Make (or reuse) .venv36/; False (with a message) when there is no Python 3.6 and not in CI."""
+    if not PYTHON36.exists():
+        why = "no Python 3.6 at %s (pyenv install 3.6.15, or set EBT_PYTHON36)" % PYTHON36
+        if os.environ.get("CI") == "true":
+            sys.exit("board stack: %s; CI must test the device code under the board's Python" % why)
+        print("board stack: SKIPPED, %s" % why, flush=True)
+        return False
+    h = hashlib.sha256((ROOT / "requirements-device.txt").read_bytes())
+    h.update(repr((str(PYTHON36), BOARD_PACKAGES)).encode())
+    if STAMP36.exists() and STAMP36.read_text() == h.hexdigest():
+        return True
+    if not PY36.exists():
+        print("creating .venv36/ (Python 3.6, the board's) ...", flush=True)
+        subprocess.run([str(PYTHON36), "-m", "venv", str(VENV36)], check=True)
+    print("installing torch 1.8.1 and requirements-device.txt into .venv36/ (first time: minutes) ...", flush=True)
+    pip = [str(PY36), "-m", "pip", "install", "-q", "--disable-pip-version-check"]
+    subprocess.run(pip + ["--upgrade", "pip<22"], check=True)  # pip 21.3 is the last for Python 3.6
+    subprocess.run(pip + BOARD_PACKAGES + ["-r", str(ROOT / "requirements-device.txt")], check=True)
+    STAMP36.write_text(h.hexdigest())
+    return True
+
+
+def test_board_stack() -> int:
+    """tests/device/ and the hw/ tests under .venv36 (no laptop conftest: it needs Python >= 3.9)."""
+    if not ensure_venv36():
+        return 0
+    hw_tests = sorted(f for pattern in HW_TESTS for f in glob.glob(str(ROOT / pattern)))
+    print("board stack: Python 3.6 + torch 1.8.1: every method end to end, kill -9 + resume, hw/ tests",
+          flush=True)
+    pytest = [str(PY36), "-m", "pytest", "-q", "--noconftest", "-p", "no:cacheprovider"]
+    rc = run(pytest + ["-s", "tests/device"])
+    return run(pytest + hw_tests) or rc
+
+
 def run(argv: list) -> int:
     return subprocess.call(argv, cwd=str(ROOT))
 
@@ -48,7 +101,11 @@ def main() -> int:
     ebt = [str(VENV / "bin" / "ebt")]
     if cmd == "test":
         ensure_venv()
-        return run([str(PY), "-m", "pytest", "-q"] + rest)
+        rc = run([str(PY), "-m", "pytest", "-q"] + rest)
+        # with pytest options the caller picked what to run; the board stage belongs to the full suite
+        return rc if rest else (test_board_stack() or rc)
+    if cmd == "board":
+        return test_board_stack()
     if cmd == "quickstart":
         ensure_venv()
         rc = run(ebt + ["run", "experiments/configs/quickstart.yaml"] + rest)
@@ -59,7 +116,8 @@ def main() -> int:
         ensure_venv()
         return 0
     print(__doc__.strip())
-    print("\ncommands: quickstart [ebt run options], test [pytest options], setup")
+    print("\ncommands: quickstart [ebt run options], test [pytest options], board (the Python 3.6 stage "
+          "of test alone), setup")
     return 0 if cmd == "help" else 2
 
 

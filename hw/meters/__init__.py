@@ -1,51 +1,68 @@
 """Power meters behind one spec string: `hw.meters.open_meter(spec)`.
 
-Specs (DESIGN.md): `auto`, `none`, `jtop`, `ina3221[:RAIL]`, `tegrastats`, `nvml[:INDEX]`, `rapl`,
-`wattsup:PORT`, `um25c:PORT`, `scpi:PORT`, `lines:PORT`, each optionally followed by `?key=value&...`
-(values are URL-unquoted, so `%26` is a literal `&`). Only the first `?` separates the options, so an
-SCPI query such as `scpi:/dev/ttyUSB0?query=:NUMERIC:NORMAL:VALUE? 1` keeps its own `?`.
+Specs: `auto`, `none`, `jtop[:RAILS]`, `ina3221[:RAILS]`, `tegrastats[:RAILS]`, `nvml[:INDEX]`, `rapl`,
+`wattsup:PORT`, `um25c:PORT`, `scpi:RESOURCE`, `lines:PORT`, each optionally followed by
+`?key=value&...` (values are URL-unquoted, so `%26` is a literal `&`). RAILS is one rail or a sum,
+`VDD_IN+VDD_MUX`; without it the board's own total rule applies (`hw.meters.rails`). Only the first
+`?` separates the options, so an SCPI query such as `scpi:/dev/ttyUSB0?query=MEAS:POW?` keeps its own.
+Options carry their unit in the name (`interval_s`, `rate_hz`, `timeout_s`, `max_w`); each module's
+docstring lists its own, and an unknown or malformed option is a MeterSpecError before any port opens.
 
-Options understood by every sysfs meter: `root=DIR` (a sysfs tree to read instead of `/`, for tests
-and benchmarks). Per-meter options are listed in each module's docstring.
-
-`open_meter` returns an opened meter (see `hw.meters.base.Meter`), or None for `none` and for an
-`auto` that found nothing. `LAPTOP_KINDS` / `is_serial(spec)` say which meters hang off a serial
-port, i.e. sit on the laptop in an SSH setup.
+`KINDS` is the one table of meter kinds: kind -> (module, class, where, needs_arg). `open_meter`
+returns an opened meter (see `hw.meters.base.Meter`), or None for `none` and for an `auto` that found
+nothing. `is_serial(spec)` / `where(spec)` say whether a meter sits on the laptop in an SSH setup.
 """
+import collections
+import importlib
 import logging
 from urllib.parse import unquote
 
-from hw.meters.base import (MalformedReading, Meter, MeterDisconnected, MeterError, MeterUnavailable,
-                            NoReading, Sample)
+from hw.meters.base import (COMMON_OPTIONS, MalformedReading, Meter, MeterDisconnected, MeterError, MeterSpecError,
+                            MeterUnavailable, NoReading, Sample)
 
-__all__ = ["open_meter", "open_auto", "make_meter", "parse_spec", "is_serial", "probe", "KINDS", "AUTO_ORDER",
-           "DEVICE_KINDS", "LAPTOP_KINDS", "Meter", "Sample", "MeterError", "MeterUnavailable",
-           "MalformedReading", "NoReading", "MeterDisconnected"]
+__all__ = ["open_meter", "open_auto", "make_meter", "parse_spec", "is_serial", "where", "probe", "KINDS",
+           "AUTO_ORDER", "DEVICE_KINDS", "LAPTOP_KINDS", "Meter", "Sample", "MeterError", "MeterSpecError",
+           "MeterUnavailable", "MalformedReading", "NoReading", "MeterDisconnected"]
 
 log = logging.getLogger(__name__)
 
-DEVICE_KINDS = ("jtop", "ina3221", "tegrastats", "nvml", "rapl")
-LAPTOP_KINDS = ("wattsup", "um25c", "scpi", "lines")
-KINDS = ("auto", "none") + DEVICE_KINDS + LAPTOP_KINDS
-# What `auto` tries, in order: the on-board INA3221 first (no service, fastest), then jtop's
+Kind = collections.namedtuple("Kind", "module cls where needs_arg")
+
+# The one place a meter kind is registered. Modules are imported on use, so opening one meter never
+# imports another family's dependencies (pyserial, PyVISA, pynvml).
+KINDS = collections.OrderedDict([
+    ("ina3221", Kind("hw.meters.ina3221", "Ina3221Meter", "device", False)),
+    ("jtop", Kind("hw.meters.jtop", "JtopMeter", "device", False)),
+    ("tegrastats", Kind("hw.meters.tegrastats", "TegrastatsMeter", "device", False)),
+    ("nvml", Kind("hw.meters.nvml", "NvmlMeter", "device", False)),
+    ("rapl", Kind("hw.meters.rapl", "RaplMeter", "device", False)),
+    ("wattsup", Kind("hw.meters.serialmeters", "WattsUpMeter", "laptop", True)),
+    ("um25c", Kind("hw.meters.serialmeters", "UmMeter", "laptop", True)),
+    ("scpi", Kind("hw.meters.scpi", "ScpiMeter", "laptop", True)),
+    ("lines", Kind("hw.meters.serialmeters", "LinesMeter", "laptop", True)),
+])
+SPECIAL = ("auto", "none")
+DEVICE_KINDS = tuple(k for k, v in KINDS.items() if v.where == "device")
+LAPTOP_KINDS = tuple(k for k, v in KINDS.items() if v.where == "laptop")
+# What `auto` tries, in order: the on-board monitors first (no service, fastest), then jtop's
 # service, tegrastats, an NVIDIA GPU, Intel/AMD RAPL.
-AUTO_ORDER = ("ina3221", "jtop", "tegrastats", "nvml", "rapl")
-NEEDS_ARG = ("wattsup", "um25c", "scpi", "lines")
+AUTO_ORDER = DEVICE_KINDS
 
 
 def parse_spec(spec):
-    """`kind[:arg][?k=v&...]` -> (kind, arg or None, {k: v}); ValueError for unknown kinds."""
+    """`kind[:arg][?k=v&...]` -> (kind, arg or None, {k: v}); MeterSpecError for unknown kinds."""
+    allowed = ", ".join(SPECIAL + tuple(KINDS))
     if not isinstance(spec, str) or not spec.strip():
-        raise ValueError("empty meter spec; allowed kinds: %s" % ", ".join(KINDS))
+        raise MeterSpecError("empty meter spec; allowed kinds: %s" % allowed)
     base, _, query = spec.strip().partition("?")
     kind, sep, arg = base.partition(":")
     kind = kind.strip().lower()
-    if kind not in KINDS:
-        raise ValueError("unknown meter kind %r in spec %r; allowed kinds: %s"
-                         % (kind, spec, ", ".join(KINDS)))
+    if kind not in KINDS and kind not in SPECIAL:
+        raise MeterSpecError("unknown meter kind %r in spec %r; allowed kinds: %s" % (kind, spec, allowed))
     arg = arg.strip() if sep else None
-    if kind in NEEDS_ARG and not arg:
-        raise ValueError("meter %r needs a serial port: %s:/dev/ttyUSB0" % (kind, kind))
+    if kind in KINDS and KINDS[kind].needs_arg and not arg:
+        example = "tcp://HOST:5025" if kind == "scpi" else "/dev/ttyUSB0"
+        raise MeterSpecError("meter %r needs a port: %s:%s" % (kind, kind, example))
     options = {}
     for item in query.split("&") if query else []:
         if not item:
@@ -55,45 +72,34 @@ def parse_spec(spec):
     return kind, arg or None, options
 
 
+def where(spec):
+    """'laptop' for a meter that hangs off the laptop in an SSH setup, else 'device'."""
+    kind = parse_spec(spec)[0]
+    return KINDS[kind].where if kind in KINDS else "device"
+
+
 def is_serial(spec):
-    """True when the spec names a serial meter (on the laptop in an SSH setup)."""
-    return parse_spec(spec)[0] in LAPTOP_KINDS
+    """True when the spec names a laptop-side meter (serial port, USB, LAN)."""
+    return where(spec) == "laptop"
 
 
 def meter_class(kind):
-    # Imported here so that opening one meter never imports another family's module.
-    if kind == "jtop":
-        from hw.meters.jtop import JtopMeter
-        return JtopMeter
-    if kind == "ina3221":
-        from hw.meters.ina3221 import Ina3221Meter
-        return Ina3221Meter
-    if kind == "tegrastats":
-        from hw.meters.tegrastats import TegrastatsMeter
-        return TegrastatsMeter
-    if kind == "nvml":
-        from hw.meters.nvml import NvmlMeter
-        return NvmlMeter
-    if kind == "rapl":
-        from hw.meters.rapl import RaplMeter
-        return RaplMeter
-    from hw.meters import serialmeters
-    return {"wattsup": serialmeters.WattsUpMeter, "um25c": serialmeters.UmMeter,
-            "scpi": serialmeters.ScpiMeter, "lines": serialmeters.LinesMeter}[kind]
+    entry = KINDS[kind]
+    return getattr(importlib.import_module(entry.module), entry.cls)
 
 
 def make_meter(spec):
-    """An unopened meter for a concrete spec (not `auto`/`none`)."""
+    """An unopened meter for a concrete spec (not `auto`/`none`); MeterSpecError for a bad option."""
     kind, arg, options = parse_spec(spec)
-    if kind in ("auto", "none"):
-        raise ValueError("make_meter needs a concrete meter, not %r" % kind)
+    if kind in SPECIAL:
+        raise MeterSpecError("make_meter needs a concrete meter, not %r" % kind)
     return meter_class(kind)(spec.strip(), arg, options)
 
 
 def open_meter(spec):
     """Open the meter named by `spec`; None for `none` (energy stays null) or an empty `auto`.
 
-    Raises ValueError for an unknown kind and MeterUnavailable when the named meter cannot work here.
+    Raises MeterSpecError for a bad spec and MeterUnavailable when the named meter cannot work here.
     """
     kind, _, options = parse_spec(spec)
     if kind == "none":
@@ -105,14 +111,18 @@ def open_meter(spec):
     return meter
 
 
+def auto_spec(kind, options):
+    """`kind?...` with those of `options` that the kind takes (`root=` means nothing to jtop)."""
+    cls = meter_class(kind)
+    taken = sorted((k, v) for k, v in options.items() if k in cls.OPTIONS or k in COMMON_OPTIONS)
+    return kind + ("?" + "&".join("%s=%s" % kv for kv in taken) if taken else "")
+
+
 def open_auto(options=None):
     """The first meter of AUTO_ORDER that opens and reads; it carries why the others were skipped."""
-    suffix = ""
-    if options:
-        suffix = "?" + "&".join("%s=%s" % kv for kv in sorted(options.items()))
     skipped = []
     for kind in AUTO_ORDER:
-        meter = make_meter(kind + suffix)
+        meter = make_meter(auto_spec(kind, options or {}))
         try:
             meter.open()
             meter.read()
@@ -133,7 +143,7 @@ def probe(spec):
     try:
         meter = make_meter(spec)
         meter.open()
-    except (MeterError, OSError, ValueError) as exc:
+    except (MeterError, OSError) as exc:
         return False, first_line(exc)
     try:
         sample = meter.read()

@@ -1,98 +1,170 @@
-"""On-board INA3221 power monitors of Jetson modules, read straight from sysfs (`ina3221[:RAIL]`).
+"""On-board power monitors of Jetson modules, read straight from sysfs (`ina3221[:RAIL[+RAIL...]]`).
 
-Two driver layouts exist (confirmed against jetson-stats `jtop/core/power.py`, rbonghi/jetson_stats,
-and NVIDIA's Jetson power-monitoring docs for L4T R32 and R35):
+Three driver layouts (jetson-stats `jtop/core/power.py`, the Linux `ina3221` and `ina238` hwmon docs):
 
 * L4T R32 / JetPack 4 (TX1, TX2, Nano, Xavier): the `ina3221x` iio driver,
   `/sys/bus/i2c/drivers/ina3221x/<bus>-<addr>/iio:deviceN/` with `rail_name_K` and
-  `in_powerK_input` (mW), `in_voltageK_input` (mV), `in_currentK_input` (mA), K = 0..2.
-  TX2: 0-0040 carries VDD_SYS_GPU, VDD_SYS_SOC, VDD_4V0_WIFI; 0-0041 VDD_IN, VDD_SYS_CPU, VDD_SYS_DDR.
-* L4T R35+ / JetPack 5-6 (Xavier, Orin): the mainline `ina3221` hwmon driver,
-  `/sys/bus/i2c/drivers/ina3221/<bus>-<addr>/hwmon/hwmonX/` with `inK_label`, `inK_input` (mV)
-  and `currK_input` (mA), K = 1..3; power = V x I. Channel 7 ("sum of shunt voltages") and
-  labels containing "NC" (not connected) are skipped, as jetson-stats does.
+  `in_powerK_input` (mW), K = 0..2.
+* L4T R35+ (Xavier, Orin, Thor's module rails): the mainline `ina3221` hwmon driver,
+  `/sys/bus/i2c/drivers/ina3221/<bus>-<addr>/hwmon/hwmonX/` with `inK_label`, `inK_input` (mV),
+  `currK_input` (mA), K = 1..3, power = V x I; `update_interval` (ms) is how often the chip has a
+  new value (it caps the rate and is recorded), `samples` its averaging. Channel 7 ("sum of shunt
+  voltages") and `NC` labels are skipped.
+* Thor (R38): the carrier board's system input on an INA238, `/sys/bus/i2c/drivers/ina238/*/hwmon/
+  hwmonX/power1_input` (uW), rail `VIN` (or its `in1_label`).
 
-`watts` is the rail named by `:RAIL` when given, else the module input (VDD_IN, or POM_5V_IN on a
-Nano), else the sum of all rails (Xavier R32 has no input rail). Options: `root=DIR` (sysfs tree).
-Reads keep each attribute open and pread() it; faster than jtop's service, which re-reads the same
-files once per interval. The chip converts every few ms with the L4T default averaging, so polling
-faster than ~100 Hz mostly repeats values.
+`watts` follows the per-board rule of `hw.meters.rails` (AGX Orin: VDD_GPU_SOC + VDD_CPU_CV +
+VIN_SYS_5V0; Thor: VIN; ...), or the rails the spec names (`ina3221:VDD_IN+VDD_MUX`).
+Options: `root=DIR` (a sysfs tree instead of `/`). A failed read of one node (an I2C `EIO`) skips
+that sample.
 """
 import glob
 import os
 
-from hw.meters.base import Meter, MeterUnavailable, Sample, SysfsValue, now, read_text
+from hw.meters.base import Meter, MeterUnavailable, Sample, SysfsValue, now, read_text, text
+from hw.meters.rails import JETSON_MAX_W, parse_rail_sum, pick_total
 
-TOTAL_RAILS = ("VDD_IN", "POM_5V_IN")
-DRIVER_GLOB = "sys/bus/i2c/drivers/ina3221*/*-*"
+DRIVERS = "sys/bus/i2c/drivers"
+
+
+class PowerReader:
+    """A channel that reports power itself: `in_powerK_input` in mW (iio) or `power1_input` in uW."""
+
+    def __init__(self, name, path, scale):
+        self.name, self.paths, self.scale = name, (path,), scale
+        self._value = None
+
+    def open(self):
+        self._value = SysfsValue(self.paths[0])
+
+    def watts(self):
+        return self._value.read_int() * self.scale
+
+    def close(self):
+        if self._value is not None:
+            self._value.close()
+            self._value = None
+
+
+class VoltCurrReader:
+    """A hwmon channel with voltage (mV) and current (mA): power = V x I."""
+
+    def __init__(self, name, volt, curr):
+        self.name, self.paths = name, (volt, curr)
+        self._values = []
+
+    def open(self):
+        for path in self.paths:
+            self._values.append(SysfsValue(path))
+
+    def watts(self):
+        return self._values[0].read_int() * self._values[1].read_int() / 1e6
+
+    def close(self):
+        for value in self._values:
+            value.close()
+        self._values = []
+
+
+def iio_channels(dev):
+    for iio in sorted(glob.glob(os.path.join(dev, "iio:device*"))):
+        for name_path in sorted(glob.glob(os.path.join(iio, "rail_name_*"))):
+            power = os.path.join(iio, "in_power%s_input" % name_path.rsplit("_", 1)[1])
+            name = read_text(name_path)
+            if name and os.path.exists(power):
+                yield PowerReader(name, power, 1e-3)
+
+
+def hwmon_channels(hwmon):
+    for label_path in sorted(glob.glob(os.path.join(hwmon, "in*_label"))):
+        k = os.path.basename(label_path)[2:-len("_label")]
+        name = read_text(label_path)
+        volt, curr = os.path.join(hwmon, "in%s_input" % k), os.path.join(hwmon, "curr%s_input" % k)
+        if name and "NC" not in name.split() and k != "7" and os.path.exists(volt) and os.path.exists(curr):
+            yield VoltCurrReader(name, volt, curr)
+
+
+def ina238_channels(hwmon):
+    power = os.path.join(hwmon, "power1_input")
+    if os.path.exists(power):
+        yield PowerReader(read_text(os.path.join(hwmon, "in1_label")) or "VIN", power, 1e-6)
 
 
 def find_rails(root="/"):
-    """[(name, kind, paths)] for every INA3221 channel under `root`; kind 'power' (mW) or 'vi' (mV, mA)."""
-    rails = []
-    for dev in sorted(glob.glob(os.path.join(root, DRIVER_GLOB))):
-        for iio in sorted(glob.glob(os.path.join(dev, "iio:device*"))):
-            for name_path in sorted(glob.glob(os.path.join(iio, "rail_name_*"))):
-                k = name_path.rsplit("_", 1)[1]
-                name = read_text(name_path)
-                power = os.path.join(iio, "in_power%s_input" % k)
-                if name and os.path.exists(power):
-                    rails.append((name, "power", (power,)))
+    """([reader], {hwmon dir: update_interval ms}) for every monitor channel under `root`."""
+    readers, intervals = [], {}
+    for dev in sorted(glob.glob(os.path.join(root, DRIVERS, "ina3221*", "*-*"))):
+        readers.extend(iio_channels(dev))
         for hwmon in sorted(glob.glob(os.path.join(dev, "hwmon", "hwmon*"))):
-            for label_path in sorted(glob.glob(os.path.join(hwmon, "in*_label"))):
-                k = os.path.basename(label_path)[2:-len("_label")]
-                name = read_text(label_path)
-                volt = os.path.join(hwmon, "in%s_input" % k)
-                curr = os.path.join(hwmon, "curr%s_input" % k)
-                if not name or "NC" in name.split() or k == "7":
-                    continue
-                if os.path.exists(volt) and os.path.exists(curr):
-                    rails.append((name, "vi", (volt, curr)))
-    return rails
+            readers.extend(hwmon_channels(hwmon))
+            intervals[hwmon] = read_text(os.path.join(hwmon, "update_interval"))
+    for hwmon in sorted(glob.glob(os.path.join(root, DRIVERS, "ina238", "*-*", "hwmon", "hwmon*"))):
+        readers.extend(ina238_channels(hwmon))
+        intervals[hwmon] = read_text(os.path.join(hwmon, "update_interval"))
+    return readers, intervals
+
+
+def driver_of(path):
+    """The kernel driver's name in a `.../drivers/<driver>/<bus>-<addr>/...` path."""
+    parts = path.split(os.sep)
+    return parts[len(parts) - 1 - parts[::-1].index("drivers") + 1]
 
 
 class Ina3221Meter(Meter):
     kind = "ina3221"
     rate_hz = 1000.0
+    max_w = JETSON_MAX_W
+    # TI INA3221 datasheet (SBOS576): gain error <= 0.25 % on bus voltage and on shunt voltage, so
+    # <= 0.5 % on V x I; shunt offset <= 80 uV on the 5 mOhm input shunt of an Orin Nano = 16 mA,
+    # about 0.08 W at 5 V per rail in the total.
+    accuracy_rel = 0.005
+    RAIL_OFFSET_W = 0.08
+    OPTIONS = {"root": text}
+
+    def __init__(self, spec, arg=None, options=None):
+        super().__init__(spec, arg, options)
+        self.wanted = parse_rail_sum(arg)
+        self._readers = []
+        self.total = None
 
     def open(self):
-        root = self.options.get("root", "/")
-        found = find_rails(root)
-        if not found:
-            raise MeterUnavailable(
-                "no INA3221 power monitor under %s (expected a Jetson: L4T R32 "
-                "ina3221x/*/iio:device*/rail_name_N or R35+ ina3221/*/hwmon/hwmon*/inN_label)"
-                % os.path.join(root, DRIVER_GLOB))
-        names = [name for name, _, _ in found]
-        if self.arg and self.arg not in names:
-            raise MeterUnavailable("INA3221 rail %r not found; rails here: %s" % (self.arg, ", ".join(names)))
         self.close()
-        self._rails = []
+        root = self.options.get("root", "/")
+        readers, intervals = find_rails(root)
+        if not readers:
+            raise MeterUnavailable(
+                "no INA3221/INA238 power monitor under %s (expected a Jetson: L4T R32 ina3221x/*/iio:device*/"
+                "rail_name_N, R35+ ina3221/*/hwmon/hwmon*/inN_label, Thor ina238/*/hwmon/hwmon*/power1_input)"
+                % os.path.join(root, DRIVERS))
+        self.total = pick_total([r.name for r in readers], self.wanted)
         try:
-            for name, kind, paths in found:
-                self._rails.append((name, kind, [SysfsValue(p) for p in paths]))
-        except (IOError, OSError) as exc:
+            for reader in readers:
+                reader.open()
+                self._readers.append(reader)
+        except PermissionError as exc:
             self.close()
-            raise MeterUnavailable("cannot read INA3221 sysfs node %s: %s" % (exc.filename, exc.strerror))
-        self.rail_names = names
-        if self.arg:
-            self._total = self.arg
-        else:
-            self._total = next((n for n in TOTAL_RAILS if n in names), None)
+            raise MeterUnavailable("no permission to read %s: run as a user who can read it" % exc.filename)
+        except OSError as exc:
+            self.close()
+            raise MeterUnavailable("cannot read power monitor node %s: %s" % (exc.filename, exc.strerror))
+        self._describe(readers, intervals)
 
-    def read(self):
+    def _describe(self, readers, intervals):
+        self.rail_names = [r.name for r in readers]
+        self.scope = self.total.scope
+        self.accuracy_abs_w = self.RAIL_OFFSET_W * len(self.total.rails)
+        periods = [int(ms) / 1000.0 for ms in intervals.values() if ms and ms.isdigit() and int(ms) > 0]
+        self.cap_rate(max(periods) if periods else None)
+        self.provenance = dict(self.total.info(), driver=sorted({driver_of(r.paths[0]) for r in readers}),
+                               files={r.name: list(r.paths) for r in readers})
+
+    def read_sample(self):
         rails = {}
-        for name, kind, values in self._rails:
-            if kind == "power":
-                rails[name] = values[0].read_int() / 1000.0
-            else:
-                rails[name] = values[0].read_int() * values[1].read_int() / 1e6
-        t = now()
-        watts = rails[self._total] if self._total else sum(rails.values())
-        return Sample(t, watts, rails)
+        for reader in self._readers:
+            rails[reader.name] = reader.watts()
+        return Sample(now(), self.total.watts(rails), rails)
 
     def close(self):
-        for _, _, values in getattr(self, "_rails", []):
-            for v in values:
-                v.close()
-        self._rails = []
+        for reader in self._readers:
+            reader.close()
+        self._readers = []

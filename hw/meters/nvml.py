@@ -4,14 +4,29 @@ Source: NVIDIA NVML API Reference, Device Queries: `nvmlDeviceGetTotalEnergyCons
 the driver was loaded; Volta and newer) and `nvmlDeviceGetPowerUsage` (mW; on many boards a ~1 s
 moving average). Where the energy counter exists this is a counter meter: `energy_j` is the exact
 difference since open, and integration uses it, so short phases are not under-sampled. `watts` is
-the power reading. Jetson boards have no NVML: use ina3221/jtop there.
+the power reading. On Jetson, NVML exists on JetPack 6/7 but reports power as NotSupported: open()
+probes it and says so; use ina3221/jtop/tegrastats there.
 """
-from hw.meters.base import Meter, MeterDisconnected, MeterUnavailable, Sample, now
+from hw.meters.base import Meter, MeterDisconnected, MeterSpecError, MeterUnavailable, Sample, now
 
 
 class NvmlMeter(Meter):
     kind = "nvml"
     rate_hz = 50.0
+    scope = "gpu"
+    # nvidia-smi(1), power.draw: "accurate to within +/- 5 watts".
+    accuracy_rel = 0.0
+    accuracy_abs_w = 5.0
+    max_w = 2000.0  # above any single GPU's board power limit
+
+    def __init__(self, spec, arg=None, options=None):
+        super().__init__(spec, arg, options)
+        if arg is not None and not arg.isdigit():
+            raise MeterSpecError("nvml:%s: the argument is a GPU index, e.g. nvml:0" % arg)
+        self.index = int(arg or 0)
+        self._nv = None
+        self._handle = None
+        self.name = None
 
     def open(self):
         try:
@@ -23,12 +38,13 @@ class NvmlMeter(Meter):
             pynvml.nvmlInit()
         except pynvml.NVMLError as exc:
             raise MeterUnavailable("NVML did not initialise (%s): no NVIDIA driver or GPU here" % exc)
-        index = int(self.arg or 0)
+        index = self.index
         try:
             self._handle = pynvml.nvmlDeviceGetHandleByIndex(index)
             self.name = _text(pynvml.nvmlDeviceGetName(self._handle))
             pynvml.nvmlDeviceGetPowerUsage(self._handle)
         except pynvml.NVMLError as exc:
+            self._handle = None
             pynvml.nvmlShutdown()
             raise MeterUnavailable("GPU %d cannot report power through NVML: %s" % (index, exc))
         try:
@@ -37,9 +53,9 @@ class NvmlMeter(Meter):
         except pynvml.NVMLError:
             self.counter = False
         self.rail_names = ["gpu%d" % index]
-        self._open = True
+        self.provenance = {"gpu": self.name, "index": index, "driver": _driver_version(pynvml)}
 
-    def read(self):
+    def read_sample(self):
         nv = self._nv
         try:
             watts = nv.nvmlDeviceGetPowerUsage(self._handle) / 1000.0
@@ -50,14 +66,21 @@ class NvmlMeter(Meter):
         return Sample(now(), watts, {self.rail_names[0]: watts}, energy_j=energy)
 
     def info(self):
-        out = super(NvmlMeter, self).info()
-        out["gpu"] = getattr(self, "name", None)
+        out = super().info()
+        out["gpu"] = self.name
         return out
 
     def close(self):
-        if getattr(self, "_open", False):
-            self._open = False
+        if self._handle is not None:
+            self._handle = None
             self._nv.nvmlShutdown()
+
+
+def _driver_version(nv):
+    try:
+        return _text(nv.nvmlSystemGetDriverVersion())
+    except nv.NVMLError:
+        return None
 
 
 def _text(value):

@@ -10,12 +10,12 @@ adding `max_energy_range_uj + 1` whenever a counter goes backwards between two r
 therefore come more often than one wrap, ~ minutes at full load, which any sampler rate satisfies).
 `watts` is the counter difference over the time between reads. Total = the package zones (top-level
 `package-*`), else `psys`; `?zone=NAME` picks one zone instead. Rails: every zone, sub-zones as
-`package-0/dram`. Options: `root=DIR`, `zone=NAME`.
+`package-0/dram`. Options: `root=DIR`, `zone=NAME`. Scope `package`.
 """
 import glob
 import os
 
-from hw.meters.base import Meter, MeterUnavailable, Sample, SysfsValue, now, read_text
+from hw.meters.base import Meter, MeterUnavailable, Sample, SysfsValue, now, read_text, text
 
 POWERCAP = "sys/class/powercap"
 PERMISSION_FIX = (
@@ -39,75 +39,93 @@ def find_zones(root="/"):
     return zones
 
 
+class _Zone:
+    """One powercap zone's counter, unwrapped: `joules()` since the first read."""
+
+    def __init__(self, label, top, zdir):
+        self.label, self.top, self.path = label, top, os.path.join(zdir, "energy_uj")
+        wrap = read_text(os.path.join(zdir, "max_energy_range_uj"))
+        self.wrap = int(wrap) + 1 if wrap else 2 ** 32
+        self.value = SysfsValue(self.path)
+        self.raw = self.value.read_int()
+        self.total_uj = 0
+
+    def joules(self):
+        raw = self.value.read_int()
+        delta = raw - self.raw
+        if delta < 0:
+            delta += self.wrap
+        self.total_uj += delta
+        self.raw = raw
+        return self.total_uj / 1e6
+
+    def close(self):
+        self.value.close()
+
+
 class RaplMeter(Meter):
     kind = "rapl"
     counter = True
     rate_hz = 1000.0
+    scope = "package"
+    # Intel publishes no accuracy figure for RAPL: the class is unknown (None).
+    max_w = 2000.0  # above any CPU package's power limit
+    OPTIONS = {"root": text, "zone": text}
+
+    def __init__(self, spec, arg=None, options=None):
+        super().__init__(spec, arg, options)
+        self._zones = []
+        self._total = []
+        self._last = None
 
     def open(self):
+        self.close()
         root = self.options.get("root", "/")
-        zones = find_zones(root)
-        if not zones:
+        found = find_zones(root)
+        if not found:
             raise MeterUnavailable("no RAPL powercap zones under %s (Intel, or AMD Zen with Linux >= 5.8; "
                                    "try `sudo modprobe intel_rapl_msr`)" % os.path.join(root, POWERCAP))
-        self.close()
-        self._zones = []
-        for label, top, zdir in zones:
-            path = os.path.join(zdir, "energy_uj")
+        for label, top, zdir in found:
             try:
-                value = SysfsValue(path)
-                value.read_int()
-            except (IOError, OSError) as exc:
+                self._zones.append(_Zone(label, top, zdir))
+            except PermissionError:
                 self.close()
-                if getattr(exc, "errno", None) in (1, 13):
-                    raise MeterUnavailable("%s: %s" % (path, PERMISSION_FIX))
-                raise MeterUnavailable("cannot read %s: %s" % (path, exc))
-            wrap = read_text(os.path.join(zdir, "max_energy_range_uj"))
-            self._zones.append([label, top, value, int(wrap) + 1 if wrap else 2 ** 32, None, 0])
-        labels = [z[0] for z in self._zones]
+                raise MeterUnavailable("%s: %s" % (os.path.join(zdir, "energy_uj"), PERMISSION_FIX))
+            except OSError as exc:
+                self.close()
+                raise MeterUnavailable("cannot read %s: %s" % (os.path.join(zdir, "energy_uj"), exc))
+        self._total = self._pick_total()
+        self.rail_names = [z.label for z in self._zones]
+        self.provenance = {"zones": self.rail_names, "total": list(self._total),
+                           "files": [z.path for z in self._zones]}
+        # Prime the counters so that the first read() already has a difference to report.
+        self._last = (now(), {z.label: 0.0 for z in self._zones}, 0.0, 0.0)
+
+    def _pick_total(self):
+        labels = [z.label for z in self._zones]
         zone = self.options.get("zone")
         if zone:
             if zone not in labels:
                 raise MeterUnavailable("RAPL zone %r not found; zones here: %s" % (zone, ", ".join(labels)))
-            self._total = [zone]
-        else:
-            self._total = [z[0] for z in self._zones if z[1] and z[0].startswith("package")]
-            self._total = self._total or [z[0] for z in self._zones if z[1] and z[0] == "psys"]
-            self._total = self._total or [z[0] for z in self._zones if z[1]]
-        self.rail_names = labels
-        # Prime the counters so that the first read() already has a difference to report.
-        self._last_t, self._last_rails_e = self._sample_counters()
-        self._last_e = 0.0
-        self._last_w = 0.0
+            return [zone]
+        tops = [z.label for z in self._zones if z.top]
+        return ([x for x in tops if x.startswith("package")] or [x for x in tops if x == "psys"] or tops)
 
-    def _sample_counters(self):
-        """Advance every zone's unwrapped joule count; returns (t, {label: joules since open})."""
-        energies = {}
-        for z in self._zones:
-            raw = z[2].read_int()
-            if z[4] is not None:
-                delta = raw - z[4]
-                if delta < 0:
-                    delta += z[3]
-                z[5] += delta
-            z[4] = raw
-            energies[z[0]] = z[5] / 1e6
-        return now(), energies
-
-    def read(self):
-        prev_t, prev = self._last_t, self._last_rails_e
-        t, energies = self._sample_counters()
+    def read_sample(self):
+        prev_t, prev, prev_total, last_w = self._last
+        energies = {z.label: z.joules() for z in self._zones}
+        t = now()
         total = sum(energies[label] for label in self._total)
         dt = t - prev_t
         if dt > 0:
-            rails = dict((label, (e - prev[label]) / dt) for label, e in energies.items())
-            self._last_w = (total - self._last_e) / dt
+            rails = {label: (e - prev[label]) / dt for label, e in energies.items()}
+            last_w = (total - prev_total) / dt
         else:
-            rails = dict((label, 0.0) for label in energies)
-        self._last_t, self._last_e, self._last_rails_e = t, total, energies
-        return Sample(t, self._last_w, rails, energy_j=total)
+            rails = {label: 0.0 for label in energies}
+        self._last = (t, energies, total, last_w)
+        return Sample(t, last_w, rails, energy_j=total)
 
     def close(self):
-        for z in getattr(self, "_zones", []):
-            z[2].close()
+        for zone in self._zones:
+            zone.close()
         self._zones = []

@@ -1,38 +1,34 @@
-"""Meters on a serial port (USB-serial, Bluetooth SPP, USB-TMC in serial mode), via pyserial.
+"""Meters on a serial port (USB-serial, Bluetooth SPP), via pyserial. SCPI analysers: `hw.meters.scpi`.
 
-All sit on the laptop in an SSH setup (`hw.meters.LAPTOP_KINDS`). Common options: `baud=N`,
-`timeout=SECONDS` (how long silence lasts before a read gives up). A port that vanishes mid-run
+All sit on the laptop in an SSH setup and measure outside the board (scope `wall`). Common options:
+`baud=N`, `timeout_s=S` (how long silence lasts before a read gives up). A port that vanishes mid-run
 (unplugged, pty closed) raises MeterDisconnected and the sampler reopens it by path: point the spec
 at a stable udev name (`/dev/wattsup`, `/dev/serial/by-id/...`, see hw/jetson/README.md).
 
-* `wattsup:PORT` - Watts Up? PRO / .NET (FTDI, 115200 8N1). Sources: the vendor's
-  "Watts Up? Communications Protocol" (2009) as used by the public `wattsup` C utility
-  (deater/uarch-configure) and Python loggers (jantman/misc-scripts `watts_up_pro_logger.py`).
-  Commands are `#CMD,SUB,N,args...;`; `#L,W,3,E,,<interval>;` starts external logging and the
-  meter then sends `#d,-,<n>,<W>,<V>,<A>,<WH>,...;` every interval, watts in tenths (field 3),
-  volts in tenths (field 4). Paced: one record a second at most. Option `interval=S` (default 1).
-* `um25c:PORT` - RD Tech UM24C / UM25C / UM34C USB meters (9600 8N1). Source: rfinnie/rdserialtool
-  (`rdserial/um/__init__.py`). Writing one byte 0xF0 requests a 130-byte big-endian frame: volts at
-  bytes 2-3 (UM25C 1 mV, UM24C/UM34C 10 mV), amps at 4-5 (UM25C 0.1 mA, others 1 mA), watts at
-  6-9 (mW). Polled. Options `model=um24c|um25c|um34c` (default um25c), `rate=HZ` (default 5).
-* `scpi:PORT` - an SCPI power analyser on RS-232/USB serial, e.g. Yokogawa WT300 (WT310/WT330).
-  Source: Yokogawa WT300 series communication manual (IM WT310-17EN), as used by intel/yoko-tool.
-  Defaults set up item 1 as active power P of element 1 in ASCII and query it:
-  `init=:NUMERIC:FORMAT ASCII;:NUMERIC:NORMAL:NUMBER 1;:NUMERIC:NORMAL:ITEM1 P,1`,
-  `query=:NUMERIC:NORMAL:VALUE? 1`; the first number of the reply is watts. Other instruments:
-  set `query=` (e.g. `MEAS:POW?`) and `init=` (empty for none). Polled; `rate=HZ` (default 4,
-  the WT300's 250 ms update interval). NAN/INF and 9.91E37 (SCPI "not a number") are malformed.
+* `wattsup:PORT` - Watts Up? PRO / .NET (FTDI, 115200 8N1). Source: the vendor's "Watts Up?
+  Communications Protocol" rev 1.8 (in connorimes/energymon `wattsup/etc/`): packets `#C1,C2,N,args;`
+  with no empty argument allowed; `#R,W,0;` resets, `#L,W,3,E,1,<interval>;` starts external logging,
+  then `#d,-,18,<W>,<V>,<A>,...;` every interval, watts in tenths (field 3). Paced, one record a second
+  at most. Open waits for the first record (re-sending the logging command once) and fails with a
+  clear message when none comes; mid-run, silence re-sends it. Option `interval_s=S` (default 1).
+* `um25c:PORT` - RD Tech UM24C / UM25C / UM34C (9600 baud; Bluetooth SPP on the C models). Sources:
+  rfinnie/rdserialtool `rdserial/um/__init__.py`, libsigrok `src/hardware/rdtech-um/protocol.c`.
+  Byte 0xF0 requests a 130-byte big-endian frame: model id at bytes 0-1 (UM24C 0x0963, UM25C 0x09c9,
+  UM34C 0x0d4c), volts at 2-3, amps at 4-5, watts at 6-9 (mW); UM24C/UM25C end with 0xFFF1, UM34C
+  with an XOR checksum. A frame with a wrong id, end marker or checksum is malformed. The model is
+  taken from the first frame (`model=` pins it). Polled at most 2 Hz: the meters update every 0.5 s
+  (kolinger/rd-usb #54). Option `rate_hz=` (default 2).
 * `lines:PORT` - a DIY meter (INA219/INA260 + microcontroller) printing one reading per line.
-  Options `field=N` (0-based, default 0), `sep=,|tab|space` (default `,`; `space` splits on any
-  whitespace), `unit=W|mW|uW` (default W), `baud=N` (default 115200). Paced.
+  Options `field=N` (0-based, default 0), `sep=,|;|tab|space` (default `,`), `unit=W|mW|uW`
+  (default W), `baud=N` (default 115200), `max_w=` (default 10 kW). Paced.
 """
 import math
 import os
 import struct
 import time
 
-from hw.meters.base import (MalformedReading, Meter, MeterDisconnected, MeterUnavailable, NoReading,
-                            Sample, now, option_float)
+from hw.meters.base import (MalformedReading, Meter, MeterDisconnected, MeterUnavailable, NoReading, Sample,
+                            choice, now, positive, whole)
 
 MAX_RECORD = 4096
 
@@ -47,8 +43,17 @@ def import_serial():
 
 class SerialMeter(Meter):
     where = "laptop"
+    scope = "wall"
     default_baud = 9600
-    default_timeout = 2.0
+    default_timeout_s = 2.0
+    OPTIONS = {"baud": whole, "timeout_s": positive}
+
+    def __init__(self, spec, arg=None, options=None):
+        super().__init__(spec, arg, options)
+        self.timeout = self.options.get("timeout_s", self.default_timeout_s)
+        self._ser = None
+        self._buf = b""
+        self._errors = (OSError,)
 
     def open(self):
         serial = import_serial()
@@ -57,24 +62,26 @@ class SerialMeter(Meter):
             raise MeterUnavailable("serial port %s does not exist: is the meter plugged in and powered? "
                                    "(see `ls /dev/serial/by-id/`)" % port)
         self._errors = (serial.SerialException, OSError)
-        self.timeout = option_float(self.options, "timeout", self.default_timeout)
         try:
-            self._ser = serial.Serial(port, baudrate=int(option_float(self.options, "baud", self.default_baud)),
+            self._ser = serial.Serial(port, baudrate=self.options.get("baud", self.default_baud),
                                       timeout=min(self.timeout, 0.25))
-        except serial.SerialException as exc:
-            if "ermission" in str(exc):
-                raise MeterUnavailable("no permission to open %s: `sudo usermod -aG dialout $USER` and log in "
-                                       "again (or install the udev rule in hw/jetson/)" % port)
+        except PermissionError:
+            raise MeterUnavailable("no permission to open %s: `sudo usermod -aG dialout $USER` and log in "
+                                   "again (or install the udev rule in hw/jetson/)" % port)
+        except self._errors as exc:
             raise MeterUnavailable("cannot open serial port %s: %s" % (port, exc))
         self._buf = b""
         try:
             self.setup()
-        except self._errors as exc:
+        except (MeterDisconnected, NoReading) as exc:
             self.close()
-            raise MeterDisconnected("%s: setup failed: %s" % (port, exc))
+            raise MeterUnavailable("%s: the meter did not answer: %s" % (port, exc))
+        except MeterUnavailable:
+            self.close()
+            raise
 
     def setup(self):
-        """Protocol start-up after the port opens (start logging, configure the instrument)."""
+        """Protocol start-up after the port opens (start logging, identify the model)."""
 
     def write(self, data):
         try:
@@ -118,7 +125,7 @@ class SerialMeter(Meter):
             raise MeterDisconnected("%s: %s" % (self.arg, exc))
 
     def close(self):
-        ser, self._ser = getattr(self, "_ser", None), None
+        ser, self._ser = self._ser, None
         if ser is not None:
             try:
                 ser.close()
@@ -146,105 +153,124 @@ class WattsUpMeter(SerialMeter):
     paced = True
     rate_hz = 1.0
     default_baud = 115200
+    # Watts Up? PRO product sheet: +-1.5 % + 3 counts; a count is 0.1 W.
+    accuracy_rel = 0.015
+    accuracy_abs_w = 0.3
+    max_w = 1800.0  # the meter's 15 A x 120 V rating
+    OPTIONS = dict(SerialMeter.OPTIONS, interval_s=whole)
+
+    def __init__(self, spec, arg=None, options=None):
+        super().__init__(spec, arg, options)
+        self.interval = max(1, self.options.get("interval_s", 1))
+        self.rate_hz = 1.0 / self.interval
+        self.update_period_s = float(self.interval)
+        self.timeout = max(self.timeout, 3.0 * self.interval)
+        self.command = ("#L,W,3,E,1,%d;" % self.interval).encode("ascii")
+        self.provenance = {"port": arg, "command": self.command.decode("ascii")}
 
     def setup(self):
-        self.interval = max(1, int(option_float(self.options, "interval", 1)))
-        self.rate_hz = 1.0 / self.interval
-        self.timeout = max(self.timeout, 3.0 * self.interval)
-        self.write(("#L,W,3,E,,%d;" % self.interval).encode("ascii"))
+        self.write(b"#R,W,0;")
+        for attempt in range(2):
+            self.write(self.command)
+            try:
+                self._next_watts()
+                return
+            except NoReading:
+                continue
+        raise MeterUnavailable("Watts Up? on %s sent no data record within %.0f s of %s (twice): is it a Watts "
+                               "Up? PRO or .NET (the plain model has no data port)? Power-cycle it and retry"
+                               % (self.arg, 2 * self.timeout, self.command.decode("ascii")))
 
-    def read(self):
+    def _next_watts(self):
         while True:
             watts = parse_wattsup(self.read_record(b";"))
             if watts is not None:
-                return Sample(now(), watts, {})
+                return watts
+
+    def read_sample(self):
+        try:
+            return Sample(now(), self._next_watts(), {})
+        except NoReading:
+            self.write(self.command)  # the meter may have dropped out of logging mode (power blip)
+            raise
 
 
+UM_MODELS = {0x0963: "um24c", 0x09C9: "um25c", 0x0D4C: "um34c"}
 UM_SCALES = {"um24c": (100.0, 1000.0), "um25c": (1000.0, 10000.0), "um34c": (100.0, 1000.0)}
+# Each model's range in W: UM24C 24 V x 3 A, UM25C 24 V x 5 A, UM34C 24 V x 4 A.
+UM_MAX_W = {"um24c": 72.0, "um25c": 120.0, "um34c": 96.0}
 UM_FRAME = 130
 UM_REQUEST = b"\xf0"
+UM34C_CHECKED = (1, 3, 7, 9, 15, 17, 19, 23, 31, 39, 41, 45, 49, 53, 55, 57, 59, 63, 67, 69, 73, 79, 83, 89,
+                 97, 99, 109, 111, 113, 119, 121, 127)
 
 
-def parse_um_frame(frame, model="um25c"):
-    """{'volts', 'amps', 'watts'} from one 130-byte UM-series frame."""
+def um_frame_ok(frame, model):
+    if model == "um34c":
+        csum = 0
+        for pos in UM34C_CHECKED:
+            csum ^= frame[pos]
+        return csum == frame[-1]
+    return frame[-2:] == b"\xff\xf1"
+
+
+def parse_um_frame(frame, model=None):
+    """(model, {'volts', 'amps', 'watts'}) from one checked 130-byte frame; `model` pins the model."""
     if len(frame) != UM_FRAME:
         raise MalformedReading("UM frame of %d bytes, expected %d" % (len(frame), UM_FRAME))
-    _, volts, amps, mw = struct.unpack(">HHHI", frame[:10])
-    v_scale, a_scale = UM_SCALES[model]
-    return {"volts": volts / v_scale, "amps": amps / a_scale, "watts": mw / 1000.0}
+    ident, volts, amps, mw = struct.unpack(">HHHI", frame[:10])
+    found = UM_MODELS.get(ident)
+    if found is None or (model and found != model):
+        raise MalformedReading("UM frame with model id 0x%04x, expected %s" % (ident, model or "a UM24C/25C/34C"))
+    if not um_frame_ok(bytearray(frame), found):
+        raise MalformedReading("UM frame with a bad %s" % ("checksum" if found == "um34c" else "end marker"))
+    v_scale, a_scale = UM_SCALES[found]
+    return found, {"volts": volts / v_scale, "amps": amps / a_scale, "watts": mw / 1000.0}
 
 
 class UmMeter(SerialMeter):
     kind = "um25c"
+    rate_hz = 2.0
+    update_period_s = 0.5
+    # No vendor power accuracy was found: 1 % plus one 10 mW count is a conservative class.
+    accuracy_rel = 0.01
+    accuracy_abs_w = 0.01
+    OPTIONS = dict(SerialMeter.OPTIONS, model=choice(*sorted(UM_SCALES)), rate_hz=positive)
+
+    def __init__(self, spec, arg=None, options=None):
+        super().__init__(spec, arg, options)
+        self.timeout = min(self.timeout, 1.0)
+        self.rate_hz = min(self.options.get("rate_hz", 2.0), 1.0 / self.update_period_s)
+        self.model = self.options.get("model")
 
     def setup(self):
-        self.model = self.options.get("model", "um25c").lower()
-        if self.model not in UM_SCALES:
-            raise ValueError("um25c option model=%s: allowed %s" % (self.model, ", ".join(sorted(UM_SCALES))))
-        self.rate_hz = option_float(self.options, "rate", 5.0)
-        self.timeout = min(self.timeout, 1.0)
+        self.model = self._poll()[0]
+        self.max_w = self.options.get("max_w", UM_MAX_W[self.model])
+        self.provenance = {"port": self.arg, "model": self.model}
 
-    def read(self):
+    def _poll(self):
         self.discard_input()  # a late frame from a timed-out request would shift every later one
         self.write(UM_REQUEST)
         frame = self.read_exact(UM_FRAME)
         if not frame:
             raise NoReading("%s: no answer to 0xF0" % self.arg)
-        values = parse_um_frame(frame, self.model)
-        return Sample(now(), values["watts"], {})
+        return parse_um_frame(frame, self.model)
 
-
-SCPI_NAN = 9.9e37
-
-
-def parse_scpi_number(reply):
-    text = reply.decode("ascii", "replace").strip()
-    try:
-        value = float(text.split(",")[0].split(";")[0])
-    except ValueError:
-        raise MalformedReading("SCPI reply is not a number: %r" % text[:60])
-    if math.isnan(value) or math.isinf(value) or abs(value) >= SCPI_NAN:
-        raise MalformedReading("SCPI reply has no valid value: %r" % text[:60])
-    return value
-
-
-class ScpiMeter(SerialMeter):
-    kind = "scpi"
-    DEFAULT_INIT = ":NUMERIC:FORMAT ASCII;:NUMERIC:NORMAL:NUMBER 1;:NUMERIC:NORMAL:ITEM1 P,1"
-    DEFAULT_QUERY = ":NUMERIC:NORMAL:VALUE? 1"
-
-    def setup(self):
-        self.query = self.options.get("query", self.DEFAULT_QUERY)
-        init = self.options.get("init", self.DEFAULT_INIT if "query" not in self.options else "")
-        self.rate_hz = option_float(self.options, "rate", 4.0)
-        self.term = b"\n"
-        if init:
-            self.write(init.encode("ascii") + self.term)
-
-    def read(self):
-        self.discard_input()
-        self.write(self.query.encode("ascii") + self.term)
-        watts = parse_scpi_number(self.read_record(self.term))
-        return Sample(now(), watts, {})
+    def read_sample(self):
+        return Sample(now(), self._poll()[1]["watts"], {})
 
 
 LINE_UNITS = {"w": 1.0, "mw": 1e-3, "uw": 1e-6}
 LINE_SEPS = {",": ",", "comma": ",", ";": ";", "tab": "\t", "space": None, "ws": None}
 
 
-class LineParser(object):
+class LineParser:
     """Watts from one text line: field `field` after splitting on `sep`, scaled from `unit`."""
 
     def __init__(self, options):
-        self.field = int(option_float(options, "field", 0))
-        sep = options.get("sep", ",")
-        if sep not in LINE_SEPS:
-            raise ValueError("lines option sep=%r: allowed %s" % (sep, ", ".join(sorted(LINE_SEPS))))
-        self.sep = LINE_SEPS[sep]
-        unit = options.get("unit", "W").lower()
-        if unit not in LINE_UNITS:
-            raise ValueError("lines option unit=%r: allowed W, mW, uW" % options.get("unit"))
-        self.scale = LINE_UNITS[unit]
+        self.field = options.get("field", 0)
+        self.sep = LINE_SEPS[options.get("sep", ",")]
+        self.scale = LINE_UNITS[options.get("unit", "w")]
 
     def __call__(self, text):
         fields = text.split(self.sep) if self.sep else text.split()
@@ -252,7 +278,7 @@ class LineParser(object):
             value = float(fields[self.field]) * self.scale
         except (IndexError, ValueError):
             raise MalformedReading("no number in field %d of %r" % (self.field, text[:60]))
-        if math.isnan(value) or math.isinf(value):
+        if not math.isfinite(value):
             raise MalformedReading("not a finite number in %r" % text[:60])
         return value
 
@@ -262,11 +288,16 @@ class LinesMeter(SerialMeter):
     paced = True
     rate_hz = 100.0
     default_baud = 115200
+    max_w = 10000.0  # above any bench supply or household circuit: a reading beyond it is noise
+    OPTIONS = dict(SerialMeter.OPTIONS, field=whole, sep=choice(*sorted(LINE_SEPS)),
+                   unit=choice(*sorted(LINE_UNITS)))
 
-    def setup(self):
+    def __init__(self, spec, arg=None, options=None):
+        super().__init__(spec, arg, options)
         self.parse = LineParser(self.options)
+        self.provenance = {"port": arg}
 
-    def read(self):
+    def read_sample(self):
         while True:
             text = self.read_record(b"\n").decode("ascii", "replace").strip()
             if text:

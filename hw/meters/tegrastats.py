@@ -1,78 +1,115 @@
-"""NVIDIA's `tegrastats` utility as a meter (`tegrastats`): runs `tegrastats --interval MS`.
+"""NVIDIA's `tegrastats` utility as a meter (`tegrastats[:RAIL[+RAIL...]]`): runs `tegrastats --interval MS`.
 
-Source: NVIDIA L4T Developer Guide, "tegrastats Utility" (R32 and R35), and the jetson-stats parser
-(`VOLTS()` in rbonghi/jetson_stats `jtop/core/tegra_parse.py`). Rail fields are `NAME cur/avg` in
-mW, with the unit written inline on L4T R35+:
+Sources: NVIDIA L4T Developer Guide, "tegrastats Utility", and the jetson-stats parser tests
+(rbonghi/jetson_stats `jtop/tests/test_06_tegra_parse.py`). Rail fields are `NAME cur/avg` in mW, with
+the unit inline from L4T R35, and three values per rail from JetPack 7.2 (L4T R39.2):
 
-* TX2 (R32):    `VDD_SYS_GPU 152/152 VDD_SYS_SOC 381/381 VDD_4V0_WIFI 0/0 VDD_IN 1752/1752 ...`
-* Nano (R32):   `POM_5V_IN 1996/1996 POM_5V_GPU 0/0 POM_5V_CPU 317/317`
-* Xavier (R32): `GPU 0/0 CPU 311/311 SOC 1087/1087 CV 0/0 VDDRQ 155/155 SYS5V 1779/1779`
-* Orin (R35+):  `VDD_IN 4834mW/4834mW VDD_CPU_GPU_CV 556mW/556mW VDD_SOC 1426mW/1426mW`
+* TX2 (R32):       `VDD_SYS_GPU 152/152 VDD_SYS_SOC 381/381 VDD_4V0_WIFI 0/0 VDD_IN 1752/1752 ...`
+* Xavier (R32):    `GPU 0/0 CPU 311/311 SOC 1087/1087 CV 0/0 VDDRQ 155/155 SYS5V 1779/1779`
+* Orin (R35/R36):  `VDD_IN 4834mW/4834mW VDD_CPU_GPU_CV 556mW/556mW VDD_SOC 1426mW/1426mW`
+* AGX Orin (R39.2): `VDD_GPU_SOC 5139mW/5139mW/5139mW VDD_CPU_CV 3268mW/3268mW/3268mW ...`
+* Thor (R38):      `VDD_GPU 0mW/0mW VDD_CPU_SOC_MSS 5535mW/5535mW VIN_SYS_5V0 5040mW/5040mW VIN 16802mW/16802mW`
 
-Fields such as `RAM 2303/7854MB` never match (a unit other than mW follows the number).
-Total: VDD_IN or POM_5V_IN, else the sum of the rails (jetson-stats does the same).
-Options: `interval=MS` (default 100), `cmd=PATH` (the executable; default `tegrastats` on PATH).
+Only the first value (the current reading) is used: the others are averages since tegrastats started.
+Fields such as `RAM 2303/7854MB` never match (a unit other than mW follows). The total follows the
+per-board rule of `hw.meters.rails`, fixed from the first line at open, or the rails the spec names.
+Options: `interval_s=S` (default 0.1), `cmd=PATH` (the executable; default `tegrastats` on PATH).
 """
-import os
 import re
+import shutil
 import subprocess
 
-from hw.meters.base import MalformedReading, Meter, MeterDisconnected, MeterUnavailable, Sample, now, option_float
+from hw.meters.base import (MalformedReading, Meter, MeterDisconnected, MeterUnavailable, Sample, now, positive,
+                            text)
+from hw.meters.ina3221 import Ina3221Meter
+from hw.meters.rails import JETSON_MAX_W, parse_rail_sum, pick_total
 
-RAIL_RE = re.compile(r"(?:^|\s)([A-Z][A-Z0-9_]*) (\d+)(?:mW)?/(\d+)(?:mW)?(?=\s|$)")
-TOTAL_RAILS = ("VDD_IN", "POM_5V_IN")
+RAIL_RE = re.compile(r"(?:^|\s)([A-Z][A-Z0-9_]*) (\d+)(?:mW)?(?:/\d+(?:mW)?)+(?=\s|$)")
 
 
-def parse_line(line):
-    """(total watts, {rail: watts}) from one tegrastats line; MalformedReading when it has no rails."""
-    rails = dict((name, int(cur) / 1000.0) for name, cur, _ in RAIL_RE.findall(line))
+def parse_rails(line):
+    """{rail: watts} from one tegrastats line; MalformedReading when it has no rails."""
+    rails = {name: int(cur) / 1000.0 for name, cur in RAIL_RE.findall(line)}
     if not rails:
         raise MalformedReading("no power rails in tegrastats line %r" % line[:80])
-    for name in TOTAL_RAILS:
-        if name in rails:
-            return rails[name], rails
-    return sum(rails.values()), rails
+    return rails
+
+
+def parse_line(line, wanted=None):
+    """(total watts, {rail: watts}) from one line by the per-board rule (or the `wanted` rails)."""
+    rails = parse_rails(line)
+    return pick_total(rails, wanted).watts(rails), rails
 
 
 class TegrastatsMeter(Meter):
     kind = "tegrastats"
     paced = True
+    max_w = JETSON_MAX_W
+    # The same INA3221 (and Thor INA238) channels as `ina3221`; tegrastats rounds to 1 mW.
+    accuracy_rel = Ina3221Meter.accuracy_rel
+    OPTIONS = {"interval_s": positive, "cmd": text}
+
+    def __init__(self, spec, arg=None, options=None):
+        super().__init__(spec, arg, options)
+        self.wanted = parse_rail_sum(arg)
+        self.interval_ms = max(1, int(round(1000 * self.options.get("interval_s", 0.1))))
+        self.rate_hz = 1000.0 / self.interval_ms
+        self.total = None
+        self._proc = None
 
     def open(self):
-        self.interval_ms = int(option_float(self.options, "interval", 100))
-        self.rate_hz = 1000.0 / self.interval_ms
         cmd = self.options.get("cmd", "tegrastats")
-        exe = cmd if os.sep in cmd else _which(cmd)
-        if not exe or not os.access(exe, os.X_OK):
+        exe = shutil.which(cmd)
+        if not exe:
             raise MeterUnavailable("`%s` not found: tegrastats ships with L4T on Jetson boards (/usr/bin/tegrastats)"
                                    % cmd)
         self._proc = subprocess.Popen([exe, "--interval", str(self.interval_ms)], stdout=subprocess.PIPE,
                                       stderr=subprocess.DEVNULL, universal_newlines=True)
+        try:
+            self._pick_total(exe)
+        except MeterUnavailable:
+            self.close()
+            raise
 
-    def read(self):
+    def _pick_total(self, exe):
+        """Fix the total's rails from the first line that has any (a line costs one interval)."""
+        for _ in range(5):
+            line = self._proc.stdout.readline()
+            if not line:
+                break
+            try:
+                rails = parse_rails(line)
+            except MalformedReading:
+                continue
+            self.total = pick_total(rails, self.wanted)
+            self.scope = self.total.scope
+            self.accuracy_abs_w = Ina3221Meter.RAIL_OFFSET_W * len(self.total.rails)
+            self.update_period_s = self.interval_ms / 1000.0
+            self.provenance = dict(self.total.info(), cmd=exe, interval_ms=self.interval_ms)
+            return
+        raise MeterUnavailable("%s printed no power rails in its first lines (exit code %s)"
+                               % (exe, self._proc.poll()))
+
+    def read_sample(self):
         line = self._proc.stdout.readline()
         if not line:
             raise MeterDisconnected("tegrastats exited (code %s)" % self._proc.poll())
         t = now()
-        watts, rails = parse_line(line.strip())
-        return Sample(t, watts, rails)
+        rails = parse_rails(line.strip())
+        try:
+            return Sample(t, self.total.watts(rails), rails)
+        except KeyError as exc:
+            raise MalformedReading("tegrastats line without rail %s: %r" % (exc, line[:80]))
 
     def close(self):
-        proc, self._proc = getattr(self, "_proc", None), None
-        if proc is not None and proc.poll() is None:
+        proc, self._proc = self._proc, None
+        if proc is None:
+            return
+        if proc.poll() is None:
             proc.terminate()
             try:
                 proc.wait(timeout=2)
             except subprocess.TimeoutExpired:
                 proc.kill()
                 proc.wait()
-        if proc is not None:
-            proc.stdout.close()
-
-
-def _which(name):
-    for folder in os.environ.get("PATH", os.defpath).split(os.pathsep):
-        path = os.path.join(folder, name)
-        if os.path.isfile(path) and os.access(path, os.X_OK):
-            return path
-    return None
+        proc.stdout.close()

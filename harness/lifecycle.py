@@ -170,6 +170,8 @@ def relaunch(info: RunInfo, target: Target, results: Path, code_root: Path) -> R
     if not spec:
         raise EbtError(f"{info.target}:{paths.spec(info.run_dir)} is missing; cannot resume {info.run_id}")
     info.code_dir = target.prepare(code_root)
+    # follow from the end of the log as it is: the last session's run_end is not this one's
+    info.events_offset = len(target.read_from(paths.events(info.run_dir), 0))
     info.pid = target.launch(info.code_dir, spec, info.run_dir).pid
     info.state = ev.RUNNING
     info.launches += 1

@@ -1,8 +1,9 @@
-"""Checkpoints written atomically (temp file + rename) and loaded safely where torch allows it."""
+"""Checkpoints written atomically (`hw.fileio`) and loaded safely where torch allows it."""
 import inspect
-import os
 
 import torch
+
+from hw.fileio import atomic_path
 
 # torch >= 1.13 can refuse to unpickle anything but tensors and plain containers; older torch (a TX2's
 # 1.8-1.10) has no such option.
@@ -10,10 +11,8 @@ _HAS_WEIGHTS_ONLY = "weights_only" in inspect.signature(torch.load).parameters
 
 
 def save(obj, path):
-    path = str(path)
-    tmp = path + ".tmp"
-    torch.save(obj, tmp)
-    os.replace(tmp, path)
+    with atomic_path(path) as tmp:
+        torch.save(obj, tmp)
 
 
 def load(path, map_location="cpu"):

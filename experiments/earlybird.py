@@ -22,6 +22,8 @@ import json
 import numpy as np
 import torch
 
+from hw.fileio import read_jsonl
+
 from .models import bn_layers
 
 RULES = ("fifo", "consecutive")
@@ -56,13 +58,13 @@ def mask_distance(a, b):
     return float((a != b).sum().item()) / max(1, a.numel())
 
 
-class EarlyBirdDetector(object):
+class EarlyBirdDetector:
     """Feed one mask per epoch with `step(model)`; it returns True once the ticket has emerged.
 
     `distances` holds, per step, the value the rule compares with epsilon: for ``fifo`` the largest
     distance between the newest mask and the older masks in the FIFO, for ``consecutive`` the distance to
     the previous mask (None until defined). `drawn_at` is the 1-based step at which the ticket was
-    first detected; `ticket_mask` is the mask at that step.
+    first detected.
     """
 
     def __init__(self, ratio, epsilon=0.1, queue=5, rule="fifo"):
@@ -79,7 +81,6 @@ class EarlyBirdDetector(object):
         self.distances = []
         self.steps = 0
         self.drawn_at = None
-        self.ticket_mask = None
 
     @property
     def drawn(self):
@@ -105,14 +106,12 @@ class EarlyBirdDetector(object):
             emerged = len(recent) == self.queue and all(d is not None and d < self.epsilon for d in recent)
         if emerged and self.drawn_at is None:
             self.drawn_at = self.steps
-            self.ticket_mask = mask.clone()
         return emerged
 
     def state_dict(self):
         return {"ratio": self.ratio, "epsilon": self.epsilon, "queue": self.queue, "rule": self.rule,
                 "masks": list(self.masks), "distances": [(-1.0 if d is None else d) for d in self.distances],
-                "steps": self.steps, "drawn_at": -1 if self.drawn_at is None else self.drawn_at,
-                "ticket_mask": self.ticket_mask}
+                "steps": self.steps, "drawn_at": -1 if self.drawn_at is None else self.drawn_at}
 
     @classmethod
     def from_state_dict(cls, state):
@@ -121,7 +120,6 @@ class EarlyBirdDetector(object):
         det.distances = [None if d < 0 else d for d in state["distances"]]
         det.steps = state["steps"]
         det.drawn_at = None if state["drawn_at"] < 0 else state["drawn_at"]
-        det.ticket_mask = state["ticket_mask"]
         return det
 
 
@@ -147,15 +145,8 @@ def load_masks(path, ratio):
     """(epochs, masks) for one ratio from `masks.jsonl`: a sorted list of epochs and a [E, N] bool
     tensor. A resumed run may have written an epoch twice: the last line wins. A torn last line
     (crash while writing) is ignored."""
-    by_epoch = {}
-    with open(str(path)) as fh:
-        for line in fh:
-            try:
-                row = json.loads(line)
-            except ValueError:
-                continue
-            if abs(row["ratio"] - ratio) < 1e-9:
-                by_epoch[row["epoch"]] = unpack_mask(row["bits"], row["n"])
+    by_epoch = {row["epoch"]: unpack_mask(row["bits"], row["n"])
+                for row in read_jsonl(path) if abs(row["ratio"] - ratio) < 1e-9}
     epochs = sorted(by_epoch)
     if not epochs:
         return [], torch.zeros((0, 0), dtype=torch.bool)

@@ -7,18 +7,18 @@ again with the mask fixed. This follows open_lth's `lottery` branch with one pru
 pruning, rewinding to iteration 0). The cost is two dense schedules whatever p is (Table 2: 30.3 PFLOPs for
 VGG16 = 2 x 15.1; `experiments.unstructured` says why FLOPs are dense).
 
-theta_0 goes to `tickets/init.pt` rather than into `run.state`: the state is saved with every epoch's
+theta_0 goes to `paths.initial_weights` rather than into `run.state`: the state is saved with every epoch's
 checkpoint, and a copy of the whole model in each would double the checkpoint on a TX2's storage.
 """
 import os
 
-from . import checkpoint
+from . import checkpoint, paths
 from .phases import Phase
-from .unstructured import apply_masks, density, global_top_masks, prunable_weights
+from .unstructured import apply_masks, global_top_masks, keep_masks, prunable_weights
 
 
 def init_path(run):
-    return os.path.join(run.run_dir, "tickets", "init.pt")
+    return paths.initial_weights(run.run_dir)
 
 
 class SaveInit(Phase):
@@ -26,17 +26,16 @@ class SaveInit(Phase):
 
     name = "init"
 
-    def run(self, run, done):
+    def execute(self, run, done):
         path = init_path(run)
-        if not os.path.isdir(os.path.dirname(path)):
-            os.makedirs(os.path.dirname(path))
+        os.makedirs(os.path.dirname(path), exist_ok=True)
         checkpoint.save({"model_state": run.model.state_dict()}, path)
         run.phase_info["init"] = os.path.relpath(path, run.run_dir)
 
 
 def magnitude_masks(model, ratio):
     """Global magnitude pruning: the `ratio` smallest |w| of all conv/linear weights pruned."""
-    return global_top_masks(dict((n, w.detach().abs()) for n, w in prunable_weights(model)), ratio)
+    return global_top_masks({n: w.detach().abs() for n, w in prunable_weights(model)}, ratio)
 
 
 class PruneAndRewind(Phase):
@@ -44,12 +43,10 @@ class PruneAndRewind(Phase):
 
     name = "prune"
 
-    def run(self, run, done):
+    def execute(self, run, done):
         masks = magnitude_masks(run.model, run.spec["prune_ratio"])
-        run.state["weight_masks"] = masks
         run.model.load_state_dict(checkpoint.load(init_path(run))["model_state"])
         apply_masks(run.model, masks)
         run.reset_optimizer()
-        kept, total = density(masks)
-        run.phase_info.update({"ratio": run.spec["prune_ratio"], "sparsity": "unstructured",
-                               "weights_kept": kept, "weights_total": total, "rewind": "init"})
+        keep_masks(run, masks)
+        run.phase_info["rewind"] = "init"

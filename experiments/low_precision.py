@@ -32,7 +32,7 @@ import torch.nn as nn
 
 from . import data
 from .models import bn_layers
-from .phases import EarlyBirdSearch, Train
+from .phases import STATE_SWA, EarlyBirdRetrain, EarlyBirdSearch
 
 
 def block_quantise(x, bits, stochastic=True):
@@ -71,7 +71,7 @@ def quantise_activation(x, bits):
     return _QuantiseActivation.apply(x, bits)
 
 
-class Quantiser(object):
+class Quantiser:
     """Puts a model and its optimiser in emulated low precision: hooks on the layers, a train-loop
     callback for gradients, momentum and weights. `attach` before training, `detach` after."""
 
@@ -128,42 +128,52 @@ def update_bn(model, loader, device):
         bn.momentum = momentum
 
 
-class LowPrecision(object):
+def precision_label(bits):
+    """The record's name of block floating point of `bits` bits (a phase's `precision`)."""
+    return "bfp%d" % bits
+
+
+class LowPrecision:
     """Mixin for a `Train` phase: run it in emulated `lp_bits` precision with SWA near the end."""
 
-    def callbacks(self, run):
-        return super(LowPrecision, self).callbacks(run) + [self._quantiser]
+    low_precision = True
 
-    def run(self, run, done):
+    def precision(self, spec):
+        return precision_label(spec["lp_bits"])
+
+    def callbacks(self, run):
+        return super().callbacks(run) + [self._quantiser]
+
+    def execute(self, run, done):
         self._quantiser = Quantiser(run.spec["lp_bits"], run.optimizer)
         self._quantiser.attach(run.model)
         try:
-            super(LowPrecision, self).run(run, done)
+            super().execute(run, done)
         finally:
             self._quantiser.detach()
-        swa = run.state.pop("swa", None)
+        swa = run.state.pop(STATE_SWA, None)
         if swa is not None:
             run.model.load_state_dict(swa["weights"], strict=False)
             loader = data.train_loader(run.spec, run.loop.train_set, run.epoch_seed(run.spec["epochs"]),
                                        run.loop.pin)
             update_bn(run.model, loader, run.loop.device)
-        run.phase_info.update({"precision": "bfp%d" % run.spec["lp_bits"], "bits": run.spec["lp_bits"],
-                               "rounding": "stochastic", "swa_epochs": 0 if swa is None else swa["n"]})
+        run.phase_info.update({"bits": run.spec["lp_bits"], "rounding": "stochastic",
+                               "swa_epochs": 0 if swa is None else swa["n"]})
 
-    def on_epoch(self, run, epoch, metrics):
-        stop = super(LowPrecision, self).on_epoch(run, epoch, metrics)
-        global_epoch = self._start(run) + epoch - 1
+    def after_epoch(self, run, epoch):
+        extra = super().after_epoch(run, epoch)
+        global_epoch = self.start_epoch(run) + epoch - 1
         if global_epoch >= int(round(run.spec["swa_start"] * run.spec["epochs"])):
             self._average(run)
-        return stop
+        return extra
 
     @staticmethod
     def _average(run):
         # Kept on the CPU: checkpoints load onto the CPU, and a resumed average must meet the same device.
-        current = dict((n, p.detach().cpu()) for n, p in run.model.named_parameters())
-        swa = run.state.get("swa")
+        current = {n: p.detach().cpu() for n, p in run.model.named_parameters()}
+        swa = run.state.get(STATE_SWA)
         if swa is None:
-            run.state["swa"] = {"n": 1, "weights": dict((n, t.clone()) for n, t in current.items())}
+            run.state[STATE_SWA] = {"n": 1, "weights": {n: t.clone() for n, t in current.items()}}
             return
         swa["n"] += 1
         for name, avg in swa["weights"].items():
@@ -174,5 +184,5 @@ class LowPrecisionSearch(LowPrecision, EarlyBirdSearch):
     """The Early-Bird search (BN L1 and detectors unchanged) in emulated 8-bit precision."""
 
 
-class LowPrecisionTrain(LowPrecision, Train):
-    """Any training phase of the schedule in emulated 8-bit precision (EB Train LL's retrain)."""
+class LowPrecisionRetrain(LowPrecision, EarlyBirdRetrain):
+    """EB Train LL's retrain of the ticket in emulated 8-bit precision."""

@@ -4,35 +4,89 @@ A phase gets the `Run` (spec, model, loop, event log, checkpointing, a small `st
 every checkpoint) and the number of its epochs already done (non-zero when the run was resumed). Phases
 that train checkpoint after every epoch; one-shot phases (pruning, rewinding) are redone whole when a run
 is resumed in the middle of one.
-"""
-import os
 
+Every phase says in its `phase_end` info how it computes (`precision`: ``fp32``, or the low-precision
+format) and how its FLOPs are counted (`flops_rule`, with `flops_note` when they are not simply the
+FLOPs of the model it trains); the record carries both per phase.
+"""
+from . import paths
 from .earlybird import EarlyBirdDetector, channel_mask, save_mask
+from .events import EB_DRAWN, EB_MISSING
 from .models import fresh_copy
 from .prune import prune
 from .sparsity import BNSparsity
-from .train import seed_everything
+from .train import milestone_epochs, seed_everything
+
+# Keys of `run.state` (saved in every checkpoint) that more than one module reads.
+STATE_EB = "eb"                      # the search's outcome: the `eb` block of `run_end` and the record
+STATE_DETECTORS = "detectors"        # Early-Bird detector states, per ratio
+STATE_TICKET_EPOCH = "ticket_epoch"  # the epoch of the run's own ticket, once drawn
+STATE_WEIGHT_MASKS = "weight_masks"  # unstructured masks ({weight name: bool tensor}), LT and SNIP
+STATE_SWA = "swa"                    # the running SWA average of a low-precision phase
+
+FP32 = "fp32"
+
+# How a phase's FLOPs are counted: those of the model it trains, or dense (the architecture it trains
+# is dense and an unstructured mask saves no dense compute, as Table 2 counts LT and SNIP).
+FLOPS_PRUNED = "pruned"
+FLOPS_DENSE = "dense"
+FLOPS_NOTES = {
+    FLOPS_PRUNED: None,
+    FLOPS_DENSE: "counted dense: an unstructured mask saves no dense compute (zeros are still multiplied), "
+                 "as Table 2 counts LT and SNIP",
+}
 
 
-class Phase(object):
+def is_low_precision(precision):
+    """Whether a phase's `precision` (from its info or the record) is an emulated low-precision format."""
+    return precision is not None and precision != FP32
+
+
+class Phase:
+    """One step of a method. Subclasses implement `execute`; `run` adds what every phase reports."""
+
     name = "phase"
+    low_precision = False     # True for phases in emulated low precision (`experiments.low_precision`)
+    flops_rule = FLOPS_PRUNED
+
+    def precision(self, spec):
+        """The number format the phase computes in, as the record names it."""
+        return FP32
 
     def planned_epochs(self, run):
         """Epochs this phase expects to train (for progress and FLOPs); 0 for one-shot phases."""
         return 0
 
     def run(self, run, done):
+        run.phase_info.update({"precision": self.precision(run.spec), "flops_rule": self.flops_rule,
+                               "flops_note": FLOPS_NOTES[self.flops_rule]})
+        self.execute(run, done)
+
+    def execute(self, run, done):
         raise NotImplementedError
+
+
+def _no_callbacks(run):
+    return []
+
+
+def _from_start(run):
+    return 0
+
+
+def _full(run):
+    return run.spec["epochs"]
 
 
 class Train(Phase):
     """Train `epochs(run)` epochs of the schedule starting at global epoch `start(run)`.
 
-    `callbacks(run)` gives the train-loop callbacks (sparsity, masks, quantisation). `on_epoch(run, epoch)`
-    may return True to end the phase early (the Early-Bird search does).
+    `callbacks(run)` gives the train-loop callbacks (sparsity, masks, quantisation). After each epoch,
+    `after_epoch` may update `run.state` (the checkpoint that follows saves it) and returns extra fields
+    for the epoch's event; `should_stop` may then end the phase early (the Early-Bird search does).
     """
 
-    def __init__(self, name, epochs, start=lambda run: 0, callbacks=lambda run: []):
+    def __init__(self, name, epochs, start=_from_start, callbacks=_no_callbacks):
         self.name = name
         self._epochs = epochs
         self._start = start
@@ -41,91 +95,175 @@ class Train(Phase):
     def planned_epochs(self, run):
         return self._epochs(run)
 
+    def start_epoch(self, run):
+        """The global (0-based) epoch of the schedule this phase starts at."""
+        return self._start(run)
+
     def callbacks(self, run):
         """The train-loop callbacks of this phase (subclasses add theirs, e.g. quantisation)."""
         return self._callbacks(run)
 
-    def on_epoch(self, run, epoch, metrics):
+    def after_epoch(self, run, epoch):
+        return {}
+
+    def should_stop(self, run, epoch):
         return False
 
-    def run(self, run, done):
-        total = self._epochs(run)
-        start = self._start(run)
+    def execute(self, run, done):
+        total = self.planned_epochs(run)
+        start = self.start_epoch(run)
         callbacks = self.callbacks(run)
         for e in range(done, total):
             global_epoch = start + e
-            seed = run.epoch_seed(global_epoch)
-            metrics = run.loop.train_epoch(run.model, run.optimizer, global_epoch, seed, callbacks)
+            metrics = run.loop.train_epoch(run.model, run.optimizer, global_epoch, run.epoch_seed(global_epoch),
+                                           callbacks)
             metrics.update(run.loop.evaluate(run.model))
-            stop = self.on_epoch(run, e + 1, metrics)
+            metrics.update(self.after_epoch(run, e + 1))
             run.record_epoch(self.name, e + 1, total, global_epoch + 1, metrics)
             run.checkpoint(phase_epoch=e + 1)
-            if stop:
+            if self.should_stop(run, e + 1):
                 break
+
+
+def _search_sparsity(run):
+    return [BNSparsity(run.spec["sparsity"])]
+
+
+def _retrain_sparsity(run):
+    return [BNSparsity(run.spec["sparsity"])] if run.spec["retrain_sparsity"] else []
 
 
 class EarlyBirdSearch(Train):
     """Train with BN sparsity and track Early-Bird detectors for several ratios (Algorithm 1).
 
     Every epoch's mask at each tracked ratio goes to `masks.jsonl`; the first detection at each ratio saves
-    a ticket (`tickets/eb-p<ratio>.pt`, its epoch inside). The search ends at the detection for the run's ratio
-    (or at `eb_draw_epoch` when the draw epoch is fixed); with `eb_stop: false` it goes on to the full
-    budget so the whole mask-distance matrix (Fig 3) can be drawn.
+    a ticket (`paths.ticket`, its epoch inside). The search ends at the detection for the run's ratio (or
+    at `eb_draw_epoch` when the draw epoch is fixed); with `eb_stop: false` it goes on to the full budget so
+    the whole mask-distance matrix (Fig 3) can be drawn. Its outcome goes to `run.state[STATE_EB]` (see
+    `outcome`), and `eb_missing` is logged when no ticket was drawn at the run's ratio.
     """
 
     def __init__(self):
-        Train.__init__(self, "search", epochs=lambda run: run.spec["epochs"],
-                       callbacks=lambda run: [BNSparsity(run.spec["sparsity"])])
+        super().__init__("search", epochs=_full, callbacks=_search_sparsity)
+        self._detectors = {}
+        self._masks = None
 
     @staticmethod
     def ratios(spec):
         return sorted(set(spec["eb_ratios"]) | {spec["prune_ratio"]})
 
-    def run(self, run, done):
+    def begin(self, run):
+        """Detectors from the checkpointed state (fresh ones on the first epoch)."""
         spec = run.spec
-        if "detectors" not in run.state:
-            run.state["detectors"] = dict(
-                (str(r), EarlyBirdDetector(r, spec["eb_epsilon"], spec["eb_queue"], spec["eb_rule"]).state_dict())
-                for r in self.ratios(spec))
-        self._detectors = dict((k, EarlyBirdDetector.from_state_dict(v)) for k, v in run.state["detectors"].items())
-        self._masks = open(os.path.join(run.run_dir, "masks.jsonl"), "a")
-        try:
-            Train.run(self, run, done)
-        finally:
-            self._masks.close()
-        target = self._detectors[str(spec["prune_ratio"])]
-        run.state["eb"] = {
-            "ratio": spec["prune_ratio"], "epsilon": spec["eb_epsilon"], "queue": spec["eb_queue"],
-            "rule": spec["eb_rule"], "detected": target.drawn, "forced": spec["eb_draw_epoch"] is not None,
-            "epoch": run.state.get("ticket_epoch", run.phase_epoch),
-            "distances": target.distances,
-        }
+        if STATE_DETECTORS not in run.state:
+            run.state[STATE_DETECTORS] = {
+                str(r): EarlyBirdDetector(r, spec["eb_epsilon"], spec["eb_queue"], spec["eb_rule"]).state_dict()
+                for r in self.ratios(spec)}
+        self._detectors = {k: EarlyBirdDetector.from_state_dict(v) for k, v in run.state[STATE_DETECTORS].items()}
 
-    def on_epoch(self, run, epoch, metrics):
-        spec = run.spec
+    def execute(self, run, done):
+        self.begin(run)
+        with open(paths.masks(run.run_dir), "a") as self._masks:
+            super().execute(run, done)
+        run.state[STATE_EB] = outcome(run.spec, self._detectors[str(run.spec["prune_ratio"])],
+                                      run.state.get(STATE_TICKET_EPOCH), run.phase_epoch)
+        eb = run.state[STATE_EB]
+        if eb["epoch"] is None:
+            run.events.emit(EB_MISSING, ratio=eb["ratio"], epochs=eb["search_epochs"], note=eb["note"])
+
+    def after_epoch(self, run, epoch):
         distances = {}
         for key, det in sorted(self._detectors.items()):
             mask = channel_mask(run.model, det.ratio)
-            emerged_before = det.drawn
+            before = det.drawn
             det.step_mask(mask)
             save_mask(self._masks, epoch, det.ratio, mask)
             distances[key] = det.distances[-1]
-            if det.drawn and not emerged_before:
-                path = run.save_ticket(det.ratio, epoch)
-                run.events.emit("eb_drawn", ratio=det.ratio, epoch=epoch, ticket=path)
-        metrics["mask_distances"] = distances
-        run.state["detectors"] = dict((k, d.state_dict()) for k, d in self._detectors.items())
-        target = self._detectors[str(spec["prune_ratio"])]
-        if spec["eb_draw_epoch"] is not None:
-            if epoch == spec["eb_draw_epoch"]:
-                run.state["ticket_epoch"] = epoch
-                run.save_ticket(spec["prune_ratio"], epoch)
-                return spec["eb_stop"]
-            return False
-        if target.drawn and "ticket_epoch" not in run.state:
-            run.state["ticket_epoch"] = epoch
-            return spec["eb_stop"]
-        return False
+            if det.drawn and not before:
+                self._detected(run, det.ratio, epoch)
+        if run.spec["eb_draw_epoch"] == epoch:
+            self._draw(run, epoch, forced=True)
+        run.state[STATE_DETECTORS] = {k: d.state_dict() for k, d in self._detectors.items()}
+        return {"mask_distances": distances}
+
+    def _detected(self, run, ratio, epoch):
+        """A detector fired: its ticket is saved, unless the run's own ticket is drawn at a fixed epoch."""
+        if ratio != run.spec["prune_ratio"]:
+            run.events.emit(EB_DRAWN, ratio=ratio, epoch=epoch, ticket=run.save_ticket(ratio, epoch), forced=False)
+        elif run.spec["eb_draw_epoch"] is None:
+            self._draw(run, epoch, forced=False)
+        else:
+            run.events.emit(EB_DRAWN, ratio=ratio, epoch=epoch, ticket=None, forced=False)
+
+    @staticmethod
+    def _draw(run, epoch, forced):
+        """The run's own ticket: saved, its epoch kept, announced (with a note when it came late)."""
+        ratio = run.spec["prune_ratio"]
+        run.state[STATE_TICKET_EPOCH] = epoch
+        late, note = lateness(run.spec, epoch)
+        run.events.emit(EB_DRAWN, ratio=ratio, epoch=epoch, ticket=run.save_ticket(ratio, epoch), forced=forced,
+                        late=late, note=note)
+
+    def should_stop(self, run, epoch):
+        return run.spec["eb_stop"] and run.state.get(STATE_TICKET_EPOCH) is not None
+
+
+def lateness(spec, epoch):
+    """(late, note) of a ticket drawn after `epoch` epochs: late once the schedule's last lr decay has
+    passed, when continuing from the ticket trains only at the smallest lr and the search has cost most of
+    a dense training."""
+    last_decay = max(milestone_epochs(spec), default=spec["epochs"])
+    if epoch < last_decay:
+        return False, None
+    note = "ticket drawn at epoch %d of %d, at or after the last lr decay (epoch %d)" % (
+        epoch, spec["epochs"], last_decay)
+    if epoch >= spec["epochs"]:
+        note += ": no epoch of the schedule is left to continue it, so it is retrained over the whole schedule"
+    return True, note
+
+
+def outcome(spec, detector, ticket_epoch, search_epochs):
+    """The record's `eb` block. `epoch` is the ticket's epoch, None when no ticket was drawn at the run's
+    ratio (`detected` and `forced` both false); then the search's final model is pruned instead."""
+    late, note = (False, None) if ticket_epoch is None else lateness(spec, ticket_epoch)
+    if ticket_epoch is None:
+        note = ("no Early-Bird ticket at p=%g in %d search epochs: the search's final model is pruned and "
+                "retrained over the whole schedule" % (spec["prune_ratio"], search_epochs))
+    return {
+        "ratio": spec["prune_ratio"], "epsilon": spec["eb_epsilon"], "queue": spec["eb_queue"],
+        "rule": spec["eb_rule"], "detected": detector.drawn, "forced": spec["eb_draw_epoch"] is not None,
+        "epoch": ticket_epoch, "search_epochs": search_epochs, "late": late, "note": note,
+        "distances": detector.distances,
+    }
+
+
+class EarlyBirdRetrain(Train):
+    """Retrain the pruned ticket, with BN L1 on when `retrain_sparsity` is (the official scripts' `-sr`).
+
+    `continue_schedule` (EB Train FF, LF, LL; the official `retrain_continue.sh`): from the ticket's epoch
+    to the end of the budget at the schedule's lr. When none of the schedule is left (no ticket, so the
+    search ran the whole budget, or one drawn at the last epoch) it retrains over the whole schedule from
+    epoch 0 instead, as Table 1's "final" tickets are retrained and network slimming fine-tunes: zero epochs
+    would report a pruned, untrained network as a result. Without it (re-init): the whole schedule.
+    The retrain's start and length go into the `eb` block (`retrain_start`, `retrain_epochs`).
+    """
+
+    def __init__(self, continue_schedule):
+        super().__init__("retrain", epochs=self._budget, start=self._first, callbacks=_retrain_sparsity)
+        self.continue_schedule = continue_schedule
+
+    def _first(self, run):
+        epoch = run.state[STATE_EB]["epoch"]
+        if not self.continue_schedule or epoch is None or epoch >= run.spec["epochs"]:
+            return 0
+        return epoch
+
+    def _budget(self, run):
+        return run.spec["epochs"] - self._first(run)
+
+    def execute(self, run, done):
+        run.state[STATE_EB].update(retrain_start=self._first(run), retrain_epochs=self._budget(run))
+        super().execute(run, done)
 
 
 class ChannelPrune(Phase):
@@ -141,7 +279,7 @@ class ChannelPrune(Phase):
         self.reinit = reinit
         self.from_ticket = from_ticket
 
-    def run(self, run, done):
+    def execute(self, run, done):
         ratio = run.spec["prune_ratio"]
         if self.from_ticket:
             ticket = run.load_ticket(ratio)
@@ -159,6 +297,14 @@ class ChannelPrune(Phase):
                                "cfg": run.model.cfg, "reinit": self.reinit})
 
 
+def _finetune_budget(run):
+    return run.spec["finetune_epochs"] or run.spec["epochs"]
+
+
+def _finetune_first(run):
+    return run.spec["epochs"] - _finetune_budget(run)
+
+
 class FineTune(Train):
     """Fine-tune a pruned model over the last `finetune_epochs` epochs of the schedule (default: all of it).
 
@@ -169,12 +315,4 @@ class FineTune(Train):
     """
 
     def __init__(self, name="finetune"):
-        Train.__init__(self, name, epochs=self._budget, start=self._first)
-
-    @staticmethod
-    def _budget(run):
-        return run.spec["finetune_epochs"] or run.spec["epochs"]
-
-    @classmethod
-    def _first(cls, run):
-        return run.spec["epochs"] - cls._budget(run)
+        super().__init__(name, epochs=_finetune_budget, start=_finetune_first)

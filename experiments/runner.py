@@ -172,7 +172,7 @@ class _Session:
         self.meter, self.sampler = _open_sampler(spec, self.run_dir)
         loop = TrainLoop(spec)
         self.run = run = Run(spec, self.run_dir, self.events, loop)
-        phases = METHODS[spec["method"]].phases(spec)
+        phases = METHODS[spec["method"]].phases()
         ckpt_path = paths.checkpoint(self.run_dir)
         resumed = os.path.exists(ckpt_path)
         meter_info = self.meter.info() if self.meter is not None else {"spec": spec["meter"], "kind": None}

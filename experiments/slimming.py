@@ -23,13 +23,20 @@ def strength(spec):
     return STRENGTH[spec["arch"]]
 
 
+def _full(run):
+    return run.spec["epochs"]
+
+
+def _slimming_sparsity(run):
+    return [BNSparsity(strength(run.spec))]
+
+
 class SlimmingTrain(Train):
     """The dense training of network slimming: the whole schedule under BN-gamma L1 at `strength`."""
 
     def __init__(self):
-        Train.__init__(self, "train", epochs=lambda run: run.spec["epochs"],
-                       callbacks=lambda run: [BNSparsity(strength(run.spec))])
+        super().__init__("train", epochs=_full, callbacks=_slimming_sparsity)
 
-    def run(self, run, done):
+    def execute(self, run, done):
         run.phase_info["l1_strength"] = strength(run.spec)
-        Train.run(self, run, done)
+        super().execute(run, done)

@@ -13,7 +13,7 @@ import torch.nn.functional as F
 from . import data
 from .phases import Phase
 from .train import seed_everything
-from .unstructured import apply_masks, density, global_top_masks, prunable_weights
+from .unstructured import apply_masks, global_top_masks, keep_masks, prunable_weights
 
 
 def connection_sensitivity(model, batches, device):
@@ -28,13 +28,13 @@ def connection_sensitivity(model, batches, device):
     for x, y in batches:
         loss = F.cross_entropy(probe(x.to(device)), y.to(device))
         loss.backward()
-    return dict((name, (w.grad * w).detach().abs()) for name, w in weights)
+    return {name: (w.grad * w).detach().abs() for name, w in weights}
 
 
 class SnipPrune(Phase):
     name = "prune"
 
-    def run(self, run, done):
+    def execute(self, run, done):
         spec = run.spec
         # Seeded like an epoch (augmentation draws from the global generator), so a redo is identical.
         seed_everything(run.epoch_seed(0))
@@ -46,10 +46,7 @@ class SnipPrune(Phase):
                 break
         scores = connection_sensitivity(run.model, batches, run.loop.device)
         masks = global_top_masks(scores, spec["prune_ratio"])
-        run.state["weight_masks"] = masks
         apply_masks(run.model, masks)
         run.reset_optimizer()
-        kept, total = density(masks)
-        run.phase_info.update({"ratio": spec["prune_ratio"], "sparsity": "unstructured", "weights_kept": kept,
-                               "weights_total": total, "batches": len(batches),
-                               "images": sum(int(b[1].numel()) for b in batches)})
+        keep_masks(run, masks)
+        run.phase_info.update({"batches": len(batches), "images": sum(int(b[1].numel()) for b in batches)})

@@ -7,7 +7,7 @@ channels' gammas towards zero so that the |gamma| ranking, and with it the chann
 from .models import bn_layers
 
 
-class BNSparsity(object):
+class BNSparsity:
     """Train-loop callback adding the L1 subgradient of strength `s` to every BN gamma."""
 
     def __init__(self, s):

@@ -7,10 +7,14 @@ device runner (when it reads `spec.json`) call it, so a bad value never starts a
 
 Defaults are the paper's CIFAR settings (Sec 4.1 and the official scripts): 160 epochs, batch 256, SGD
 momentum 0.9, weight decay 1e-4, lr 0.1 divided by 10 at 50% and 75% of the epochs, BN-gamma L1 strength
-1e-4, Early-Bird FIFO of 5 masks, epsilon 0.1. A new key's default must leave old runs unchanged.
+1e-4 in the Early-Bird search and in the ticket's retrain (the official search and retrain scripts all pass
+`-sr`), Early-Bird FIFO of 5 masks, epsilon 0.1. A new key's default must leave old runs unchanged.
 """
 import collections
 import json
+
+from .methods import METHODS
+from .models import check as check_arch
 
 Field = collections.namedtuple("Field", "name type default choices help")
 
@@ -18,7 +22,7 @@ Field = collections.namedtuple("Field", "name type default choices help")
 # key may be null. `choices` is a tuple of allowed values or None.
 FIELDS = [
     Field("run_id", str, None, None, "set by the harness: <UTC time>-<arch><depth>-<dataset>-<method>-p<ratio>-s<seed>"),
-    Field("method", str, "ebtrain-ff", "METHODS", "training method (a list of phases, experiments.methods)"),
+    Field("method", str, "ebtrain-ff", None, "training method: a name of the registry experiments.methods"),
     Field("arch", str, "vgg", ("vgg", "preresnet", "resnet"), "architecture family"),
     Field("depth", int, 16, None, "depth: vgg 11/13/16/19, preresnet 9n+2, resnet 18/50"),
     Field("width", float, 1.0, None, "channel multiplier of the dense model (< 1 for quick runs)"),
@@ -37,7 +41,8 @@ FIELDS = [
     Field("momentum", float, 0.9, None, "SGD momentum"),
     Field("weight_decay", float, 1e-4, None, "SGD weight decay"),
     Field("sparsity", float, 1e-4, None, "L1 strength s on BN gamma during the Early-Bird search"),
-    Field("retrain_sparsity", bool, False, None, "keep the BN L1 term on while retraining the ticket"),
+    Field("retrain_sparsity", bool, True, None, "keep the BN L1 term (strength `sparsity`) on while retraining "
+          "the ticket (FF, re-init, LF, LL), as the official retrain scripts pass -sr; false: plain retrain"),
     Field("eb_ratios", "floats", [0.3, 0.5, 0.7], None, "prune ratios tracked by Early-Bird detectors"),
     Field("eb_epsilon", float, 0.1, None, "mask-distance threshold"),
     Field("eb_queue", int, 5, None, "FIFO length"),
@@ -64,16 +69,11 @@ FIELDS = [
     Field("meter_where", str, "device", ("device", "laptop"), "where the meter is sampled (set by the harness)"),
 ]
 
-BY_NAME = dict((f.name, f) for f in FIELDS)
+BY_NAME = {f.name: f for f in FIELDS}
 
 
 class SpecError(ValueError):
     """A spec key or value is not allowed; the message says which and what would be."""
-
-
-def _methods():
-    from .methods import METHODS
-    return tuple(sorted(METHODS))
 
 
 def _coerce(field, value):
@@ -110,9 +110,8 @@ def _check_ranges(spec):
         if not cond:
             raise SpecError("spec key '%s' = %r is not allowed: %s" % (key, spec[key], allowed))
 
-    from .models import check
     try:
-        check(spec["arch"], spec["depth"])
+        check_arch(spec["arch"], spec["depth"])
     except ValueError as err:
         raise SpecError("spec key 'depth' = %r is not allowed: %s" % (spec["depth"], err))
     need(0.0 <= spec["prune_ratio"] < 1.0, "prune_ratio", "a fraction in [0, 1)")
@@ -155,15 +154,24 @@ def resolve(raw):
     for field in FIELDS:
         value = raw.get(field.name, field.default)
         value = _coerce(field, value)
-        choices = _methods() if field.choices == "METHODS" else field.choices
-        if choices is not None and value not in choices:
+        if field.choices is not None and value not in field.choices:
             raise SpecError("spec key '%s' = %r is not allowed: use one of %s"
-                            % (field.name, value, ", ".join(str(c) for c in choices)))
+                            % (field.name, value, ", ".join(str(c) for c in field.choices)))
         spec[field.name] = value
     _check_ranges(spec)
-    from .methods import METHODS
-    METHODS[spec["method"]].check(spec)
+    _check_method(spec)
     return spec
+
+
+def _check_method(spec):
+    """The method is registered (the registry is read now: a test may register one) and takes the spec."""
+    method = METHODS.get(spec["method"])
+    if method is None:
+        raise SpecError("spec key 'method' = %r is not allowed: use one of %s"
+                        % (spec["method"], ", ".join(METHODS)))
+    problem = method.problem(spec)
+    if problem is not None:
+        raise SpecError(problem)
 
 
 def load(path):

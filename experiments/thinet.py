@@ -183,7 +183,7 @@ def sample_images(run, count):
 class ThiNetPrune(Phase):
     name = "prune"
 
-    def run(self, run, done):
+    def execute(self, run, done):
         spec = run.spec
         count = spec["thinet_images"] or 10 * run.num_classes
         images = sample_images(run, count)

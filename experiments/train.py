@@ -38,11 +38,16 @@ def epoch_seed(seed, phase_index, epoch):
     return (seed * 1000003 + phase_index * 10007 + epoch) % 2 ** 31
 
 
+def milestone_epochs(spec):
+    """The 0-based epochs at which the lr decays (`lr_milestones` are fractions of `epochs`)."""
+    return [int(round(frac * spec["epochs"])) for frac in spec["lr_milestones"]]
+
+
 def lr_at(spec, epoch):
     """Learning rate of 0-based `epoch` in the schedule of `spec['epochs']` epochs."""
     lr = spec["lr"]
-    for frac in spec["lr_milestones"]:
-        if epoch >= int(round(frac * spec["epochs"])):
+    for milestone in milestone_epochs(spec):
+        if epoch >= milestone:
             lr *= spec["lr_gamma"]
     return lr
 
@@ -58,7 +63,7 @@ def _correct_topk(output, target, ks):
     return [hits[:, :k].any(dim=1).sum().item() for k in ks]
 
 
-class TrainLoop(object):
+class TrainLoop:
     """Holds the data and device of a run; trains and evaluates any model on them."""
 
     def __init__(self, spec, device=None):

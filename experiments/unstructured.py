@@ -1,23 +1,24 @@
 """Unstructured (weight-level) sparsity: masks over conv/linear weights, kept fixed while training.
 
 Shared by the lottery ticket (`experiments.lottery`) and SNIP (`experiments.snip`). A mask is a dict
-{parameter name: bool tensor of the weight's shape} (True = kept). It lives in `run.state["weight_masks"]`,
-which every checkpoint saves, so a resumed run trains under the very same mask.
+{parameter name: bool tensor of the weight's shape} (True = kept). It lives in
+`run.state[STATE_WEIGHT_MASKS]`, which every checkpoint saves, so a resumed run trains under the very same
+mask.
 
 Unstructured zeros save no dense compute: the pruned weights are still multiplied (by zero) by every
 dense kernel, so these methods' FLOPs are counted dense, as Table 2 does (LT and SNIP cost the same at
-every ratio). `MaskedTrain` writes that into its phase info, and the run record carries it.
+every ratio). `MaskedTrain` is the phase whose `flops_rule` says so; the run record carries it.
 """
 import torch
 import torch.nn as nn
 
-from .phases import Train
+from .phases import FLOPS_DENSE, STATE_WEIGHT_MASKS, Train
 
 
 def prunable_weights(model):
     """(name, weight) of every conv and linear layer: the weights these methods prune (open_lth's
     default prunable set, classifier included; BN and biases are left dense)."""
-    names = dict((m, n) for n, m in model.named_modules())
+    names = {m: n for n, m in model.named_modules()}
     return [(names[m] + ".weight", m.weight) for m in model.modules()
             if isinstance(m, (nn.Conv2d, nn.Linear))]
 
@@ -50,7 +51,15 @@ def density(masks):
     return kept, total
 
 
-class WeightMask(object):
+def keep_masks(run, masks):
+    """Keep `masks` as the run's weight mask and say so in the phase info (LT, SNIP and their training)."""
+    run.state[STATE_WEIGHT_MASKS] = masks
+    kept, total = density(masks)
+    run.phase_info.update({"ratio": run.spec["prune_ratio"], "sparsity": "unstructured", "weights_kept": kept,
+                           "weights_total": total})
+
+
+class WeightMask:
     """Train-loop callback: re-zero the pruned weights after every optimiser step, so momentum and
     weight decay never bring them back (Frankle & Carbin 2019; Lee et al. 2019 train with the mask fixed)."""
 
@@ -62,23 +71,17 @@ class WeightMask(object):
 
 
 class MaskedTrain(Train):
-    """Train under the fixed weight mask in `run.state["weight_masks"]`; FLOPs stay dense (see module doc)."""
+    """Train under the fixed weight mask in `run.state[STATE_WEIGHT_MASKS]`; FLOPs stay dense (see module doc)."""
 
-    def __init__(self, name, epochs, start=lambda run: 0):
-        Train.__init__(self, name, epochs=epochs, start=start)
+    flops_rule = FLOPS_DENSE
 
     def callbacks(self, run):
         # Masks on the training device: re-zeroing after every step must not copy them from the host.
-        masks = dict((n, m.to(run.loop.device)) for n, m in run.state["weight_masks"].items())
-        return Train.callbacks(self, run) + [WeightMask(masks)]
+        masks = {n: m.to(run.loop.device) for n, m in run.state[STATE_WEIGHT_MASKS].items()}
+        return super().callbacks(run) + [WeightMask(masks)]
 
-    def run(self, run, done):
-        masks = run.state["weight_masks"]
+    def execute(self, run, done):
+        masks = run.state[STATE_WEIGHT_MASKS]
         apply_masks(run.model, masks)
-        kept, total = density(masks)
-        run.phase_info.update({
-            "sparsity": "unstructured", "weights_kept": kept, "weights_total": total,
-            "flops_note": "counted dense: an unstructured mask (%.1f%% of conv/linear weights kept) saves "
-                          "no dense compute, as Table 2 counts LT and SNIP" % (100.0 * kept / max(1, total)),
-        })
-        Train.run(self, run, done)
+        keep_masks(run, masks)
+        super().execute(run, done)

@@ -15,7 +15,7 @@ import torch.nn as nn
 
 class ChannelSelection(nn.Module):
     def __init__(self, num_channels, kept=None):
-        super(ChannelSelection, self).__init__()
+        super().__init__()
         # Building from a pruned cfg knows how many channels are kept, not
         # which: keep the first ``kept`` so the model runs until the real mask
         # arrives with ``load_state_dict``.

@@ -49,7 +49,7 @@ def default_cfg(depth, width):
 
 class Bottleneck(nn.Module):
     def __init__(self, inplanes, outplanes, cfg, stride):
-        super(Bottleneck, self).__init__()
+        super().__init__()
         self.bn1 = nn.BatchNorm2d(inplanes)
         self.select = ChannelSelection(inplanes, cfg[0])
         self.conv1 = nn.Conv2d(cfg[0], cfg[1], kernel_size=1, bias=False)
@@ -75,7 +75,7 @@ class Bottleneck(nn.Module):
 
 class PreResNet(nn.Module):
     def __init__(self, depth, num_classes, cfg):
-        super(PreResNet, self).__init__()
+        super().__init__()
         n = (depth - 2) // 9
         streams = _stream_widths(cfg[0])
         self.conv1 = nn.Conv2d(3, cfg[0], kernel_size=3, padding=1, bias=False)

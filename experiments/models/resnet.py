@@ -31,7 +31,7 @@ class BasicBlock(nn.Module):
     internal = 1  # prunable BNs, hence cfg entries, per block
 
     def __init__(self, inplanes, outplanes, cfg, stride):
-        super(BasicBlock, self).__init__()
+        super().__init__()
         self.conv1 = nn.Conv2d(inplanes, cfg[0], kernel_size=3, stride=stride,
                                padding=1, bias=False)
         self.bn1 = nn.BatchNorm2d(cfg[0])
@@ -52,7 +52,7 @@ class Bottleneck(nn.Module):
     internal = 2
 
     def __init__(self, inplanes, outplanes, cfg, stride):
-        super(Bottleneck, self).__init__()
+        super().__init__()
         self.conv1 = nn.Conv2d(inplanes, cfg[0], kernel_size=1, bias=False)
         self.bn1 = nn.BatchNorm2d(cfg[0])
         self.conv2 = nn.Conv2d(cfg[0], cfg[1], kernel_size=3, stride=stride,
@@ -105,7 +105,7 @@ def check_cfg(depth, cfg):
 
 class ResNet(nn.Module):
     def __init__(self, depth, num_classes, cfg):
-        super(ResNet, self).__init__()
+        super().__init__()
         block, counts = _LAYOUT[depth]
         stem = cfg[0]
         self.conv1 = nn.Conv2d(3, stem, kernel_size=7, stride=2, padding=3, bias=False)

@@ -43,7 +43,7 @@ def check_cfg(depth, cfg):
 
 class VGG(nn.Module):
     def __init__(self, cfg, num_classes):
-        super(VGG, self).__init__()
+        super().__init__()
         layers = []
         in_channels = 3
         for v in cfg:

@@ -1,33 +1,54 @@
-"""Joules over a time window of a power trace: `integrate(trace, t0, t1)`.
+"""Joules over a time window of a power trace, with what was covered and how sure the figure is:
+`integrate(trace, t0, t1)`.
 
-* Counter meters (a trace with `energy_j`: NVML total energy, RAPL): the energy is the difference of
-  the cumulative counter, linearly interpolated at t0 and t1. Exact between samples whatever the
-  power did in between, gaps included (the counter kept counting). A counter that drops (a new
-  sampler session restarted it at 0) contributes the trapezoid of `watts` for that one step.
-* Power meters: the trapezoid rule over the samples inside (t0, t1), with the power linearly
-  interpolated at t0 and t1. Exact for piecewise-linear power (constant, ramp; a step when the
-  trace holds the two levels at the same instant); otherwise the error of one interval is at most
-  |dW| x dt / 2 at a step.
+Energy:
 
-Outside the samples the nearest value is held (the window's edge beyond the trace counts as
-uncovered). `coverage` is the fraction of [t0, t1] that lies between consecutive samples no further
-apart than `max_gap_s`; `gaps` lists the uncovered stretches within [t0, t1]. The energy still
-bridges a gap (linear interpolation); judge it with `coverage`.
+* Counter meters (a trace with `energy_j`: NVML total energy, RAPL): the difference of the cumulative
+  counter, linearly interpolated at t0 and t1. Exact between samples whatever the power did, long
+  steps included (the counter kept counting). A counter that drops (a new sampler session restarted
+  it at 0) contributes the trapezoid of `watts` for that one step, under the gap rule below.
+* Power meters: the trapezoid rule between consecutive samples, the power linearly interpolated at
+  t0 and t1. Exact for piecewise-linear power.
 
-`max_gap_s` defaults to the sampler's own gap threshold from power.meta.json, else 5 x the median
-sample spacing (at least 0.5 s). `idle_w` (W, from `ebt meters idle`) gives `net_energy_j` =
-energy - idle_w x seconds.
+The gap rule: a stretch without samples (between two samples, or at a window edge beyond the trace)
+is bridged when it is at most `max_gap_s` long (a few sample periods) and is otherwise left out
+whole: no joule is extrapolated across it. `energy_j` is the energy of the covered time only;
+`covered_s`, `uncovered_s`, `coverage` (covered / window) and `gaps` (the uncovered stretches) say
+how much that is. `max_gap_s` defaults to the sampler's own threshold from power.meta.json (`gap_s`),
+else 3 x the median sample spacing, at least 0.5 s.
 
-Returns an `EnergyResult` namedtuple (use `._asdict()` for a dict): energy_j, net_energy_j, mean_w,
-samples, coverage, gaps, seconds, method ('counter' | 'trapezoid' | None when there are no samples),
-idle_w.
+Uncertainty (`uncertainty_j`, a worst-case bound: the sum of four terms, kept apart in
+`uncertainty`):
+
+* instrument: accuracy_rel x |energy| + accuracy_abs_w x covered_s, from the meter's accuracy class
+  (`accuracy_rel`, `accuracy_abs_w` of its `info()`; DEFAULT_ACCURACY when it declares none);
+* sampling: on each covered step, |dW| x dt / 2 (the trapezoid's worst error on a monotone step;
+  zero on counter steps), plus at each window edge the edge power x tau / 2, tau being the larger of
+  the sample spacing and the meter's own update period: where a boundary falls inside one reading is
+  not known better than that. Relative to the window this is about tau / length: it tells a window
+  too short for the rate;
+* gap: each uncovered stretch x the highest reading next to it (the power the meter saw around the
+  gap); it bounds the energy that `energy_j` leaves out, assuming the power stayed within the levels
+  seen on either side;
+* clock: a trace moved onto another clock with residual `clock_s` (a laptop meter) may be shifted
+  that much against the window: clock_s x (power at t0 + power at t1).
+
+`idle_w` (W, from `ebt meters idle`) gives `net_energy_j` = energy - idle_w x covered_s. `std_w` is
+the spread (standard deviation) of the readings inside the window: for an idle baseline, its noise.
+
+Returns an `EnergyResult` namedtuple (`._asdict()` for a dict). `RunningEnergy` applies the same gap
+rule to samples as they arrive (the live view).
 """
 import collections
 
 import numpy as np
 
+DEFAULT_ACCURACY = {"accuracy_rel": 0.05, "accuracy_abs_w": 0.0,
+                    "source": "default: the meter declares no accuracy class"}
+
 EnergyResult = collections.namedtuple(
-    "EnergyResult", "energy_j net_energy_j mean_w samples coverage gaps seconds method idle_w")
+    "EnergyResult", "energy_j net_energy_j mean_w std_w samples coverage covered_s uncovered_s gaps seconds "
+                    "method idle_w uncertainty_j uncertainty")
 
 
 def default_max_gap(trace):
@@ -36,82 +57,161 @@ def default_max_gap(trace):
     if recorded:
         return float(max(recorded))
     if len(trace.t) >= 2:
-        return max(0.5, 5.0 * float(np.median(np.diff(trace.t))))
+        return max(0.5, 3.0 * float(np.median(np.diff(trace.t))))
     return 0.5
 
 
-def integrate(trace, t0, t1, max_gap_s=None, idle_w=None):
+def accuracy_of(meter_info):
+    """(accuracy_rel, accuracy_abs_w, source) of a meter's info dict, DEFAULT_ACCURACY where absent."""
+    info = meter_info or {}
+    if info.get("accuracy_rel") is None and info.get("accuracy_abs_w") is None:
+        d = DEFAULT_ACCURACY
+        return d["accuracy_rel"], d["accuracy_abs_w"], d["source"]
+    return (float(info.get("accuracy_rel") or 0.0), float(info.get("accuracy_abs_w") or 0.0),
+            info.get("accuracy_source") or "meter")
+
+
+def integrate(trace, t0, t1, max_gap_s=None, idle_w=None, meter=None, clock_s=0.0):
+    """Energy of [t0, t1]; `meter` is the meter's info dict (default: the trace meta's), `clock_s` the
+    residual clock uncertainty of the trace's time axis."""
     t0, t1 = float(t0), float(t1)
     if t1 < t0:
         raise ValueError("integrate: t1 (%r) is before t0 (%r)" % (t1, t0))
-    seconds = t1 - t0
     if max_gap_s is None:
         max_gap_s = default_max_gap(trace)
+    if meter is None:
+        meter = (getattr(trace, "meta", None) or {}).get("meter")
     t = np.asarray(trace.t, dtype=float)
     w = np.asarray(trace.watts, dtype=float)
-    samples = int(np.count_nonzero((t >= t0) & (t <= t1)))
-    coverage, gaps = _coverage(t, t0, t1, max_gap_s)
+    seconds = t1 - t0
     if len(t) == 0:
-        return EnergyResult(None, None, None, 0, 0.0, gaps, seconds, None, idle_w)
-    energy_j = getattr(trace, "energy_j", None)
-    if energy_j is not None and np.count_nonzero(~np.isnan(energy_j)) >= 1:
-        energy, method = _counter(t, w, np.asarray(energy_j, dtype=float), t0, t1), "counter"
+        return EnergyResult(None, None, None, None, 0, 0.0, 0.0, seconds, [[t0, t1]] if seconds else [],
+                            seconds, None, idle_w, None, None)
+    counter = getattr(trace, "energy_j", None)
+    method = "trapezoid"
+    if counter is not None and np.count_nonzero(~np.isnan(counter)) >= 1:
+        method = "counter"
+        keep = ~np.isnan(np.asarray(counter, dtype=float))
+        t, w, counter = t[keep], w[keep], np.asarray(counter, dtype=float)[keep]
+    p = _pieces(t, t0, t1, max_gap_s)
+    counting = _counting(t, counter, p) if method == "counter" else None
+    if counting is not None:
+        p = p._replace(ok=p.ok | counting)  # the counter covers a long step exactly
+    covered = float(np.sum((p.b - p.a)[p.ok]))
+    if seconds > 0:
+        coverage = covered / seconds
     else:
-        energy, method = _trapezoid(t, w, t0, t1), "trapezoid"
-    mean_w = energy / seconds if seconds > 0 else None
-    net = energy - idle_w * seconds if idle_w is not None else None
-    return EnergyResult(energy, net, mean_w, samples, coverage, gaps, seconds, method, idle_w)
+        coverage = 1.0 if t[0] <= t0 <= t[-1] else 0.0
+    energy, sampling = _counter(t, w, counter, p, counting) if method == "counter" else _trapezoid(t, w, p)
+    terms = _uncertainty(t, w, t0, t1, p, energy, covered, sampling, meter, clock_s)
+    inside = (t >= t0) & (t <= t1)
+    return EnergyResult(
+        energy, energy - idle_w * covered if idle_w is not None else None,
+        energy / covered if covered > 0 else None,
+        float(np.std(w[inside])) if np.any(inside) else None,
+        int(np.count_nonzero(inside)), coverage, covered, seconds - covered, _merge(p), seconds, method,
+        idle_w, float(sum(terms.values())), terms)
 
 
-def _trapezoid(t, w, t0, t1):
-    if t1 == t0:
-        return 0.0
-    inside = (t > t0) & (t < t1)
-    tt = np.concatenate(([t0], t[inside], [t1]))
-    ww = np.concatenate(([np.interp(t0, t, w)], w[inside], [np.interp(t1, t, w)]))
-    return float(np.sum((ww[1:] + ww[:-1]) * 0.5 * np.diff(tt)))
+Pieces = collections.namedtuple("Pieces", "a b ok left right")
 
 
-def _counter(t, w, e, t0, t1):
-    keep = ~np.isnan(e)
-    t, w, e = t[keep], w[keep], e[keep]
-    steps = np.diff(e)
-    restarted = steps < 0
-    if np.any(restarted):
-        trap = (w[1:] + w[:-1]) * 0.5 * np.diff(t)
-        steps = np.where(restarted, trap, steps)
-    cumulative = np.concatenate(([0.0], np.cumsum(steps)))
-    return float(np.interp(t1, t, cumulative) - np.interp(t0, t, cumulative))
+def _pieces(t, t0, t1, max_gap_s):
+    """[t0, t1] cut at the samples: piece k is (a[k], b[k]), between samples left[k] and right[k]
+    (-1 / len(t) beyond the trace), `ok` when the stretch without samples it lies in is bridged."""
+    cuts = np.concatenate(([t0], t[(t > t0) & (t < t1)], [t1]))
+    a, b = cuts[:-1], cuts[1:]
+    keep = b > a
+    a, b = a[keep], b[keep]
+    left = np.searchsorted(t, a, side="right") - 1
+    right = np.searchsorted(t, b, side="left")
+    n = len(t)
+    lt = t[np.clip(left, 0, n - 1)]
+    rt = t[np.clip(right, 0, n - 1)]
+    length = np.where(left < 0, t[0] - t0, np.where(right >= n, t1 - t[-1], rt - lt))
+    return Pieces(a, b, length <= max_gap_s, left, right)
 
 
-def _coverage(t, t0, t1, max_gap_s):
-    """(fraction of [t0, t1] between samples <= max_gap_s apart, [[a, b], ...] uncovered)."""
-    if t1 == t0:
-        inside = len(t) > 0 and t[0] <= t0 <= t[-1]
-        return (1.0 if inside else 0.0), []
-    uncovered = []
-    if len(t) == 0:
-        return 0.0, [[t0, t1]]
-    a, b = t[:-1], t[1:]
-    lo, hi = np.clip(a, t0, t1), np.clip(b, t0, t1)
-    ok = (b - a) <= max_gap_s
-    covered = float(np.sum((hi - lo)[ok]))
-    if t[0] > t0:
-        uncovered.append([t0, min(float(t[0]), t1)])
-    for x, y in zip(lo[~ok & (hi > lo)], hi[~ok & (hi > lo)]):
-        uncovered.append([float(x), float(y)])
-    if t[-1] < t1:
-        uncovered.append([max(float(t[-1]), t0), t1])
-    return min(1.0, covered / (t1 - t0)), _merge(uncovered)
-
-
-def _merge(spans):
+def _merge(p):
+    """The uncovered stretches, adjacent pieces joined."""
     out = []
-    for a, b in sorted(spans):
-        if b <= a:
-            continue
+    for a, b in zip(p.a[~p.ok], p.b[~p.ok]):
         if out and a <= out[-1][1]:
-            out[-1][1] = max(out[-1][1], b)
+            out[-1][1] = float(b)
         else:
-            out.append([a, b])
+            out.append([float(a), float(b)])
     return out
+
+
+def _at(t, w, x, p):
+    """Power at times `x` (each inside its piece's step), linear between the step's two samples and
+    held beyond the trace; a sample shared by two levels (a step at one instant) gives each side its own."""
+    n = len(t)
+    li, ri = np.clip(p.left, 0, n - 1), np.clip(p.right, 0, n - 1)
+    span = t[ri] - t[li]
+    frac = np.where(span > 0, (x - t[li]) / np.where(span > 0, span, 1.0), 0.0)
+    return np.where(p.left < 0, w[ri], np.where(p.right >= n, w[li], w[li] + frac * (w[ri] - w[li])))
+
+
+def _trapezoid(t, w, p, use=None):
+    """(energy, sampling bound) over the bridged pieces (or those of `use`)."""
+    use = p.ok if use is None else use
+    wa, wb, dt = _at(t, w, p.a, p)[use], _at(t, w, p.b, p)[use], (p.b - p.a)[use]
+    return float(np.sum(0.5 * (wa + wb) * dt)), float(np.sum(0.5 * np.abs(wb - wa) * dt))
+
+
+def _counting(t, e, p):
+    """Pieces inside a step over which the counter went on counting (a restart drops it)."""
+    n = len(t)
+    li, ri = np.clip(p.left, 0, n - 1), np.clip(p.right, 0, n - 1)
+    return (p.left >= 0) & (p.right < n) & (ri > li) & (e[ri] >= e[li])
+
+
+def _counter(t, w, e, p, counting):
+    """A counting piece takes its share of the step's counter difference, long step or not; any other
+    bridged piece (an edge beyond the trace, a restarted counter) the trapezoid of watts."""
+    n = len(t)
+    li, ri = np.clip(p.left, 0, n - 1), np.clip(p.right, 0, n - 1)
+    span = np.where(counting, t[ri] - t[li], 1.0)
+    energy = float(np.sum(np.where(counting, (p.b - p.a) / span * (e[ri] - e[li]), 0.0)))
+    more, sampling = _trapezoid(t, w, p, p.ok & ~counting)
+    return energy + more, sampling
+
+
+def _uncertainty(t, w, t0, t1, p, energy, covered, sampling, meter, clock_s):
+    rel, abs_w, _ = accuracy_of(meter)
+    spacing = float(np.median(np.diff(t))) if len(t) >= 2 else 0.0
+    tau = max(spacing, float((meter or {}).get("update_period_s") or 0.0))
+    edges = abs(float(np.interp(t0, t, w))) + abs(float(np.interp(t1, t, w)))
+    n = len(t)
+    gap = ~p.ok
+    # the readings on either side of each uncovered piece (the one side there is, beyond the trace)
+    around = np.maximum(np.abs(w[np.clip(p.left, 0, n - 1)]), np.abs(w[np.clip(p.right, 0, n - 1)]))
+    return {"instrument_j": rel * abs(energy) + abs_w * covered,
+            "sampling_j": sampling + edges * tau / 2.0 if covered > 0 else 0.0,
+            "gap_j": float(np.sum(((p.b - p.a) * around)[gap])),
+            "clock_j": float(clock_s or 0.0) * edges}
+
+
+class RunningEnergy:
+    """Joules of samples as they arrive, under `integrate`'s gap rule: a step longer than `max_gap_s`
+    adds nothing and counts as uncovered. `lost(now)`: no sample for longer than `max_gap_s`."""
+
+    def __init__(self, max_gap_s):
+        self.max_gap_s = float(max_gap_s)
+        self.energy_j = 0.0
+        self.uncovered_s = 0.0
+        self.last = None
+
+    def add(self, t, watts):
+        if self.last is not None and t > self.last[0]:
+            dt = t - self.last[0]
+            if dt <= self.max_gap_s:
+                self.energy_j += 0.5 * (watts + self.last[1]) * dt
+            else:
+                self.uncovered_s += dt
+        if self.last is None or t >= self.last[0]:
+            self.last = (float(t), float(watts))
+
+    def lost(self, now):
+        return self.last is not None and now - self.last[0] > self.max_gap_s

@@ -12,11 +12,13 @@ Each sample's `t` is the wall clock at the reading (what the events file uses to
 
 Robustness: rows are buffered for at most `flush_s` (1 s) and then appended and flushed, so a crash
 loses at most a second; the meta is rewritten atomically every `meta_s` seconds. Malformed readings
-are counted and skipped; a disconnected meter is reopened with exponential backoff (0.1 s doubling
+(unparsable, or outside the meter's physical range: the meter raises MalformedReading for them) are
+counted in `malformed` and never written, so no integrator sees them; a disconnected meter is reopened with exponential backoff (0.1 s doubling
 to 5 s) and the stretch without samples is recorded as a gap. Memory is bounded: one second of rows,
 and at most MAX_GAPS gaps (the rest are counted in `gaps_dropped`).
 """
 import logging
+import math
 import os
 import threading
 import time
@@ -32,7 +34,7 @@ BACKOFF_MAX = 5.0
 SLEEP_SLICE = 0.25
 
 
-class PowerSampler(object):
+class PowerSampler:
     def __init__(self, meter, path, rate_hz=10.0, flush_s=1.0, meta_s=5.0, first_timeout=None):
         if rate_hz <= 0:
             raise ValueError("rate_hz must be > 0, got %r" % rate_hz)
@@ -67,8 +69,7 @@ class PowerSampler(object):
         if self._thread is not None:
             raise RuntimeError("sampler already started")
         folder = os.path.dirname(os.path.abspath(self.path))
-        if not os.path.isdir(folder):
-            os.makedirs(folder)
+        os.makedirs(folder, exist_ok=True)
         old = tracefmt.read_meta(self.path)
         if old and old.get("sessions"):
             self._previous = list(old["sessions"])
@@ -173,7 +174,7 @@ class PowerSampler(object):
         except Exception as exc:  # MeterDisconnected, serial/OS errors, a dying jtop service
             log.warning("power meter %s lost: %s", self.meter.spec, exc)
             return False
-        if sample.watts != sample.watts:  # NaN: a meter glitch, not a reading
+        if not math.isfinite(sample.watts):  # the meter checks its range; a NaN must never reach the trace
             s["malformed"] += 1
             return True
         self._record(sample)
@@ -248,7 +249,8 @@ class PowerSampler(object):
 
 def measure_idle(meter, seconds, folder, rate_hz=10.0):
     """Sample `meter` into `folder` for `seconds` while nothing else is started; returns
-    (EnergyResult, t0, t1). Its `mean_w` is the idle baseline that `meter_idle_w` takes."""
+    (EnergyResult, t0, t1). Its `mean_w` is the idle baseline that `meter_idle_w` takes, its `std_w`
+    the spread of the idle readings (`meter_idle_std_w`)."""
     from hw.energy import integrate
     with PowerSampler(meter, folder, rate_hz=rate_hz):
         t0 = time.time()

@@ -17,15 +17,20 @@ sampler appends after such a row on a fresh line.
 `power.meta.json` (next to the CSV; rewritten whole via a temp file + `os.replace`, so a reader sees
 either the old or the new version, never a torn one; refreshed every few seconds and at stop):
 
-    {"format": "ebt-power-trace/1", "csv": "power.csv", "meter": {spec, kind, rate_hz, counter, where},
+    {"format": "ebt-power-trace/1", "csv": "power.csv", "meter": {spec, kind, rate_hz, counter, where,
+                                                                  scope, accuracy_rel, accuracy_abs_w,
+                                                                  max_w, update_period_s, provenance},
      "samples": N, "malformed": N, "reconnects": N, "gaps": [[t0, t1], ...],
      "sessions": [{"started", "stopped", "rate_hz", "requested_hz", "samples", "malformed",
                    "timeouts", "reconnects", "gaps", "gaps_dropped", "achieved_hz", "t_first", "t_last",
-                   "updated"}]}
+                   "updated", "gap_s"}]}
 
 A gap is a stretch between two consecutive good samples longer than the session's `gap_s` (three
-expected periods, at least 0.5 s), and every stretch across a meter reconnect. Top-level counts sum
-the sessions; `stopped` stays null for a session that crashed.
+expected periods, at least 0.5 s), and every stretch across a meter reconnect; `hw.energy` leaves
+such a stretch out of the energy instead of bridging it. `malformed` counts the readings the meter
+rejected (unparsable, or outside its physical range): they are never written. Top-level counts sum
+the sessions; `stopped` stays null for a session that crashed. A secondary meter's trace has the same
+format under its own name (`power-N.csv`, `power-N.meta.json`).
 """
 import json
 import math
@@ -33,8 +38,11 @@ import os
 
 import numpy as np
 
-CSV_NAME = "power.csv"
-META_NAME = "power.meta.json"
+from experiments.paths import POWER_CSV, POWER_META
+from hw.fileio import atomic_write_json
+
+CSV_NAME = POWER_CSV
+META_NAME = POWER_META
 FORMAT = "ebt-power-trace/1"
 
 
@@ -87,13 +95,7 @@ def open_for_append(path, columns):
 
 def write_meta(path, meta):
     """Replace power.meta.json atomically (temp file in the same folder, fsync, os.replace)."""
-    target = meta_path(path)
-    tmp = "%s.tmp.%d" % (target, os.getpid())
-    with open(tmp, "w") as fh:
-        json.dump(meta, fh, indent=1, sort_keys=True)
-        fh.flush()
-        os.fsync(fh.fileno())
-    os.replace(tmp, target)
+    atomic_write_json(meta_path(path), meta)
 
 
 def read_meta(path):
@@ -104,7 +106,7 @@ def read_meta(path):
         return None
 
 
-class Trace(object):
+class Trace:
     """A loaded trace: numpy arrays `t`, `watts`, `energy_j` (None unless a counter meter), `rails`.
 
     `meta` is power.meta.json (None if absent), `skipped_rows` the rows that did not parse
@@ -170,3 +172,22 @@ def read_trace(path):
     rails = dict((name, data[:, 2 + i]) for i, name in enumerate(rail_names))
     return Trace(data[:, 0], data[:, 1], rails, data[:, -1] if counter else None,
                  read_meta(path), skipped, path)
+
+
+def parse_tail(data, has_header):
+    """(t, watts) of the complete rows of a chunk of power.csv read from some offset (the live view),
+    and how many bytes those rows span; `has_header` when the chunk starts at the file's beginning."""
+    end = data.rfind(b"\n")
+    if end < 0:
+        return [], 0
+    lines = data[:end + 1].splitlines()
+    if has_header:
+        lines = lines[1:]
+    out = []
+    for raw in lines:
+        cells = raw.split(b",")
+        try:
+            out.append((float(cells[0]), float(cells[1])))
+        except (ValueError, IndexError):
+            continue
+    return out, end + 1

@@ -7,7 +7,7 @@ from hw.energy import integrate
 from hw.meters import open_meter
 from hw.sampler import PowerSampler
 from hw.trace import Trace, read_trace
-from test_meters_serial import LineStreamer, PtyPeer
+from meter_standins import LineStreamer, PtyPeer
 
 
 def trace_of(t, w, e=None):
@@ -56,12 +56,17 @@ def test_counter_is_exact_for_a_step_and_survives_a_restart():
     assert r.energy_j == pytest.approx(4.0 + 2.5 + 6.0)
 
 
-def test_coverage_and_gaps():
+def test_gaps_are_left_out_not_bridged():
     t = np.array([0.0, 0.1, 0.2, 0.3, 3.0, 3.1, 3.2])
     r = integrate(trace_of(t, np.ones_like(t)), -1.0, 4.0, max_gap_s=0.5)
     assert r.gaps == [[-1.0, 0.0], [0.3, 3.0], [3.2, 4.0]]
-    assert r.coverage == pytest.approx(0.5 / 5.0)
-    assert r.energy_j == pytest.approx(5.0)  # the level is held/bridged; coverage tells the truth
+    assert r.coverage == pytest.approx(0.5 / 5.0) and r.covered_s == pytest.approx(0.5)
+    assert r.uncovered_s == pytest.approx(4.5)
+    assert r.energy_j == pytest.approx(0.5)  # only the covered half second; the 4.5 s are not invented
+    assert r.uncertainty["gap_j"] == pytest.approx(4.5)  # each uncovered second at the 1 W seen around it
+    # a short edge stretch (under max_gap_s) is held, as a short step is bridged
+    r = integrate(trace_of(t, np.ones_like(t)), -0.2, 0.3, max_gap_s=0.5)
+    assert r.coverage == pytest.approx(1.0) and r.energy_j == pytest.approx(0.5)
     empty = integrate(trace_of([], []), 0.0, 1.0)
     assert empty.energy_j is None and empty.coverage == 0.0 and empty.gaps == [[0.0, 1.0]]
 
@@ -71,7 +76,8 @@ def test_idle_baseline_and_dict_form():
     r = integrate(trace_of(t, np.full_like(t, 10.0)), 1.0, 3.0, idle_w=4.0)
     assert r.net_energy_j == pytest.approx(20.0 - 8.0)
     d = r._asdict()
-    assert set(d) >= {"energy_j", "net_energy_j", "mean_w", "samples", "coverage", "gaps"}
+    assert set(d) >= {"energy_j", "net_energy_j", "mean_w", "std_w", "samples", "coverage", "gaps",
+                      "uncertainty_j", "covered_s", "uncovered_s"}
     with pytest.raises(ValueError):
         integrate(trace_of(t, t), 3.0, 1.0)
 

@@ -3,34 +3,12 @@ counters a thread advances at a known power, and on a pseudo-terminal `lines` me
 import json
 import os
 import sys
-import threading
 import time
 
 import pytest
 
 from harness.cli import main
-from test_meters_serial import LineStreamer, PtyPeer
-from test_meters_sysfs import make_rapl_tree, make_tx2_tree
-
-WATTS = 12.0
-
-
-class RaplLoad(threading.Thread):
-    """Advances package-0's energy_uj as a 12 W load would, in place, every 5 ms."""
-
-    def __init__(self, root):
-        super().__init__(daemon=True)
-        self.path = os.path.join(root, "sys/class/powercap/intel-rapl:0/energy_uj")
-        self.halt = threading.Event()
-
-    def run(self):
-        t0 = time.time()
-        fd = os.open(self.path, os.O_WRONLY)
-        try:
-            while not self.halt.wait(0.005):
-                os.pwrite(fd, b"%020d\n" % int(WATTS * (time.time() - t0) * 1e6), 0)
-        finally:
-            os.close(fd)
+from meter_standins import WATTS, LineStreamer, PtyPeer, RaplLoad, make_rapl_tree, make_tx2_tree
 
 
 @pytest.fixture

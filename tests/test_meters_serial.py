@@ -1,99 +1,18 @@
 """Serial meters through a real pseudo-terminal: the test plays the meter on the master side and
 the real pyserial code in hw.meters.serialmeters talks to the slave, byte for byte.
 
-`PtyPeer` and `LineStreamer` are reused by the sampler, energy and `ebt measure` tests.
+The pty stand-ins live in tests/meter_standins.py.
 """
-import os
 import struct
 import sys
 import threading
 import time
-import tty
 
 import pytest
 
 from hw.meters import MalformedReading, MeterUnavailable, NoReading, open_meter
 from hw.meters.serialmeters import LineParser, parse_um_frame, parse_wattsup
-
-
-class PtyPeer:
-    """The meter's end of a pty. `port` is a stable symlink to the slave, like a udev name."""
-
-    def __init__(self, link=None):
-        self.master, slave = os.openpty()
-        tty.setraw(slave)  # no echo or newline translation before pyserial configures the port
-        self.slave_path = os.ttyname(slave)
-        self._slave = slave
-        self.port = self.slave_path
-        if link is not None:
-            if os.path.lexists(link):
-                os.unlink(link)
-            os.symlink(self.slave_path, link)
-            self.port = str(link)
-
-    def write(self, data):
-        os.write(self.master, data)
-
-    def read_exact(self, n, timeout=3.0):
-        deadline = time.time() + timeout
-        out = b""
-        import select
-        while len(out) < n and time.time() < deadline:
-            ready, _, _ = select.select([self.master], [], [], 0.05)
-            if ready:
-                out += os.read(self.master, n - len(out))
-        return out
-
-    def read_until(self, term, timeout=3.0):
-        out = b""
-        while not out.endswith(term):
-            chunk = self.read_exact(1, timeout)
-            if not chunk:
-                break
-            out += chunk
-        return out
-
-    def close(self):
-        for fd in (self.master, self._slave):
-            try:
-                os.close(fd)
-            except OSError:
-                pass
-
-
-class LineStreamer(threading.Thread):
-    """Writes `fmt % watts(t)` lines at `hz` to a PtyPeer; records (send time, watts) pairs."""
-
-    def __init__(self, peer, watts, hz=100.0, fmt="%.4f\n", duration=None):
-        super().__init__(daemon=True)
-        self.peer, self.watts, self.hz, self.fmt, self.duration = peer, watts, hz, fmt, duration
-        self.stop_event = threading.Event()
-        self.t0 = None
-        self.sent = []
-
-    def run(self):
-        self.t0 = time.time()
-        k = 0
-        while not self.stop_event.is_set():
-            target = self.t0 + k / self.hz
-            delay = target - time.time()
-            if delay > 0:
-                time.sleep(delay)
-            now = time.time()
-            rel = now - self.t0
-            if self.duration is not None and rel > self.duration:
-                break
-            w = self.watts(rel)
-            try:
-                self.peer.write((self.fmt % w).encode())
-            except OSError:
-                break
-            self.sent.append((now, w))
-            k += 1
-
-    def stop(self):
-        self.stop_event.set()
-        self.join(5)
+from meter_standins import PtyPeer
 
 
 @pytest.fixture

@@ -5,30 +5,7 @@ import pytest
 
 from hw.meters import MeterUnavailable, open_meter, probe
 from hw.meters.ina3221 import find_rails
-
-TX2_RAILS = {  # bus-address: [(rail, mW)] as on a TX2 under L4T R32
-    "0-0040": [("VDD_SYS_GPU", 1520), ("VDD_SYS_SOC", 762), ("VDD_4V0_WIFI", 0)],
-    "0-0041": [("VDD_IN", 5112), ("VDD_SYS_CPU", 1214), ("VDD_SYS_DDR", 840)],
-}
-
-
-def write(path, text):
-    os.makedirs(os.path.dirname(path), exist_ok=True)
-    with open(path, "w") as fh:
-        fh.write(text)
-
-
-def make_tx2_tree(root, rails=TX2_RAILS):
-    """The R32 `ina3221x` iio layout: rail_name_N, in_powerN_input (mW), in_voltageN/in_currentN."""
-    for n, (dev, chans) in enumerate(sorted(rails.items())):
-        iio = os.path.join(root, "sys/bus/i2c/drivers/ina3221x", dev, "iio:device%d" % n)
-        for k, (name, mw) in enumerate(chans):
-            write(os.path.join(iio, "rail_name_%d" % k), name + "\n")
-            write(os.path.join(iio, "in_power%d_input" % k), "%d\n" % mw)
-            write(os.path.join(iio, "in_voltage%d_input" % k), "19000\n")
-            write(os.path.join(iio, "in_current%d_input" % k), "%d\n" % (mw * 1000 // 19000))
-    return root
-
+from meter_standins import make_rapl_tree, make_tx2_tree, set_uj, write
 
 def make_orin_tree(root):
     """The R35+ mainline `ina3221` hwmon layout: inN_label, inN_input (mV), currN_input (mA)."""
@@ -98,21 +75,6 @@ def test_ina3221_errors_name_path_and_rails(tmp_path):
     assert "VDD_SYS_GPU" in str(err.value)
     ok, why = probe("ina3221?root=%s/nothing" % tmp_path)
     assert not ok and "no INA3221" in why
-
-
-def make_rapl_tree(root, zones=(("0", "package-0", 1000), ("0:0", "core", 500), ("1", "psys", 3000)),
-                   max_range=262143328850):
-    for zid, name, uj in zones:
-        zdir = os.path.join(root, "sys/class/powercap/intel-rapl:%s" % zid)
-        write(os.path.join(zdir, "name"), name + "\n")
-        write(os.path.join(zdir, "energy_uj"), "%020d\n" % uj)
-        write(os.path.join(zdir, "max_energy_range_uj"), "%d\n" % max_range)
-    return root
-
-
-def set_uj(root, zid, uj):
-    with open(os.path.join(root, "sys/class/powercap/intel-rapl:%s/energy_uj" % zid), "r+") as fh:
-        fh.write("%020d\n" % uj)
 
 
 def test_rapl_counter_sums_packages_and_unwraps(tmp_path):

@@ -13,8 +13,7 @@ import pytest
 from hw.meters import open_meter
 from hw.sampler import PowerSampler
 from hw.trace import read_trace
-from test_meters_serial import LineStreamer, PtyPeer
-from test_meters_sysfs import make_rapl_tree, make_tx2_tree, set_uj
+from meter_standins import LineStreamer, PtyPeer, make_rapl_tree, make_tx2_tree, set_uj
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 
@@ -88,7 +87,7 @@ def test_garbage_is_counted_and_skipped(tmp_path):
 def test_vanishing_meter_is_reopened_and_the_gap_recorded(tmp_path):
     link = tmp_path / "ttyMETER"  # like a udev symlink: the name stays, the device behind it changes
     first = PtyPeer(link=str(link))
-    meter = open_meter("lines:%s?timeout=1" % link)
+    meter = open_meter("lines:%s?timeout_s=1" % link)
     streamer = LineStreamer(first, lambda rel: 3.0, hz=50.0)
     streamer.start()
     sampler = PowerSampler(meter, str(tmp_path / "run")).start()

@@ -3,10 +3,8 @@ import json
 import os
 import subprocess
 import sys
-import time
 from pathlib import Path
 
-from experiments.events import read_events
 from experiments.spec import resolve
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -41,13 +39,3 @@ def run_runner(spec_path, out, timeout=300):
 def start_runner(spec_path, out):
     return subprocess.Popen(runner_cmd(spec_path, out), cwd=str(ROOT), stdout=subprocess.DEVNULL,
                             stderr=subprocess.DEVNULL, env=dict(os.environ, OMP_NUM_THREADS="1"))
-
-
-def wait_for(out, predicate, timeout=240):
-    deadline = time.time() + timeout
-    while time.time() < deadline:
-        events = read_events(Path(out) / "events.jsonl")
-        if predicate(events):
-            return events
-        time.sleep(0.1)
-    raise AssertionError("condition not reached in %d s" % timeout)

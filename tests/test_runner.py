@@ -7,7 +7,8 @@ import pytest
 from experiments import checkpoint
 from experiments.events import read_events
 from experiments.models import build
-from tests.runs import (run_runner, start_runner, tiny_spec, wait_for, write_spec)
+from tests.runs import run_runner, start_runner, tiny_spec, write_spec
+from tests.waiting import wait_for_events
 
 
 def _epochs(events, phase=None):
@@ -76,7 +77,7 @@ def test_killed_runner_resumes_to_the_same_result(tmp_path):
     out = tmp_path / "killed"
     spec_path = write_spec(tmp_path, spec, "spec2.json")
     proc = start_runner(spec_path, out)
-    wait_for(out, lambda ev: any(e["event"] == "checkpoint" and e["phase_index"] == 2 and e["phase_epoch"] >= 1
+    wait_for_events(out, lambda ev: any(e["event"] == "checkpoint" and e["phase_index"] == 2 and e["phase_epoch"] >= 1
                                  for e in ev))
     proc.send_signal(signal.SIGKILL)
     proc.wait()
@@ -107,7 +108,7 @@ def test_sigterm_stops_with_a_resumable_checkpoint(tmp_path):
     out = tmp_path / "run"
     spec_path = write_spec(tmp_path, spec)
     proc = start_runner(spec_path, out)
-    wait_for(out, lambda ev: any(e["event"] == "checkpoint" and e["phase_epoch"] >= 1 for e in ev))
+    wait_for_events(out, lambda ev: any(e["event"] == "checkpoint" and e["phase_epoch"] >= 1 for e in ev))
     proc.send_signal(signal.SIGTERM)
     assert proc.wait(timeout=60) == 1
     end = read_events(out / "events.jsonl")[-1]

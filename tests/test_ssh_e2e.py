@@ -15,12 +15,14 @@ import signal
 import threading
 import time
 from pathlib import Path
-from typing import List
 
 import pytest
 
 from harness.cli import main as ebt
 from harness.targets.ssh import SSHAddress
+from tests.waiting import wait_for
+from experiments import paths
+from experiments.events import read_events
 from tests.test_ssh_laptop_meter import pty_meter  # noqa: F401 (a fixture)
 
 pytestmark = pytest.mark.slow
@@ -29,29 +31,6 @@ ROOT = Path(__file__).resolve().parents[1]
 QUICKSTART = ROOT / "experiments" / "configs" / "quickstart.yaml"
 # A short single run: the dense baseline of the quickstart for a few epochs.
 SHORT = ["--set", "method=dense", "--set", "epochs=4"]
-
-
-def device_events(run_dir: Path) -> List[dict]:
-    path = run_dir / "events.jsonl"
-    if not path.exists():
-        return []
-    out = []
-    for line in path.read_text().splitlines():
-        try:
-            out.append(json.loads(line))
-        except ValueError:
-            continue
-    return out
-
-
-def wait_for(predicate, timeout: float, step: float = 0.2):
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        value = predicate()
-        if value:
-            return value
-        time.sleep(step)
-    raise AssertionError("condition not met within %.0f s" % timeout)
 
 
 def the_run(results: Path) -> tuple:
@@ -91,7 +70,7 @@ def test_dropped_link_mid_run_follower_recovers(ssh_device, tmp_path, caplog):
                             *SHORT, "--set", "data_root=%s" % evil)
     run_id = wait_for(lambda: list((results / "runs").glob("*/run.json")), 60)[0].parent.name
     run_dir = ssh_device.root / "runs" / run_id
-    wait_for(lambda: any(e["event"] == "epoch" for e in device_events(run_dir)), 300)
+    wait_for(lambda: any(e["event"] == "epoch" for e in read_events(paths.events(run_dir))), 300)
     assert ssh_device.server.kill_sessions() >= 1
     pid = int((run_dir / "runner.pid").read_text())
     time.sleep(0.5)
@@ -114,7 +93,7 @@ def test_killed_runner_is_lost_then_resumed(ssh_device, tmp_path, capsys):
     thread, box = in_thread("run", str(QUICKSTART), "--target", ssh_device.url, "--results", str(results), *SHORT)
     run_id = wait_for(lambda: list((results / "runs").glob("*/run.json")), 60)[0].parent.name
     run_dir = ssh_device.root / "runs" / run_id
-    wait_for(lambda: any(e["event"] == "checkpoint" for e in device_events(run_dir)), 300)
+    wait_for(lambda: any(e["event"] == "checkpoint" for e in read_events(paths.events(run_dir))), 300)
     os.kill(int((run_dir / "runner.pid").read_text()), signal.SIGKILL)  # a crash: no goodbye
     thread.join(120)
     assert not thread.is_alive() and box["rc"] == 1  # the follower saw the runner vanish
@@ -127,7 +106,7 @@ def test_killed_runner_is_lost_then_resumed(ssh_device, tmp_path, capsys):
     assert ebt(["resume", run_id, "--results", str(results)]) == 0
     record = json.loads((results / "runs" / run_id / "record.json").read_text())
     assert record["status"] == "ok" and record["resumed"] is True
-    events = device_events(run_dir)
+    events = read_events(paths.events(run_dir))
     assert sum(e["event"] == "resume" for e in events) == 1
     # exactly the configured epochs: every epoch 1..4 present, the last one is 4
     assert sorted({e["epoch"] for e in events if e["event"] == "epoch"}) == [1, 2, 3, 4]
@@ -147,7 +126,7 @@ def test_resume_samples_a_laptop_meter_on_the_device_clock(ssh_device, pty_meter
                             *SHORT, "--meter", pty_meter)
     run_id = wait_for(lambda: list((results / "runs").glob("*/run.json")), 60)[0].parent.name
     run_dir = ssh_device.root / "runs" / run_id
-    wait_for(lambda: any(e["event"] == "checkpoint" for e in device_events(run_dir)), 300)
+    wait_for(lambda: any(e["event"] == "checkpoint" for e in read_events(paths.events(run_dir))), 300)
     os.kill(int((run_dir / "runner.pid").read_text()), signal.SIGKILL)
     thread.join(120)
     assert not thread.is_alive() and box["rc"] == 1
@@ -158,7 +137,7 @@ def test_resume_samples_a_laptop_meter_on_the_device_clock(ssh_device, pty_meter
     meter = record["meter"]
     assert meter["where"] == "laptop" and meter["spec"] == pty_meter
     assert 0 < meter["clock"]["uncertainty_s"] < 0.1 and meter["samples"] > 0
-    resumed_at = [e["t"] for e in device_events(run_dir) if e["event"] == "resume"][0]
+    resumed_at = [e["t"] for e in read_events(paths.events(run_dir)) if e["event"] == "resume"][0]
     times = [float(line.split(",")[0]) for line in (folder / "power.csv").read_text().splitlines()[1:]]
     assert times and resumed_at - 30 < times[0] < resumed_at  # sampling began before the relaunch
     assert record["status"] == "ok" and record["resumed"] is True

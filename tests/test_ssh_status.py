@@ -11,7 +11,8 @@ from harness.cli import main as ebt
 from harness.cli import runs
 from harness.lifecycle import RunInfo
 from harness.targets.ssh import SSHTarget
-from tests.test_ssh_target import make_code, wait_for
+from tests.standin_runner import make_code
+from tests.waiting import wait_for
 
 
 def save_info(results, run_id, target, run_dir, pid):

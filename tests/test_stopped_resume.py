@@ -15,7 +15,8 @@ from harness import CODE_ROOT
 from harness.cli import main as ebt
 from harness.lifecycle import launch
 from harness.targets import LocalTarget
-from tests.runs import tiny_spec, wait_for
+from tests.runs import tiny_spec
+from tests.waiting import wait_for_events
 
 pytestmark = pytest.mark.slow
 
@@ -28,9 +29,9 @@ def test_sigterm_gives_stopped_and_resume_finishes_every_epoch_once(tmp_path, mo
     spec["meter_where"] = "device"
     target = LocalTarget()
     info = launch(spec, target, results, CODE_ROOT)
-    wait_for(info.run_dir, lambda log: any(e["event"] == ev.CHECKPOINT and e["phase_epoch"] >= 2 for e in log))
+    wait_for_events(info.run_dir, lambda log: any(e["event"] == ev.CHECKPOINT and e["phase_epoch"] >= 2 for e in log))
     os.kill(info.pid, signal.SIGTERM)
-    wait_for(info.run_dir, lambda log: ev.last_end(log) is not None)
+    wait_for_events(info.run_dir, lambda log: ev.last_end(log) is not None)
 
     capsys.readouterr()
     assert ebt(["status", "--results", str(results)]) == 0

@@ -10,6 +10,9 @@ from experiments.models import build
 from tests.runs import run_runner, start_runner, tiny_spec, write_spec
 from tests.waiting import wait_for_events
 
+# every test here starts the runner as a subprocess (which imports torch)
+pytestmark = pytest.mark.slow
+
 
 def _epochs(events, phase=None):
     return [e for e in events if e["event"] == "epoch" and (phase is None or e["phase"] == phase)]

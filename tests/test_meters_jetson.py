@@ -8,6 +8,7 @@ import pytest
 from hw.meters import MalformedReading, MeterUnavailable, open_meter
 from hw.meters.jtop import power_to_watts
 from hw.meters.tegrastats import parse_line
+from boards import NANO_LINE, ORIN_NANO_LINE as ORIN_LINE, TX2_LINE, XAVIER_LINE
 
 # jetson-stats 4.x on a Jetson Orin Nano (JetPack 5): mV, mA, mW; tot is VDD_IN.
 JTOP4_ORIN = {
@@ -35,7 +36,7 @@ def test_jtop4_shape():
     watts, rails = power_to_watts(JTOP4_ORIN)
     assert watts == pytest.approx(4.83)
     assert rails == pytest.approx({"VDD_CPU_GPU_CV": 0.555, "VDD_SOC": 1.425, "VDD_IN": 4.83})
-    watts, rails = power_to_watts(JTOP4_SUM)
+    watts, rails = power_to_watts(JTOP4_SUM)  # a layout no rule knows: the sum of every rail
     assert watts == pytest.approx(1.0) and rails == pytest.approx({"GPU": 0.3, "CPU": 0.7})
 
 
@@ -47,7 +48,7 @@ def test_jtop3_shape():
 
 
 def test_jtop_unknown_shape_is_malformed():
-    for value in (None, {}, [1, 2, 3], {"rail": {"X": {"power": "n/a"}}}):
+    for value in (None, {}, [1, 2, 3], {"rail": {"X": {"power": "n/a"}}}, {"rail": {}, "tot": {}}):
         with pytest.raises(MalformedReading):
             power_to_watts(value)
 
@@ -59,32 +60,14 @@ def test_jtop_missing_package_names_it(monkeypatch):
     assert "jetson-stats" in str(err.value)
 
 
-TX2_LINE = ("RAM 2303/7854MB (lfb 1036x4MB) SWAP 0/3927MB (cached 0MB) CPU [3%@345,off,off,1%@345,1%@345,0%@345] "
-            "EMC_FREQ 0%@1866 GR3D_FREQ 0%@114 APE 150 PLL@36.5C MCPU@36.5C PMIC@100C Tboard@32C GPU@34.5C "
-            "BCPU@36.5C thermal@35.3C Tdiode@33.5C VDD_SYS_GPU 152/152 VDD_SYS_SOC 381/381 VDD_4V0_WIFI 0/0 "
-            "VDD_IN 1752/1752 VDD_SYS_CPU 152/152 VDD_SYS_DDR 229/229")
-NANO_LINE = ("RAM 1529/3964MB (lfb 124x4MB) SWAP 0/1982MB (cached 0MB) IRAM 0/252kB(lfb 252kB) "
-             "CPU [8%@1479,2%@1479,0%@1479,0%@1479] EMC_FREQ 3%@1600 GR3D_FREQ 0%@921 APE 25 PLL@31.5C "
-             "CPU@33C PMIC@100C GPU@32.5C AO@40.5C thermal@32.75C POM_5V_IN 1996/1996 POM_5V_GPU 0/0 "
-             "POM_5V_CPU 317/317")
-XAVIER_LINE = ("RAM 3000/15823MB (lfb 2915x4MB) SWAP 0/7911MB (cached 0MB) CPU [1%@1190,0%@1190,off,off,off,off,"
-               "off,off] EMC_FREQ 0%@2133 GR3D_FREQ 0%@1377 APE 150 MTS fg 0% bg 0% AO@35C GPU@35.5C Tdiode@37.5C "
-               "PMIC@100C AUX@34.5C CPU@36C thermal@35.65C Tboard@35C GPU 0/0 CPU 311/311 SOC 1087/1087 CV 0/0 "
-               "VDDRQ 155/155 SYS5V 1779/1779")
-ORIN_LINE = ("11-25-2026 11:40:00 RAM 2303/7620MB (lfb 2x4MB) SWAP 0/3810MB (cached 0MB) CPU [2%@729,1%@729,"
-             "0%@729,0%@729,off,off] EMC_FREQ 0%@2133 GR3D_FREQ 0%@[305] VIC_FREQ 115 APE 200 cpu@47.5C "
-             "soc2@45.2C soc0@46.1C gpu@46.5C tj@47.5C soc1@46.4C VDD_IN 4834mW/4834mW "
-             "VDD_CPU_GPU_CV 556mW/556mW VDD_SOC 1426mW/1426mW")
-
-
 def test_tegrastats_lines_of_real_boards():
     watts, rails = parse_line(TX2_LINE)
-    assert watts == pytest.approx(1.752) and len(rails) == 6 and rails["VDD_SYS_DDR"] == pytest.approx(0.229)
+    assert watts == pytest.approx(3.140) and len(rails) == 6 and rails["VDD_SYS_DDR"] == pytest.approx(0.557)
     assert "RAM" not in rails and "SWAP" not in rails
     watts, rails = parse_line(NANO_LINE)
     assert watts == pytest.approx(1.996) and set(rails) == {"POM_5V_IN", "POM_5V_GPU", "POM_5V_CPU"}
     watts, rails = parse_line(XAVIER_LINE)
-    assert watts == pytest.approx((311 + 1087 + 155 + 1779) / 1000.0) and set(rails) == {
+    assert watts == pytest.approx((120 + 468 + 937 + 312 + 1458) / 1000.0) and set(rails) == {
         "GPU", "CPU", "SOC", "CV", "VDDRQ", "SYS5V"}
     watts, rails = parse_line(ORIN_LINE)
     assert watts == pytest.approx(4.834) and rails["VDD_SOC"] == pytest.approx(1.426) and len(rails) == 3
@@ -95,16 +78,23 @@ def test_tegrastats_lines_of_real_boards():
 def test_fake_tegrastats_executable(tmp_path):
     script = tmp_path / "tegrastats"
     script.write_text("#!/bin/sh\n[ \"$1\" = --interval ] || exit 2\n"
-                      "echo 'garbage'\necho '%s'\nsleep 5\n" % TX2_LINE)
+                      "echo 'garbage'\necho '%s'\necho 'garbage'\necho '%s'\nsleep 5\n" % (TX2_LINE, TX2_LINE))
     script.chmod(script.stat().st_mode | stat.S_IEXEC)
-    meter = open_meter("tegrastats?interval=50&cmd=%s" % script)
+    meter = open_meter("tegrastats?interval_s=0.05&cmd=%s" % script)
     try:
         assert meter.rate_hz == 20.0 and meter.paced
+        # open() used the first line with rails to pick the total: the next one is garbage.
         with pytest.raises(MalformedReading):
             meter.read()
-        assert meter.read().watts == pytest.approx(1.752)
+        assert meter.read().watts == pytest.approx(3.140)
     finally:
         meter.close()
     with pytest.raises(MeterUnavailable) as err:
         open_meter("tegrastats?cmd=%s" % os.path.join(str(tmp_path), "nope"))
     assert "tegrastats" in str(err.value)
+    quiet = tmp_path / "quiet"
+    quiet.write_text("#!/bin/sh\necho 'RAM 2303/7854MB'\n")
+    quiet.chmod(quiet.stat().st_mode | stat.S_IEXEC)
+    with pytest.raises(MeterUnavailable) as err:
+        open_meter("tegrastats?cmd=%s" % quiet)
+    assert "no power rails" in str(err.value)

@@ -7,6 +7,7 @@ from hw.meters import MeterUnavailable, open_meter, probe
 from hw.meters.ina3221 import find_rails
 from meter_standins import make_rapl_tree, make_tx2_tree, set_uj, write
 
+
 def make_orin_tree(root):
     """The R35+ mainline `ina3221` hwmon layout: inN_label, inN_input (mV), currN_input (mA)."""
     hw = os.path.join(root, "sys/bus/i2c/drivers/ina3221/1-0040/hwmon/hwmon3")
@@ -24,14 +25,18 @@ def make_orin_tree(root):
 
 def test_tx2_iio_layout(tmp_path):
     root = make_tx2_tree(str(tmp_path))
-    assert len(find_rails(root)) == 6
+    assert len(find_rails(root)[0]) == 6
     meter = open_meter("ina3221?root=" + root)
     try:
         s = meter.read()
         assert s.watts == pytest.approx(5.112)  # VDD_IN is the module input
         assert s.rails["VDD_SYS_GPU"] == pytest.approx(1.52) and len(s.rails) == 6
-        assert meter.info() == {"spec": "ina3221?root=" + root, "kind": "ina3221", "rate_hz": 1000.0,
-                                "counter": False, "where": "device"}
+        info = meter.info()
+        assert {k: info[k] for k in ("spec", "kind", "rate_hz", "counter", "where", "scope", "update_period_s")} == {
+            "spec": "ina3221?root=" + root, "kind": "ina3221", "rate_hz": 1000.0, "counter": False,
+            "where": "device", "scope": "module", "update_period_s": None}
+        assert info["accuracy_rel"] == 0.005 and info["accuracy_abs_w"] == pytest.approx(0.08)
+        assert info["provenance"]["driver"] == ["ina3221x"] and info["max_w"] == 250.0
     finally:
         meter.close()
     meter = open_meter("ina3221:VDD_SYS_GPU?root=" + root)
@@ -68,13 +73,13 @@ def test_orin_hwmon_layout_skips_sum_and_nc(tmp_path):
 def test_ina3221_errors_name_path_and_rails(tmp_path):
     with pytest.raises(MeterUnavailable) as err:
         open_meter("ina3221?root=%s" % tmp_path)
-    assert "ina3221" in str(err.value) and str(tmp_path) in str(err.value)
+    assert "INA3221" in str(err.value) and str(tmp_path) in str(err.value)
     root = make_tx2_tree(str(tmp_path))
     with pytest.raises(MeterUnavailable) as err:
         open_meter("ina3221:VDD_GPU?root=" + root)
     assert "VDD_SYS_GPU" in str(err.value)
     ok, why = probe("ina3221?root=%s/nothing" % tmp_path)
-    assert not ok and "no INA3221" in why
+    assert not ok and "no INA3221/INA238" in why
 
 
 def test_rapl_counter_sums_packages_and_unwraps(tmp_path):

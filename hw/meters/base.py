@@ -153,6 +153,7 @@ class Meter:
     scope = None
     accuracy_rel = None
     accuracy_abs_w = None
+    accuracy_source = None
     max_w = None
     update_period_s = None
     OPTIONS = {}
@@ -167,6 +168,8 @@ class Meter:
         for name in COMMON_OPTIONS:
             if name in self.options:
                 setattr(self, name, self.options[name])
+        if "accuracy_rel" in self.options or "accuracy_abs_w" in self.options:
+            self.accuracy_source = "the spec's options"
 
     def open(self):
         raise NotImplementedError
@@ -214,7 +217,8 @@ class Meter:
     def info(self):
         out = {"spec": self.spec, "kind": self.kind, "rate_hz": self.rate_hz, "counter": self.counter,
                "where": self.where, "scope": self.scope, "accuracy_rel": self.accuracy_rel,
-               "accuracy_abs_w": self.accuracy_abs_w, "max_w": self.max_w, "update_period_s": self.update_period_s}
+               "accuracy_abs_w": self.accuracy_abs_w, "accuracy_source": self.accuracy_source,
+               "max_w": self.max_w, "update_period_s": self.update_period_s}
         if self.provenance:
             out["provenance"] = dict(self.provenance)
         if self.notes:

@@ -118,6 +118,7 @@ class Ina3221Meter(Meter):
     # <= 0.5 % on V x I; shunt offset <= 80 uV on the 5 mOhm input shunt of an Orin Nano = 16 mA,
     # about 0.08 W at 5 V per rail in the total.
     accuracy_rel = 0.005
+    accuracy_source = "TI INA3221 datasheet SBOS576: gain <= 0.25 % on V and I, shunt offset <= 80 uV"
     RAIL_OFFSET_W = 0.08
     OPTIONS = {"root": text}
 

@@ -74,6 +74,7 @@ class JtopMeter(Meter):
     paced = True
     max_w = JETSON_MAX_W
     accuracy_rel = Ina3221Meter.accuracy_rel  # the same INA3221 channels, read by the service
+    accuracy_source = Ina3221Meter.accuracy_source
     OPTIONS = {"interval_s": positive}
 
     def __init__(self, spec, arg=None, options=None):

@@ -17,6 +17,7 @@ class NvmlMeter(Meter):
     # nvidia-smi(1), power.draw: "accurate to within +/- 5 watts".
     accuracy_rel = 0.0
     accuracy_abs_w = 5.0
+    accuracy_source = "nvidia-smi(1), power.draw: +-5 W"
     max_w = 2000.0  # above any single GPU's board power limit
 
     def __init__(self, spec, arg=None, options=None):

@@ -68,8 +68,8 @@ class RaplMeter(Meter):
     counter = True
     rate_hz = 1000.0
     scope = "package"
-    # Intel publishes no accuracy figure for RAPL: the class is unknown (None).
-    max_w = 2000.0  # above any CPU package's power limit
+    # Intel publishes no accuracy figure for RAPL: the class is unknown (None). No `max_w`: watts is
+    # derived from the counter, which is the measurement (a wrap or a slow read may spike it).
     OPTIONS = {"root": text, "zone": text}
 
     def __init__(self, spec, arg=None, options=None):

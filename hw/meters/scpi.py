@@ -97,6 +97,8 @@ class ScpiMeter(Meter):
         init = self.options.get("init")
         self.init = tuple(c for c in init.split("|") if c.strip()) if init is not None else self.model.init
         self.accuracy_rel = self.options.get("accuracy_rel", self.model.accuracy_rel)
+        if "accuracy_rel" not in self.options and self.model.accuracy_rel is not None:
+            self.accuracy_source = "MLPerf Power: a Yokogawa sample is accepted up to 1.00 % uncertainty"
         self.max_w = self.options.get("max_w", self.model.max_w)
         self.rate_hz = self.options.get("rate_hz", self.rate_hz)
         self._rm = None

@@ -156,6 +156,7 @@ class WattsUpMeter(SerialMeter):
     # Watts Up? PRO product sheet: +-1.5 % + 3 counts; a count is 0.1 W.
     accuracy_rel = 0.015
     accuracy_abs_w = 0.3
+    accuracy_source = "Watts Up? PRO product sheet: +-1.5 % + 3 counts"
     max_w = 1800.0  # the meter's 15 A x 120 V rating
     OPTIONS = dict(SerialMeter.OPTIONS, interval_s=whole)
 
@@ -164,13 +165,13 @@ class WattsUpMeter(SerialMeter):
         self.interval = max(1, self.options.get("interval_s", 1))
         self.rate_hz = 1.0 / self.interval
         self.update_period_s = float(self.interval)
-        self.timeout = max(self.timeout, 3.0 * self.interval)
+        self.timeout = self.options.get("timeout_s", 3.0 * self.interval)
         self.command = ("#L,W,3,E,1,%d;" % self.interval).encode("ascii")
         self.provenance = {"port": arg, "command": self.command.decode("ascii")}
 
     def setup(self):
         self.write(b"#R,W,0;")
-        for attempt in range(2):
+        for _ in range(2):
             self.write(self.command)
             try:
                 self._next_watts()
@@ -235,6 +236,7 @@ class UmMeter(SerialMeter):
     # No vendor power accuracy was found: 1 % plus one 10 mW count is a conservative class.
     accuracy_rel = 0.01
     accuracy_abs_w = 0.01
+    accuracy_source = "conservative: RD Tech publishes no power accuracy"
     OPTIONS = dict(SerialMeter.OPTIONS, model=choice(*sorted(UM_SCALES)), rate_hz=positive)
 
     def __init__(self, spec, arg=None, options=None):

@@ -47,6 +47,7 @@ class TegrastatsMeter(Meter):
     max_w = JETSON_MAX_W
     # The same INA3221 (and Thor INA238) channels as `ina3221`; tegrastats rounds to 1 mW.
     accuracy_rel = Ina3221Meter.accuracy_rel
+    accuracy_source = Ina3221Meter.accuracy_source
     OPTIONS = {"interval_s": positive, "cmd": text}
 
     def __init__(self, spec, arg=None, options=None):

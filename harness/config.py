@@ -1,16 +1,29 @@
 """Experiment configs: YAML in, frozen spec dicts out.
 
-A config is a YAML mapping of spec keys (see `experiments.spec.FIELDS`) plus an optional `sweep:` mapping
-of keys to lists; one run is made per combination of the sweep's values. `--set key=value` overrides a
-key (the value is read as YAML, so `--set epochs=20`, `--set eb_ratios=[0.3,0.5]`). Every spec is
-validated by the device's own `experiments.spec.resolve`, so the laptop rejects exactly what the board
-would, and gets a `run_id`: `<UTC time>-<arch><depth>-<dataset>-<method>-p<ratio>-s<seed>`.
-Methods that prune nothing (dense) take ratio 0, so a sweep over ratios runs them once.
+A config is a YAML mapping of spec keys (see `experiments.spec.FIELDS`) plus an optional `sweep:`. A
+sweep maps keys to lists, and one run is made per combination of their values. Keys that only make sense
+together are swept together: `arch,depth,dataset: [[vgg, 16, cifar10], [preresnet, 101, cifar100]]`
+takes each inner list as one value per key. A sweep may also be a list of such mappings, whose
+combinations are joined (e.g. a grid of EB Train runs plus one dense reference).
+`--set key=value` overrides a key everywhere, swept or not (the value is read as YAML, so
+`--set epochs=20`, `--set eb_ratios=[0.3,0.5]`). Every spec is validated by the device's own
+`experiments.spec.resolve`, so the laptop rejects exactly what the board would.
+
+A run's identity is its resolved spec. `run_id` is a readable part,
+`<arch><depth>-<dataset>-<method>-p<ratio>-s<seed>`, plus a digest of every resolved key except
+`run_id` itself and `meter_where` (where the meter hangs follows from the target, not the experiment).
+Measurement keys (`meter`, `meter_rate_hz`, `meter_idle_w`, `device`) are part of it: a run measured
+with another meter is another measurement, so a `--meter none` trial never stands in for a metered run.
+The same config therefore gives the same ids every time, and two runs share an id only when their specs
+are identical; the only runs a sweep merges are such identical ones (dense takes ratio 0, so a sweep
+over ratios runs it once). A new spec key, or a changed default, changes the digests of all runs: the
+resolved spec is what a run is.
 """
 from __future__ import annotations
 
+import hashlib
 import itertools
-from datetime import datetime, timezone
+import json
 from pathlib import Path
 from typing import Any, Iterable, Optional
 
@@ -20,6 +33,10 @@ from experiments.methods import METHODS
 from experiments.spec import SpecError, resolve
 
 from .errors import UsageError
+
+# Keys that are not part of the experiment: the id itself, and where the meter is sampled.
+NOT_IDENTITY = ("run_id", "meter_where")
+DIGEST_CHARS = 10  # 40 bits: a collision is unlikely below ~10^5 runs in one results folder
 
 
 class ConfigError(UsageError):
@@ -53,48 +70,86 @@ def read_config(path: Path) -> dict[str, Any]:
     return raw
 
 
-def run_id(spec: dict[str, Any], when: datetime) -> str:
-    stamp = when.strftime("%Y%m%dT%H%M%SZ")
-    return (f"{stamp}-{spec['arch']}{spec['depth']}-{spec['dataset']}-{spec['method']}"
-            f"-p{spec['prune_ratio']:g}-s{spec['seed']}")
+def spec_digest(spec: dict[str, Any]) -> str:
+    """Hex digest of the canonical JSON of every identity key of a resolved spec."""
+    body = {k: v for k, v in spec.items() if k not in NOT_IDENTITY}
+    text = json.dumps(body, sort_keys=True, separators=(",", ":"))
+    return hashlib.sha256(text.encode()).hexdigest()[:DIGEST_CHARS]
+
+
+def run_id(spec: dict[str, Any]) -> str:
+    """`<arch><depth>-<dataset>-<method>-p<ratio>-s<seed>-<digest>`: a plain folder name."""
+    return (f"{spec['arch']}{spec['depth']}-{spec['dataset']}-{spec['method']}"
+            f"-p{spec['prune_ratio']:g}-s{spec['seed']}-{spec_digest(spec)}")
+
+
+def _grids(sweep: Any, source: str) -> list[dict[str, list]]:
+    """The sweep as a list of grids (key -> non-empty list of values)."""
+    grids = sweep if isinstance(sweep, list) else [sweep]
+    for grid in grids:
+        if not isinstance(grid, dict):
+            raise ConfigError(f"{source}: 'sweep' must map spec keys to lists of values "
+                              f"(or be a list of such mappings)")
+        for key, values in grid.items():
+            if not isinstance(values, list) or not values:
+                raise ConfigError(f"{source}: sweep key '{key}' must be a non-empty list, got {values!r}")
+            names = _names(key)
+            if len(names) > 1 and not all(isinstance(v, list) and len(v) == len(names) for v in values):
+                raise ConfigError(f"{source}: sweep key '{key}' must list [{', '.join(names)}] tuples, "
+                                  f"{len(names)} values each")
+    return grids or [{}]
+
+
+def _names(key: str) -> list[str]:
+    return [k.strip() for k in key.split(",")]
+
+
+def _combinations(grids: list[dict[str, list]], overrides: dict[str, Any]) -> Iterable[dict[str, Any]]:
+    """Each grid's combinations in order, without the keys an override fixes."""
+    for grid in grids:
+        for combo in itertools.product(*grid.values()):
+            point: dict[str, Any] = {}
+            for key, value in zip(grid, combo):
+                names = _names(key)
+                point.update(zip(names, value if len(names) > 1 else [value]))
+            yield {k: v for k, v in point.items() if k not in overrides}
+
+
+def _resolve(raw_spec: dict[str, Any], where: dict[str, Any], source: str) -> dict[str, Any]:
+    method = raw_spec.get("method")
+    if method in METHODS and not METHODS[method].needs_ratio:
+        raw_spec["prune_ratio"] = 0.0
+    try:
+        spec = resolve(raw_spec)
+    except SpecError as err:
+        at = ", ".join(f"{k}={v}" for k, v in where.items())
+        raise ConfigError(f"{source}{' (' + at + ')' if at else ''}: {err}") from err
+    spec["run_id"] = run_id(spec)
+    return spec
 
 
 def expand(raw: dict[str, Any], overrides: Optional[dict[str, Any]] = None,
-           when: Optional[datetime] = None, source: str = "config") -> list[dict[str, Any]]:
-    """Resolved specs (each with a run_id) for every combination of the config's sweep."""
+           source: str = "config") -> list[dict[str, Any]]:
+    """Resolved specs (each with its run_id) for every combination of the config's sweep, in order;
+    identical specs once."""
     base = dict(raw)
-    sweep = base.pop("sweep", None) or {}
-    if not isinstance(sweep, dict):
-        raise ConfigError(f"{source}: 'sweep' must map spec keys to lists of values")
-    for key, values in sweep.items():
-        if not isinstance(values, list) or not values:
-            raise ConfigError(f"{source}: sweep key '{key}' must be a non-empty list, got {values!r}")
-    for key, value in (overrides or {}).items():
-        sweep.pop(key, None)
-        base[key] = value
-    when = when or datetime.now(timezone.utc)
-    specs: list[dict[str, Any]] = []
-    seen: set[str] = set()
-    keys = list(sweep)
-    for combo in itertools.product(*(sweep[k] for k in keys)):
-        raw_spec = dict(base)
-        raw_spec.update(zip(keys, combo))
-        method = raw_spec.get("method")
-        if method in METHODS and not METHODS[method].needs_ratio:
-            raw_spec["prune_ratio"] = 0.0
-        try:
-            spec = resolve(raw_spec)
-        except SpecError as err:
-            where = ", ".join(f"{k}={v}" for k, v in zip(keys, combo))
-            raise ConfigError(f"{source}{' (' + where + ')' if where else ''}: {err}") from err
-        spec["run_id"] = run_id(spec, when)
-        if spec["run_id"] in seen:
-            continue
-        seen.add(spec["run_id"])
-        specs.append(spec)
-    return specs
+    grids = _grids(base.pop("sweep", None) or {}, source)
+    overrides = dict(overrides or {})
+    base.update(overrides)
+    specs: dict[str, dict[str, Any]] = {}
+    for combo in _combinations(grids, overrides):
+        spec = _resolve({**base, **combo}, combo, source)
+        specs.setdefault(spec["run_id"], spec)
+    return list(specs.values())
 
 
-def load_specs(path: Path, overrides: Optional[dict[str, Any]] = None,
-               when: Optional[datetime] = None) -> list[dict[str, Any]]:
-    return expand(read_config(path), overrides, when, source=str(path))
+def load_specs(path: Path, overrides: Optional[dict[str, Any]] = None) -> list[dict[str, Any]]:
+    return expand(read_config(path), overrides, source=str(path))
+
+
+def differing_keys(specs: list[dict[str, Any]]) -> list[str]:
+    """The identity keys whose values are not the same in every spec, in the spec's key order."""
+    if not specs:
+        return []
+    keys = [k for k in specs[0] if k not in NOT_IDENTITY]
+    return [k for k in keys if any(s.get(k) != specs[0].get(k) for s in specs[1:])]

@@ -5,11 +5,6 @@ import argparse
 import logging
 from pathlib import Path
 
-from experiments import events as ev
-from experiments import paths
-
-from .. import CODE_ROOT
-from ..lifecycle import follow_and_finish, laptop_meter, launch, start_metered
 from ..targets import open_target
 
 log = logging.getLogger(__name__)
@@ -30,43 +25,48 @@ def register(sub: argparse._SubParsersAction) -> None:
                                    "folder and write results/runs/<run_id>/record.json.")
     p.add_argument("config", type=Path, help="YAML config (e.g. experiments/configs/quickstart.yaml)")
     p.add_argument("--target", default="local", help="local (default) or ssh://[user@]host[:port]")
-    p.add_argument("--meter", default=None, help="power meter spec (auto, none, jtop, ina3221, nvml, "
-                                                 "rapl, wattsup:PORT, ...); default: the config's")
+    p.add_argument("--meter", action="append", default=None,
+                   help="power meter spec (auto, none, jtop, ina3221, nvml, rapl, wattsup:PORT, ...); default: "
+                        "the config's. Repeat it to record several meters at once: the first is the primary "
+                        "(tables), each other one gets its own trace and energies in the record")
     p.add_argument("--set", dest="overrides", action="append", default=[], metavar="KEY=VALUE",
                    help="override a config key (repeatable)")
     p.add_argument("--results", type=Path, default=Path("results"), help="results folder (default results/)")
     p.add_argument("--trust-new-host", action="store_true",
                    help="accept and record an SSH host key not yet in known_hosts")
     p.add_argument("--checkpoints", action="store_true", help="also fetch checkpoints and tickets")
-    p.add_argument("--dry-run", action="store_true", help="print the resolved specs and stop")
+    p.add_argument("--dry-run", action="store_true",
+                   help="list every run (id, method, the keys that differ, what would happen) and stop")
+    p.add_argument("--force", action="store_true",
+                   help="rerun every run from scratch, even those with an ok record")
     p.set_defaults(func=cmd_run)
 
 
 def cmd_run(args: argparse.Namespace) -> int:
-    from ..config import load_specs, parse_overrides  # imports torch: only when running
+    from .. import sweep  # both import torch: only when running
+    from ..config import load_specs, parse_overrides
     overrides = parse_overrides(args.overrides)
-    if args.meter is not None:
-        overrides["meter"] = args.meter
+    if args.meter:
+        from hw.meters import parse_spec
+        for given in args.meter:
+            parse_spec(given)  # a bad spec fails here, before any run folder exists
+        overrides["meter"], overrides["meters_extra"] = args.meter[0], args.meter[1:]
     specs = load_specs(args.config, overrides)
     for spec in specs:
         spec["meter_where"] = meter_where(spec["meter"], args.target)
+        spec["meters_extra_where"] = [meter_where(m, args.target) for m in spec["meters_extra"]]
+    planned = sweep.plan(specs, args.results, force=args.force)
     if args.dry_run:
-        import json
-        print(json.dumps(specs, indent=1, sort_keys=True))
+        print(sweep.table(planned))
+        print(f"{args.config}: {sweep.summary(planned)}; dry run, nothing started")
         return 0
+    if all(p.action == sweep.SKIP for p in planned):
+        print(f"{args.config}: nothing to do: all {len(planned)} runs have ok records (--force reruns them)")
+        return 0
+    log.info("%s: %s", args.config, sweep.summary(planned))
     target = open_target(args.target, trust_new_host=args.trust_new_host)
-    failures = 0
     try:
-        for spec in specs:
-            laptop = laptop_meter(spec["meter"], spec["meter_where"], spec["meter_rate_hz"], target,
-                                  args.results, spec["run_id"])
-            info = start_metered(laptop, lambda: launch(spec, target, args.results, CODE_ROOT))
-            state = follow_and_finish(info, target, args.results, CODE_ROOT, args.checkpoints, laptop)
-            if state != ev.OK:
-                failures += 1
-                tail = target.read_from(paths.runner_log(info.run_dir), 0).decode(errors="replace")
-                log.error("%s ended %s; last lines of %s:\n%s", info.run_id, state,
-                          paths.runner_log(info.run_dir), "\n".join(tail.splitlines()[-15:]))
+        failures = sweep.execute(planned, target, args.results, args.checkpoints)
     finally:
         target.close()
     return 1 if failures else 0

@@ -8,6 +8,9 @@ from __future__ import annotations
 import abc
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Optional
+
+from experiments import events as ev
 
 from ..errors import UsageError
 
@@ -30,6 +33,42 @@ class ClockOffset:
 
     offset_s: float
     uncertainty_s: float
+
+
+@dataclass(frozen=True)
+class Job:
+    """A batch scheduler's view of the job that runs a run (Slurm): its own state word, lower case
+    (pending, running, completed, failed, cancelled, timeout, node_fail, ...), the node it runs on and
+    how often it was requeued. `alive`: the job may still run the runner (pending, requeued, running)."""
+
+    job_id: int
+    state: str
+    alive: bool
+    pending: bool
+    node: Optional[str] = None
+    restarts: int = 0
+    reason: str = ""
+
+    def describe(self) -> str:
+        """What `ebt status` shows: e.g. `running on node7`, `pending (Resources), requeued 1x`."""
+        text = self.state
+        if self.node and not self.pending:
+            text += " on " + self.node
+        if self.pending and self.reason not in ("", "None"):
+            text += " (%s)" % self.reason
+        if self.restarts:
+            text += ", requeued %dx" % self.restarts
+        return text
+
+    def run_state(self, events: list) -> str:
+        """The run's state (experiments.events vocabulary) from the job and the run's log: a queued job
+        is PENDING and a started one RUNNING whatever an earlier attempt logged; once the job is over,
+        the log decides (its final run_end, else LOST)."""
+        if self.pending:
+            return ev.PENDING
+        if self.alive:
+            return ev.RUNNING
+        return ev.outcome(events, alive=False)
 
 
 class Target(abc.ABC):
@@ -64,8 +103,22 @@ class Target(abc.ABC):
         """Copy the run folder to `dest` (checkpoints only when asked)."""
 
     @abc.abstractmethod
+    def remove(self, run_dir: str) -> None:
+        """Delete the run folder `run_dir` (a forced rerun starts from nothing); absent is fine."""
+
+    @abc.abstractmethod
     def clock_offset(self) -> ClockOffset:
         """Measure target clock minus laptop clock."""
+
+    def job(self, handle: int) -> Optional[Job]:
+        """The scheduler's view of the job `handle` (the `Launched.pid` of a scheduler target); None for
+        targets that start the runner themselves."""
+        return None
+
+    def cancel(self, handle: int) -> None:
+        """Cancel the job `handle` (scheduler targets only)."""
+        raise TargetError(f"{self.url} has no scheduler to cancel a job on; stop its runner with "
+                          "`kill PID` on the target (it saves a checkpoint on SIGTERM)")
 
     def close(self) -> None:
         """Release connections."""

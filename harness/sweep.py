@@ -1,0 +1,176 @@
+"""A config's runs as one sweep: what is done, what to continue, what to start; and running it.
+
+Run ids are digests of the resolved spec (`harness.config`), so the same config gives the same ids on
+every call and "is this run done?" is a lookup in the results folder:
+
+- `skip`: `results/runs/<run_id>/record.json` exists with status ok;
+- `continue`: the laptop knows the run (`run.json`) but has no ok record: a running run is followed
+  again, a stopped, failed or lost one resumes from its last checkpoint, one that ended ok while nobody
+  followed it is fetched and recorded;
+- `start`: everything else.
+
+`--force` reruns every run from scratch: its run folder on the target and its copy under `results/` are
+deleted first (a run that is still running is left alone and reported).
+"""
+from __future__ import annotations
+
+import json
+import logging
+import shutil
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from experiments import events as ev
+from experiments import paths
+
+from . import CODE_ROOT
+from .config import differing_keys
+from .errors import EbtError
+from .lifecycle import (RunInfo, finalize, follow_and_finish, laptop_meter, launch, relaunch,
+                        start_metered)
+from .targets import Target
+
+log = logging.getLogger(__name__)
+
+SKIP, CONTINUE, START, RERUN = "skip", "continue", "start", "rerun"
+
+
+@dataclass
+class Planned:
+    spec: dict[str, Any]
+    action: str  # SKIP, CONTINUE, START or RERUN
+
+    @property
+    def run_id(self) -> str:
+        return self.spec["run_id"]
+
+
+def has_ok_record(results: Path, run_id: str) -> bool:
+    path = Path(paths.results_run(results, run_id)) / paths.RECORD
+    try:
+        return json.loads(path.read_text()).get("status") == ev.OK
+    except (OSError, ValueError, AttributeError):
+        return False
+
+
+def _known(results: Path, run_id: str) -> bool:
+    return RunInfo.path(results, run_id).exists()
+
+
+def plan(specs: list[dict[str, Any]], results: Path, force: bool = False) -> list[Planned]:
+    """What `ebt run` will do with each spec, from the laptop's results folder alone."""
+    out = []
+    for spec in specs:
+        rid = spec["run_id"]
+        known = _known(results, rid) or Path(paths.results_run(results, rid)).exists()
+        if force:
+            action = RERUN if known else START
+        elif has_ok_record(results, rid):
+            action = SKIP
+        else:
+            action = CONTINUE if _known(results, rid) else START
+        out.append(Planned(spec, action))
+    return out
+
+
+def summary(planned: list[Planned]) -> str:
+    counts = {a: sum(p.action == a for p in planned) for a in (SKIP, CONTINUE, START, RERUN)}
+    parts = [f"{n} to {a}" if a != SKIP else f"{n} done (skipped)" for a, n in counts.items() if n]
+    return f"{len(planned)} run{'s' if len(planned) != 1 else ''}: " + ", ".join(parts)
+
+
+def _cell(value: Any) -> str:
+    if value is None:
+        return "null"
+    if isinstance(value, (list, dict, bool)):
+        return json.dumps(value, separators=(",", ":"))
+    return f"{value:g}" if isinstance(value, float) else str(value)
+
+
+def table(planned: list[Planned]) -> str:
+    """A plain-text table: run id, method, the keys whose values differ between runs, the action."""
+    specs = [p.spec for p in planned]
+    keys = [k for k in differing_keys(specs) if k != "method"]
+    header = ["run_id", "method", *keys, "action"]
+    rows = [[p.run_id, p.spec["method"], *(_cell(p.spec[k]) for k in keys), p.action] for p in planned]
+    widths = [max(len(r[i]) for r in [header, *rows]) for i in range(len(header))]
+    return "\n".join("  ".join(c.ljust(w) for c, w in zip(r, widths)).rstrip() for r in [header, *rows])
+
+
+def _log_tail(info: RunInfo, target: Target, state: str) -> None:
+    tail = target.read_from(paths.runner_log(info.run_dir), 0).decode(errors="replace")
+    log.error("%s ended %s; last lines of %s:\n%s", info.run_id, state, paths.runner_log(info.run_dir),
+              "\n".join(tail.splitlines()[-15:]))
+
+
+def _start(spec: dict[str, Any], target: Target, results: Path, checkpoints: bool) -> tuple[RunInfo, str]:
+    laptop = laptop_meter(spec["meter"], spec["meter_where"], spec["meter_rate_hz"], target, results,
+                          spec["run_id"])
+    info = start_metered(laptop, lambda: launch(spec, target, results, CODE_ROOT))
+    return info, follow_and_finish(info, target, results, CODE_ROOT, checkpoints, laptop)
+
+
+def _continue(spec: dict[str, Any], target: Target, results: Path, checkpoints: bool) -> tuple[RunInfo, str]:
+    """Follow a running run again, resume a stopped/failed/lost one, or record one that ended ok."""
+    from .cli.runs import run_status
+
+    info = RunInfo.load(results, spec["run_id"])
+    if info.target != target.url:
+        raise EbtError(f"{info.run_id} was started on {info.target}, not {target.url}: continue it with "
+                       f"--target {info.target}, or rerun it here with --force")
+    state = run_status(info, target, results).state
+    if state == ev.OK:
+        finalize(info, target, results, CODE_ROOT, checkpoints=checkpoints)
+        return info, state
+    if state not in (ev.RUNNING, *ev.RESUMABLE):
+        raise EbtError(f"{info.run_id} is {state} on {info.target}; try again when it answers")
+    laptop = laptop_meter(spec["meter"], spec["meter_where"], spec["meter_rate_hz"], target, results,
+                          spec["run_id"])
+    if state == ev.RUNNING:
+        log.info("%s: still running on %s; following it again", info.run_id, info.target)
+        if laptop:
+            laptop.start()
+    else:
+        log.info("%s: %s; resuming it from its last checkpoint", info.run_id, state)
+        info = start_metered(laptop, lambda: relaunch(info, target, results, CODE_ROOT))
+    return info, follow_and_finish(info, target, results, CODE_ROOT, checkpoints, laptop)
+
+
+def _clear(spec: dict[str, Any], target: Target, results: Path) -> None:
+    """Delete a run's folder on the target and its copy on the laptop (`--force`)."""
+    from .cli.runs import run_status
+
+    rid = spec["run_id"]
+    if _known(results, rid):
+        info = RunInfo.load(results, rid)
+        if info.target == target.url and run_status(info, target, results).state == ev.RUNNING:
+            raise EbtError(f"{rid} is still running on {info.target} (pid {info.pid}); stop it before "
+                           f"--force reruns it, or follow it with `ebt attach {rid}`")
+    target.remove(target.run_dir(rid))
+    shutil.rmtree(paths.results_run(results, rid), ignore_errors=True)
+
+
+def execute(planned: list[Planned], target: Target, results: Path, checkpoints: bool = False) -> int:
+    """Run the plan in order; returns how many runs did not end ok (each is logged with its reason)."""
+    failures = 0
+    for p in planned:
+        if p.action == SKIP:
+            log.info("skip %s: done (ok record)", p.run_id)
+            continue
+        log.info("%s %s", p.action, p.run_id)
+        try:
+            if p.action == RERUN:
+                _clear(p.spec, target, results)
+            if p.action == CONTINUE:
+                info, state = _continue(p.spec, target, results, checkpoints)
+            else:
+                info, state = _start(p.spec, target, results, checkpoints)
+        except EbtError as err:
+            failures += 1
+            log.error("%s", err)
+            continue
+        if state != ev.OK:
+            failures += 1
+            _log_tail(info, target, state)
+    return failures

@@ -129,7 +129,9 @@ class SSHServer:
             self.proc.wait()
 
 
-def start_sshd(root: Path) -> SSHServer:
+def start_sshd(root: Path, sftp: bool = True) -> SSHServer:
+    """A running sshd under `root`; `sftp=False` leaves out the `Subsystem sftp` line (a server that
+    refuses SFTP, as some minimal images ship)."""
     root.mkdir(parents=True, exist_ok=True)
     user = getpass.getuser()
     _keygen(root / "host_ed25519")
@@ -159,7 +161,7 @@ def start_sshd(root: Path) -> SSHServer:
                     "PermitRootLogin prohibit-password",
                     "StrictModes no",
                     "UsePAM no",
-                    "Subsystem sftp internal-sftp",
+                    "Subsystem sftp internal-sftp" if sftp else "",
                     "ClientAliveInterval 0",
                     "LogLevel VERBOSE",
                     "",

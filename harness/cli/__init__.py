@@ -14,6 +14,7 @@ COMMAND_MODULES = [
     "harness.cli.runs",
     "harness.cli.report",
     "harness.cli.meters",
+    "harness.cli.doctor",
 ]
 
 

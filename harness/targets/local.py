@@ -85,3 +85,12 @@ class LocalTarget(Target):
 
     def clock_offset(self) -> ClockOffset:
         return ClockOffset(0.0, 0.0)
+
+    def run_module(self, code_dir: str, argv: list[str], timeout: float) -> tuple[int, str, str]:
+        """`python -m ARGV` from `code_dir` with the runner's interpreter: (exit code, stdout, stderr)."""
+        try:
+            proc = subprocess.run([sys.executable, "-m", *argv], cwd=code_dir, capture_output=True,
+                                  text=True, timeout=timeout)
+        except subprocess.TimeoutExpired:
+            return 124, "", f"no answer within {timeout:.0f} s"
+        return proc.returncode, proc.stdout, proc.stderr

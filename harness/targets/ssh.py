@@ -75,6 +75,10 @@ class HostKeyError(EbtError, ConnectionError):
     """The device's host key is unknown or changed: refused, connection closed (never retried)."""
 
 
+class SFTPUnavailable(EbtError):
+    """The device's sshd offers no SFTP subsystem (files travel over SFTP): a server setting, never retried."""
+
+
 class TargetUnreachable(EbtError, ConnectionError):
     """The device could not be reached again within the reconnect window."""
 
@@ -240,10 +244,6 @@ class SSHTarget(Target):
         # One connection, used by the follower and the meter's clock probes alike: serialise.
         self._lock = threading.RLock()
 
-    @classmethod
-    def from_url(cls, url: str, trust_new_host: bool = False) -> "SSHTarget":
-        return cls(url, trust_new_host=trust_new_host)
-
     # --- connection -------------------------------------------------------------------------
 
     def _open(self) -> Connection:
@@ -277,7 +277,18 @@ class SSHTarget(Target):
             raise
         conn.transport.set_keepalive(self.keepalive_s)
         if self._root is None:
-            self._root = self._absolute(conn, self.address.root)
+            try:
+                self._root = self._absolute(conn, self.address.root)
+            except paramiko.SSHException as exc:
+                if not conn.transport.is_active():
+                    raise
+                conn.close()
+                # sshd closes the channel at once when no `Subsystem sftp` is configured
+                raise SFTPUnavailable(
+                    "%s: the SSH server refused the SFTP subsystem (%s); the device's /etc/ssh/sshd_config "
+                    "needs the line `Subsystem sftp internal-sftp` (or `Subsystem sftp "
+                    "/usr/lib/openssh/sftp-server`), then `sudo systemctl reload ssh`" % (self.url, exc)
+                ) from None
         log.debug("connected to %s (%s@%s:%s)", self.url, conn.user, conn.host, conn.port)
         return conn
 
@@ -338,7 +349,7 @@ class SSHTarget(Target):
                         self._conn = self._open()
                     started = True
                     return op(self._conn)
-                except (HostKeyError, paramiko.AuthenticationException):
+                except (HostKeyError, SFTPUnavailable, paramiko.AuthenticationException):
                     self._drop()
                     raise
                 except (_LinkDropped, socket.timeout, EOFError, OSError, paramiko.SSHException) as exc:
@@ -551,6 +562,15 @@ class SSHTarget(Target):
                 channel.close()
 
         return self._call("clock offset", op)
+
+    def run_module(self, code_dir: str, argv: List[str], timeout: float) -> Tuple[int, str, str]:
+        """`python -m ARGV` from `code_dir` with the target's interpreter: (exit code, stdout, stderr).
+        Not retried on a lost link (the module may have side effects, e.g. an idle measurement)."""
+        q = shlex.quote
+        command = "cd %s && %s -m %s" % (q(code_dir), q(self.address.python), " ".join(q(a) for a in argv))
+        result = self._call("python -m " + argv[0], lambda conn: self._sh(conn, command, timeout=timeout),
+                            retry_op=False)
+        return result.exited, result.stdout, result.stderr
 
     def close(self) -> None:
         with self._lock:

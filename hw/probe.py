@@ -1,0 +1,173 @@
+"""What a run needs on this machine, as one JSON object: `python3 -m hw.probe [options]` (for `ebt doctor`).
+
+Runs under the board's Python (3.6 on JetPack 4.6) and never fails on a missing package: each part reports
+what it found or the error, and the laptop turns that into checks with fixes. Nothing is created: the run
+root's free space and write access are read from its nearest existing folder.
+
+    python3 -m hw.probe --dataset cifar10 data 0 --run-root ~/ebt/runs --meter ina3221
+
+Keys: python, executable, packages {name: version or null}, torch {version, cuda, device} or {error},
+datasets [{ok, detail}] (one per --dataset NAME DATA_ROOT DOWNLOAD), disk {path, existing, free_mb,
+writable}, meters [{spec, watts, info} or {spec, error} or {spec, none}], idle {idle_w, samples} when
+asked (of the first meter), platform (`hw.platform.device_info()`), clocks {cpu_locked, gpu_locked, detail} (min == max
+frequency is what `jetson_clocks` leaves), time (this clock, seconds since the epoch).
+"""
+import argparse
+import glob
+import json
+import os
+import platform
+import re
+import sys
+import tempfile
+import time
+
+PACKAGES = ("torch", "torchvision", "numpy", "yaml", "serial", "jtop")
+
+
+def _version(name):
+    if name == "torchvision":  # importing it costs seconds and only CIFAR/ImageNet need it: read its version file
+        return _file_version(name)
+    try:
+        module = __import__(name)
+    except Exception:  # a broken install raises anything at import: report it as absent
+        return None
+    return str(getattr(module, "__version__", getattr(module, "VERSION", "installed")))
+
+
+def _file_version(name):
+    import importlib.util
+    try:
+        found = importlib.util.find_spec(name)
+    except (ImportError, ValueError):
+        found = None
+    if found is None or not found.submodule_search_locations:
+        return None
+    for folder in found.submodule_search_locations:
+        try:
+            with open(os.path.join(folder, "version.py")) as fh:
+                match = re.search(r"^__version__\s*=\s*['\"]([^'\"]+)", fh.read(), re.M)
+            return match.group(1) if match else "installed"
+        except (IOError, OSError):
+            continue
+    return "installed"
+
+
+def torch_state():
+    try:
+        import torch
+    except Exception as exc:
+        return {"error": "%s: %s" % (type(exc).__name__, exc)}
+    cuda = bool(torch.cuda.is_available())
+    return {"version": torch.__version__, "cuda": cuda,
+            "device": torch.cuda.get_device_name(0) if cuda else None}
+
+
+def _expect_files(name, data_root):
+    """The files a dataset reads (empty for the bundled digits), without importing torch."""
+    if name == "digits":
+        return [os.path.join(os.path.dirname(os.path.dirname(os.path.abspath(__file__))), "experiments",
+                             "digits.npz")]
+    if name == "imagenet":
+        return [os.path.join(data_root, "train"), os.path.join(data_root, "val")]
+    folder, train, test = {"cifar10": ("cifar-10-batches-py", ["data_batch_%d" % i for i in range(1, 6)],
+                                       ["test_batch"]),
+                           "cifar100": ("cifar-100-python", ["train"], ["test"])}[name]
+    return [os.path.join(data_root, folder, f) for f in train + test]
+
+
+def dataset_state(name, data_root, download):
+    missing = [p for p in _expect_files(name, data_root) if not os.path.exists(p)]
+    if not missing:
+        where = "bundled with the code" if name == "digits" else "found under " + os.path.abspath(data_root)
+        return {"ok": True, "detail": "%s %s" % (name, where)}
+    if download and name in ("cifar10", "cifar100"):
+        return {"ok": True, "detail": "%s not under %s yet; `download: true` fetches it at the start"
+                                      % (name, os.path.abspath(data_root))}
+    return {"ok": False, "detail": "%s not found: %s missing (data_root=%s)"
+                                   % (name, missing[0], os.path.abspath(data_root))}
+
+
+def disk_state(path):
+    path = os.path.abspath(os.path.expanduser(path))
+    existing = path
+    while not os.path.isdir(existing):
+        existing = os.path.dirname(existing)
+    st = os.statvfs(existing)
+    return {"path": path, "existing": existing, "free_mb": st.f_bavail * st.f_frsize / 1e6,
+            "writable": os.access(existing, os.W_OK | os.X_OK)}
+
+
+def meter_state(spec, idle_seconds):
+    from hw.meters import MeterError, open_meter
+    try:
+        meter = open_meter(spec)
+    except (ValueError, MeterError, OSError) as exc:
+        return {"spec": spec, "error": str(exc).splitlines()[0] if str(exc) else type(exc).__name__}, None
+    if meter is None:
+        return {"spec": spec, "none": True}, None
+    try:
+        state = {"spec": spec, "watts": meter.read().watts, "info": meter.info()}
+        idle = None
+        if idle_seconds > 0:
+            from hw.sampler import measure_idle
+            res = measure_idle(meter, idle_seconds, tempfile.mkdtemp(prefix="ebt-probe-idle-"))[0]
+            idle = {"idle_w": res.mean_w, "samples": res.samples}
+        return state, idle
+    except (MeterError, OSError) as exc:
+        return {"spec": spec, "error": "opened but reading failed: %s" % exc}, None
+    finally:
+        meter.close()
+
+
+def _freq_locked(folders, low, high):
+    """True when every folder's `low` == `high` frequency file, None when none is readable."""
+    seen = []
+    for folder in folders:
+        try:
+            with open(os.path.join(folder, low)) as a, open(os.path.join(folder, high)) as b:
+                seen.append(a.read().strip() == b.read().strip())
+        except (IOError, OSError):
+            continue
+    return all(seen) if seen else None
+
+
+def clocks_state(root="/"):
+    cpus = glob.glob(os.path.join(root, "sys/devices/system/cpu/cpu[0-9]*/cpufreq"))
+    gpus = [d for d in glob.glob(os.path.join(root, "sys/class/devfreq/*"))
+            if any(k in os.path.basename(d) for k in ("gpu", "gp10b", "gv11b", "ga10b", "gb10b"))]
+    cpu = _freq_locked(cpus, "scaling_min_freq", "scaling_max_freq")
+    gpu = _freq_locked(gpus, "min_freq", "max_freq")
+    return {"cpu_locked": cpu, "gpu_locked": gpu,
+            "detail": "%d CPU and %d GPU frequency domains" % (len(cpus), len(gpus))}
+
+
+def probe(args):
+    from hw.platform import device_info
+    report = {"python": platform.python_version(), "executable": sys.executable,
+              "packages": dict((name, _version(name)) for name in PACKAGES), "torch": torch_state(),
+              "datasets": [dataset_state(name, root, download == "1") for name, root, download in args.dataset],
+              "disk": disk_state(args.run_root) if args.run_root else None,
+              "platform": device_info(), "clocks": clocks_state(), "meters": [], "idle": None}
+    for i, spec in enumerate(args.meter):
+        state, idle = meter_state(spec, args.idle_seconds if i == 0 else 0.0)
+        report["meters"].append(state)
+        report["idle"] = report["idle"] or idle
+    report["time"] = time.time()
+    return report
+
+
+def main(argv=None):
+    ap = argparse.ArgumentParser(prog="python3 -m hw.probe", description=__doc__.strip().splitlines()[0])
+    ap.add_argument("--dataset", nargs=3, action="append", default=[], metavar=("NAME", "DATA_ROOT", "DOWNLOAD"),
+                    help="a dataset whose files must be under DATA_ROOT (DOWNLOAD 1: `download: true`)")
+    ap.add_argument("--run-root", default=None, help="folder the run folders go to (not created)")
+    ap.add_argument("--meter", action="append", default=[], help="meter spec to open and read once")
+    ap.add_argument("--idle-seconds", type=float, default=0.0, help="also measure the first meter's idle baseline")
+    args = ap.parse_args(argv)
+    print(json.dumps(probe(args), sort_keys=True))
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

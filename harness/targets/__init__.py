@@ -1,4 +1,5 @@
-"""Targets: where a run executes. `open_target(url)` for `local` or `ssh://[user@]host[:port]`."""
+"""Targets: where a run executes. `open_target(url)` for `local`, `ssh://[user@]host[:port]` or
+`slurm://LOGIN?partition=P`."""
 from __future__ import annotations
 
 from .base import ClockOffset, Launched, Target, TargetError
@@ -10,8 +11,12 @@ def open_target(url: str = "local", trust_new_host: bool = False) -> Target:
         return LocalTarget()
     if url.startswith("ssh://"):
         from .ssh import SSHTarget
-        return SSHTarget.from_url(url, trust_new_host=trust_new_host)
-    raise TargetError(f"unknown target {url!r}: use 'local' or 'ssh://[user@]host[:port]'")
+        return SSHTarget(url, trust_new_host=trust_new_host)
+    if url.startswith("slurm://"):
+        from .slurm import SlurmTarget
+        return SlurmTarget(url, trust_new_host=trust_new_host)
+    raise TargetError(f"unknown target {url!r}: use 'local', 'ssh://[user@]host[:port]' or "
+                      "'slurm://LOGIN?partition=P'")
 
 
 __all__ = ["ClockOffset", "Launched", "LocalTarget", "Target", "TargetError", "open_target"]

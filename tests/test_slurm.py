@@ -1,0 +1,125 @@
+"""The slurm:// target against a real single-node Slurm cluster (tests/slurm.py) whose login node is the
+real sshd of the SSH tests: a two-run sweep to two records with Slurm's states in `ebt status`, a job
+whose runner dies mid-run and is requeued (every epoch exactly once), and `ebt cancel`.
+
+The cluster's "shared filesystem" is this machine's: the run folders under a temp `root` are what the
+compute node writes and the login node reads.
+"""
+from __future__ import annotations
+
+import json
+import os
+import signal
+import sys
+from pathlib import Path
+from typing import Iterator
+from urllib.parse import urlencode
+
+import pytest
+import yaml
+
+from experiments import paths
+from experiments.events import EPOCH, RESUME, read_events
+from harness.cli import main as ebt
+from harness.targets.slurm import SlurmAddress, SlurmTarget
+from tests.slurm import PARTITION, SlurmCluster, missing_reason, slurm_available, start_login_host, start_slurm, \
+    wait_until
+from tests.sshd import SSHServer, sshd_available
+
+pytestmark = pytest.mark.slow
+
+# A tiny but real run on the offline digits set.
+TINY = dict(arch="vgg", depth=11, width=0.125, dataset="digits", train_subset=256, test_subset=64,
+            batch_size=32, lr=0.1, epochs=3, device="cpu", workers=0, eb_ratios=[0.5], eb_queue=2,
+            eb_epsilon=0.3, prune_ratio=0.5, meter="none", method="dense")
+
+
+@pytest.fixture(scope="session")
+def slurm_login(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple]:
+    """A Slurm cluster and its login node, for the session. Skips without Slurm, unless
+    EBT_REQUIRE_SLURM=1 (CI), where a missing Slurm fails."""
+    if not (slurm_available() and sshd_available()):
+        reason = missing_reason() if not slurm_available() else "OpenSSH server not installed"
+        if os.environ.get("EBT_REQUIRE_SLURM") == "1":
+            pytest.fail("EBT_REQUIRE_SLURM=1 but: " + reason)
+        pytest.skip(reason)
+    cluster = start_slurm(tmp_path_factory.mktemp("slurm"))
+    server = start_login_host(tmp_path_factory.mktemp("login"), cluster)
+    yield cluster, server
+    server.stop()
+    cluster.stop()
+
+
+@pytest.fixture
+def cluster(slurm_login: tuple, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[tuple]:
+    """(cluster, slurm:// URL with a per-test root, that root); the login node's host key is trusted."""
+    cluster, server = slurm_login
+    server: SSHServer
+    monkeypatch.setenv("EBT_SSH_CONFIG", str(server.ssh_config))
+    server.known_hosts.write_text(server.known_hosts_line())
+    root = tmp_path / "shared-ebt"
+    options = {"partition": PARTITION, "root": str(root), "python": sys.executable}
+    yield cluster, "slurm://%s?%s" % (server.url[len("ssh://"):], urlencode(options)), root
+    cluster.command("scancel", "--partition", PARTITION, check=False)
+
+
+def config(tmp_path: Path, **changes) -> Path:
+    raw = dict(TINY, **changes)
+    path = tmp_path / "tiny.yaml"
+    path.write_text(yaml.safe_dump(raw))
+    return path
+
+
+def status_table(capsys: pytest.CaptureFixture, results: Path) -> str:
+    capsys.readouterr()
+    assert ebt(["status", "--results", str(results)]) == 0
+    return capsys.readouterr().out
+
+
+def run_info(results: Path, run_id: str) -> dict:
+    return json.loads((results / "runs" / run_id / paths.RUN_INFO).read_text())
+
+
+def test_url_round_trip_and_bad_urls():
+    address = SlurmAddress.parse("slurm://me@login:2222?partition=tx2&sbatch=--gres%3Dgpu%3A1+--time%3D1:00:00"
+                                 "&exclusive=0")
+    assert address.login == "me@login:2222" and address.sbatch == ("--gres=gpu:1", "--time=1:00:00")
+    assert not address.exclusive and SlurmAddress.parse(str(address)) == address
+    assert address.ssh_url().startswith("ssh://me@login:2222?")
+    for bad, word in (("slurm://login", "partition"), ("slurm://login?partition=a&color=red", "color"),
+                      ("slurm://login?partition=a&exclusive=maybe", "exclusive"), ("slurm://?partition=a", "LOGIN")):
+        with pytest.raises(Exception, match=word):
+            SlurmAddress.parse(bad)
+
+
+def test_sbatch_line_is_exclusive_and_requeueable():
+    target = SlurmTarget("slurm://login?partition=tx2&sbatch=--time%3D2:00:00")
+    argv = target.sbatch_argv("/c", "/r/spec.json", "/r", "run-1")
+    assert {"--exclusive", "--requeue", "--partition=tx2", "--open-mode=append", "--time=2:00:00"} <= set(argv)
+    assert argv[-1].endswith("-m experiments run /r/spec.json --out /r")
+    shared = SlurmTarget("slurm://login?partition=tx2&exclusive=0").sbatch_argv("/c", "/r/spec.json", "/r", "x")
+    assert "--exclusive" not in shared
+
+
+def test_two_run_sweep_to_two_records(cluster, tmp_path, capsys):
+    slurm, url, root = cluster
+    results = tmp_path / "results"
+    cfg = config(tmp_path)
+    cfg.write_text(cfg.read_text() + "sweep:\n  seed: [0, 1]\n")
+    assert ebt(["run", str(cfg), "--target", url, "--results", str(results)]) == 0
+    records = [json.loads(p.read_text()) for p in sorted(results.glob("runs/*/" + paths.RECORD))]
+    assert len(records) == 2 and all(r["status"] == "ok" for r in records)
+    jobs = set()
+    for record in records:
+        info = run_info(results, record["run_id"])
+        # the job id stands where a pid would; the job ends a moment after the runner's run_end
+        job = slurm.wait_job(info["pid"], ("COMPLETED",), 30)
+        assert job["NodeList"] == "ebtnode"
+        assert job["Partition"] == PARTITION and job["OverSubscribe"] == "NO"  # --exclusive
+        assert job["Requeue"] == "1"
+        epochs = [e for e in read_events(results / "runs" / record["run_id"] / paths.EVENTS) if e["event"] == EPOCH]
+        assert [e["epoch"] for e in epochs] == [1, 2, 3]
+        jobs.add(info["pid"])
+    assert len(jobs) == 2
+    table = status_table(capsys, results)
+    assert table.count("completed on ebtnode") == 2, table

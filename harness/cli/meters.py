@@ -23,8 +23,9 @@ import time
 from pathlib import Path
 from typing import Any, Optional
 
+from harness.errors import EbtError, UsageError
 from hw.energy import integrate
-from hw.meters import AUTO_ORDER, LAPTOP_KINDS, MeterError, open_meter, probe
+from hw.meters import AUTO_ORDER, LAPTOP_KINDS, MeterSpecError, MeterUnavailable, open_meter, probe
 from hw.sampler import PowerSampler, measure_idle
 from hw.trace import read_trace
 
@@ -66,15 +67,21 @@ def register(subparsers: argparse._SubParsersAction) -> None:
 
 
 def _meter_args(parser: argparse.ArgumentParser) -> None:
-    parser.add_argument("--meter", default="auto", help="meter spec (auto, ina3221, rapl, wattsup:/dev/ttyUSB0, ...)")
+    parser.add_argument("--meter", default="auto", help="meter spec: auto, ina3221[:VDD_IN+VDD_MUX], jtop, tegrastats, nvml, rapl, "
+                        "wattsup:/dev/ttyUSB0, um25c:PORT, scpi:tcp://HOST:PORT, lines:PORT (options after ?)")
     parser.add_argument("--rate", type=float, default=10.0, help="sampling rate in Hz (default 10)")
 
 
-def _open(spec: str) -> Any:
+def _open(spec: str, required: bool = False) -> Any:
+    """The opened meter (None for `none` or an empty `auto`, an error when `required`)."""
     try:
-        return open_meter(spec)
-    except (ValueError, MeterError) as exc:
-        raise SystemExit("ebt: meter %s: %s" % (spec, exc))
+        meter = open_meter(spec)
+    except (MeterSpecError, MeterUnavailable) as exc:
+        raise UsageError("meter %s: %s" % (spec, exc)) from exc
+    if meter is None and required:
+        raise EbtError("no meter (spec %s): name one with --meter, e.g. --meter ina3221 or --meter "
+                       "wattsup:/dev/ttyUSB0; `ebt meters` lists what works here" % spec)
+    return meter
 
 
 def cmd_list(args: argparse.Namespace) -> int:
@@ -140,7 +147,7 @@ def cmd_measure(args: argparse.Namespace) -> int:
     if cmd and cmd[0] == "--":
         cmd = cmd[1:]
     if not cmd:
-        raise SystemExit("ebt measure: give the command after --, e.g. ebt measure -- python3 train.py")
+        raise UsageError("ebt measure: give the command after --, e.g. ebt measure -- python3 train.py")
     meter = _open(args.meter)
     sampling = _Sampling(meter, args.out, args.rate)
     try:
@@ -182,9 +189,7 @@ def _summary(out: dict) -> str:
 
 
 def cmd_idle(args: argparse.Namespace) -> int:
-    meter = _open(args.meter)
-    if meter is None:
-        raise SystemExit("ebt meters idle: no meter (spec %s)" % args.meter)
+    meter = _open(args.meter, required=True)
     tmp = None if args.out else tempfile.mkdtemp(prefix="ebt-power-")
     folder = Path(args.out) if args.out else Path(tmp)
     folder.mkdir(parents=True, exist_ok=True)
@@ -206,9 +211,7 @@ def cmd_idle(args: argparse.Namespace) -> int:
 
 
 def cmd_watch(args: argparse.Namespace) -> int:
-    meter = _open(args.meter)
-    if meter is None:
-        raise SystemExit("ebt meters watch: no meter (spec %s)" % args.meter)
+    meter = _open(args.meter, required=True)
     sampling = _Sampling(meter, args.out, args.rate)
     print("watching %s (Ctrl-C to stop)" % meter.spec)
     shown = None

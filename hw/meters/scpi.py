@@ -140,8 +140,8 @@ class ScpiMeter(Meter):
         idn = None
         try:
             idn = self._ask("*IDN?").strip()
-        except MalformedReading:
-            pass
+        except (MalformedReading, NoReading) as exc:  # IEEE 488.2 wants *IDN?, but not every meter has it
+            self.notes.append("no identity: %s" % exc)
         for command in self.init:
             self._send(command)
         if self.model.rate_query:

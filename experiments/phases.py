@@ -84,7 +84,13 @@ class Train(Phase):
     `callbacks(run)` gives the train-loop callbacks (sparsity, masks, quantisation). After each epoch,
     `after_epoch` may update `run.state` (the checkpoint that follows saves it) and returns extra fields
     for the epoch's event; `should_stop` may then end the phase early (the Early-Bird search does).
+
+    `run.best_top1` restarts with every training phase, so at the end of a run it is the best epoch of
+    the phase that trained the final model: the official scripts' `best_prec1` is that of the script
+    that trains it (`main_c.py`'s retrain, not the search before it).
     """
+
+    search = False  # the Early-Bird search trains in its own schedule where the spec sets one (lr_at)
 
     def __init__(self, name, epochs, start=_from_start, callbacks=_no_callbacks):
         self.name = name
@@ -113,10 +119,12 @@ class Train(Phase):
         total = self.planned_epochs(run)
         start = self.start_epoch(run)
         callbacks = self.callbacks(run)
+        if done == 0:
+            run.best_top1 = None
         for e in range(done, total):
             global_epoch = start + e
             metrics = run.loop.train_epoch(run.model, run.optimizer, global_epoch, run.epoch_seed(global_epoch),
-                                           callbacks)
+                                           callbacks, search=self.search)
             metrics.update(run.loop.evaluate(run.model))
             metrics.update(self.after_epoch(run, e + 1))
             run.record_epoch(self.name, e + 1, total, global_epoch + 1, metrics)
@@ -142,6 +150,8 @@ class EarlyBirdSearch(Train):
     the whole mask-distance matrix (Fig 3) can be drawn. Its outcome goes to `run.state[STATE_EB]` (see
     `outcome`), and `eb_missing` is logged when no ticket was drawn at the run's ratio.
     """
+
+    search = True
 
     def __init__(self):
         super().__init__("search", epochs=_full, callbacks=_search_sparsity)

@@ -9,7 +9,9 @@ import signal
 
 from experiments import checkpoint, runner
 from experiments.events import EventLog, read_events
+from experiments.methods import BASELINE, Method
 from experiments.models import build
+from experiments.phases import ChannelPrune, Phase, Train
 from experiments.train import TrainLoop
 from tests.runs import tiny_spec
 
@@ -38,7 +40,7 @@ def run_method(tmp_path, spec, name="run"):
 
 
 def phase_ends(events):
-    return dict((e["phase"], e) for e in events if e["event"] == "phase_end")
+    return {e["phase"]: e for e in events if e["event"] == "phase_end"}
 
 
 def load_model(path):
@@ -53,3 +55,23 @@ def load_model(path):
 def live_run(tmp_path, spec):
     """A `Run` (the runner's live state) to drive phases one by one."""
     return runner.Run(spec, str(tmp_path), EventLog(tmp_path / "events.jsonl"), TrainLoop(spec))
+
+
+class Shrink(Phase):
+    """A throwaway one-shot phase, as a new method's phase module would define one."""
+
+    name = "shrink"
+
+    def execute(self, run, done):
+        run.phase_info["shrunk"] = True
+
+
+def _one_epoch(run):
+    return 1
+
+
+def toy_method():
+    """A method that is in no list but the registry (a test registers it): train, shrink, prune, train."""
+    return Method("toy", "Toy (throwaway)", BASELINE, lambda: [
+        Train("train", epochs=_one_epoch), Shrink(), ChannelPrune(from_ticket=False),
+        Train("retrain", epochs=_one_epoch)])

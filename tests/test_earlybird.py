@@ -1,4 +1,5 @@
-"""Early-Bird mask, distance and detector semantics on constructed BN values."""
+"""Early-Bird mask, distance and detector semantics on constructed BN values; the search and the retrain
+with an early, a late, a fixed and no ticket."""
 import io
 
 import pytest
@@ -7,6 +8,10 @@ from torch import nn
 
 from experiments.earlybird import (EarlyBirdDetector, channel_mask, distance_matrix, load_masks,
                                    mask_distance, save_mask)
+from experiments.events import EB_DRAWN, EB_MISSING, EPOCH, OK, last_end
+from experiments.phases import EarlyBirdRetrain, lateness
+from experiments.sparsity import BNSparsity
+from tests.method_runs import live_run, load_model, phase_ends, run_method, small_spec
 
 
 class TwoBN(nn.Module):
@@ -131,3 +136,95 @@ def test_masks_file_round_trip_and_distance_matrix(tmp_path):
         for j in range(4):
             assert d[i, j].item() == pytest.approx(mask_distance(masks[i], masks[j]))
 
+
+
+# --- the search and the retrain through the runner (tiny runs on the offline digits) ------------------
+
+def _eb_events(events, kind):
+    return [e for e in events if e["event"] == kind]
+
+
+def _retrain_epochs(events):
+    return [e for e in events if e["event"] == EPOCH and e["phase"] == "retrain"]
+
+
+@pytest.mark.slow
+def test_ticket_early_enough_is_continued_to_the_budget_and_best_top1_is_the_retrains(tmp_path):
+    rc, _, events = run_method(tmp_path, small_spec("ebtrain-ff", epochs=4, eb_draw_epoch=1))
+    assert rc == 0
+    eb = last_end(events)["eb"]
+    assert (eb["epoch"], eb["forced"], eb["late"], eb["note"]) == (1, True, False, None)
+    assert (eb["retrain_start"], eb["retrain_epochs"]) == (1, 3)
+    assert [e["global_epoch"] for e in _retrain_epochs(events)] == [2, 3, 4]
+    drawn = [e for e in _eb_events(events, EB_DRAWN) if e["ratio"] == 0.5]
+    assert [(e["epoch"], e["forced"], e["late"]) for e in drawn] == [(1, True, False)]
+    # the official best_prec1 is the retrain script's: the dense search's epochs do not count
+    assert last_end(events)["accuracy"]["best_top1"] == max(e["top1"] for e in _retrain_epochs(events))
+
+
+@pytest.mark.slow
+def test_ticket_at_the_last_epoch_is_late_and_retrained_over_the_whole_schedule(tmp_path):
+    # lr decays at epochs 1 and 2 of 2: a ticket after 2 epochs leaves nothing to continue
+    rc, _, events = run_method(tmp_path, small_spec("ebtrain-ff", epochs=2, eb_draw_epoch=2))
+    assert rc == 0
+    eb = last_end(events)["eb"]
+    assert eb["late"] is True and "last lr decay (epoch 2)" in eb["note"] and "whole schedule" in eb["note"]
+    assert (eb["retrain_start"], eb["retrain_epochs"]) == (0, 2)
+    assert [e["global_epoch"] for e in _retrain_epochs(events)] == [1, 2]
+    drawn = [e for e in _eb_events(events, EB_DRAWN) if e["ratio"] == 0.5][-1]
+    assert drawn["late"] is True and drawn["note"] == eb["note"]  # the live log says so too
+
+
+@pytest.mark.slow
+def test_ticket_after_the_last_decay_is_late_but_continued(tmp_path):
+    rc, _, events = run_method(tmp_path, small_spec("ebtrain-ff", epochs=4, eb_draw_epoch=3))
+    assert rc == 0
+    eb = last_end(events)["eb"]
+    assert eb["late"] is True and "whole schedule" not in eb["note"]
+    assert (eb["retrain_start"], eb["retrain_epochs"]) == (3, 1)
+
+
+@pytest.mark.slow
+def test_no_ticket_is_said_and_the_final_model_is_pruned_and_retrained(tmp_path):
+    # a FIFO of 5 masks cannot fill in 3 epochs: the detector never fires
+    spec = small_spec("ebtrain-ff", epochs=3, eb_draw_epoch=None, eb_queue=5)
+    rc, out, events = run_method(tmp_path, spec)
+    assert rc == 0 and last_end(events)["status"] == OK
+    eb = last_end(events)["eb"]
+    assert (eb["detected"], eb["forced"], eb["epoch"], eb["search_epochs"]) == (False, False, None, 3)
+    assert "no Early-Bird ticket at p=0.5 in 3 search epochs" in eb["note"]
+    missing = _eb_events(events, EB_MISSING)
+    assert [(e["ratio"], e["epochs"]) for e in missing] == [(0.5, 3)]
+    assert not (out / "tickets" / "eb-p0.5.pt").exists()
+    assert (eb["retrain_start"], eb["retrain_epochs"]) == (0, 3)
+    info = phase_ends(events)["prune"]["info"]
+    assert info["params_after"] < info["params_before"]  # the search's final model, pruned
+
+
+@pytest.mark.slow
+def test_a_natural_detection_never_replaces_a_ticket_drawn_at_a_fixed_epoch(tmp_path):
+    # eb_stop false: the search goes on after the fixed draw at epoch 1 and the detector fires later
+    spec = small_spec("ebtrain-ff", epochs=3, eb_draw_epoch=1, eb_stop=False, eb_queue=2, eb_epsilon=0.99)
+    rc, out, events = run_method(tmp_path, spec)
+    assert rc == 0
+    drawn = [e for e in _eb_events(events, EB_DRAWN) if e["ratio"] == 0.5]
+    assert [(e["epoch"], e["forced"], e["ticket"] is not None) for e in drawn] == [(1, True, True),
+                                                                                   (2, False, False)]
+    eb = last_end(events)["eb"]
+    assert (eb["epoch"], eb["detected"], eb["search_epochs"]) == (1, True, 3)
+    assert load_model(out / "tickets" / "eb-p0.5.pt")[1]["epoch"] == 1
+
+
+def test_the_retrain_keeps_bn_l1_on_by_default(tmp_path):
+    on = live_run(tmp_path, small_spec("ebtrain-ff"))
+    off = live_run(tmp_path, small_spec("ebtrain-ff", retrain_sparsity=False))
+    retrain = EarlyBirdRetrain(continue_schedule=True)
+    assert [type(c) for c in retrain.callbacks(on)] == [BNSparsity]
+    assert retrain.callbacks(on)[0].s == on.spec["sparsity"] == 1e-4
+    assert retrain.callbacks(off) == []
+
+
+@pytest.mark.parametrize("epoch,late", [(5, False), (6, True), (8, True)])
+def test_lateness_is_judged_against_the_last_lr_decay(epoch, late):
+    spec = small_spec("ebtrain-ff", epochs=8)  # decays at epochs 4 and 6
+    assert lateness(spec, epoch)[0] is late

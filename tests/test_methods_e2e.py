@@ -1,12 +1,15 @@
-"""Every Table 2 method end to end through the device runner on the offline dataset, with its record."""
+"""The method registry, and every Table 2 method end to end through the device runner on the offline
+dataset, with its record; a method registered only in the registry runs the same way."""
 import pytest
 import torch
 
 from analysis.flops import training_flops
 from experiments import checkpoint
+from experiments.methods import BASELINE, EB, FLOPS_DENSE, FLOPS_PRUNED, METHODS, REFERENCE, methods_in_group
+from experiments.spec import SpecError
 from experiments.train import TrainLoop
 from harness.record import build_record
-from tests.method_runs import load_model, phase_ends, run_method, small_spec
+from tests.method_runs import load_model, phase_ends, run_method, small_spec, toy_method
 
 PHASES = {
     "ns": ["train", "prune", "finetune"],
@@ -84,3 +87,37 @@ def test_resume_mid_method_keeps_the_weight_mask(tmp_path, monkeypatch):
         assert torch.equal(after["state"]["weight_masks"][name], mask)
         assert (params[name][~mask] == 0).all()
     assert len([e for e in events if e["event"] == "epoch" and e["phase"] == "train"]) == 3
+
+
+def test_registry_groups_labels_and_rules():
+    assert [m.name for m in methods_in_group(REFERENCE)] == ["dense"]
+    assert len({m.display for m in METHODS.values()}) == len(METHODS)
+    assert [m.display for m in methods_in_group(EB)] == ["EB Train (re-init)", "EB Train (FF)", "EB Train (LF)",
+                                                         "EB Train (LL)"]
+    assert {m.table3_label for m in METHODS.values()} == {None, "Unpruned", "NS", "ThiNet", "EB Train"}
+    # dense FLOPs exactly for the methods that train under an unstructured mask
+    assert {m.name for m in METHODS.values() if m.flops_rule == FLOPS_DENSE} == {"lt", "snip"}
+    assert "dense" in METHODS["lt"].flops_note and METHODS["ns"].flops_rule == FLOPS_PRUNED
+    spec = small_spec("ebtrain-ll", lp_bits=6)
+    assert METHODS["ebtrain-ll"].precisions(spec) == {"search": "bfp6", "retrain": "bfp6"}
+    assert METHODS["ebtrain-lf"].precisions(spec) == {"search": "bfp6", "retrain": "fp32"}
+    with pytest.raises(SpecError, match="'method' = 'nope'.*ebtrain-ff"):
+        small_spec("nope")
+    with pytest.raises(SpecError, match="prune_ratio"):
+        small_spec("ns", prune_ratio=0.0)
+
+
+@pytest.mark.slow
+def test_a_method_registered_only_in_the_registry_runs_end_to_end(tmp_path, monkeypatch):
+    monkeypatch.setitem(METHODS, "toy", toy_method())
+    assert "toy" in [m.name for m in methods_in_group(BASELINE)]
+    rc, out, events = run_method(tmp_path, small_spec("toy"))
+    assert rc == 0 and events[-1]["status"] == "ok"
+    ends = phase_ends(events)
+    assert list(ends) == ["train", "shrink", "prune", "retrain"]
+    assert ends["shrink"]["info"] == {"shrunk": True, "precision": "fp32", "flops_rule": FLOPS_PRUNED,
+                                      "flops_note": None}
+    record = build_record(out)
+    assert record["status"] == "ok" and record["method"] == "toy"
+    assert [p["precision"] for p in record["phases"]] == ["fp32"] * 4
+    assert record["params"]["final"] < record["params"]["dense"]

@@ -85,9 +85,12 @@ def needs_of(specs: list[dict[str, Any]], meter: Optional[str] = None, where: st
         data = (spec["dataset"], spec["data_root"], bool(spec["download"]))
         if data not in needs.datasets:
             needs.datasets.append(data)
-        kind = needs.laptop_meters if spec.get("meter_where") == "laptop" else needs.device_meters
-        if spec["meter"] != "none" and spec["meter"] not in kind:
-            kind.append(spec["meter"])
+        meters = [spec["meter"]] + list(spec.get("meters_extra") or [])
+        wheres = [spec.get("meter_where")] + list(spec.get("meters_extra_where") or [])
+        for meter, where in zip(meters, wheres):
+            kind = needs.laptop_meters if where == "laptop" else needs.device_meters
+            if meter != "none" and meter not in kind:
+                kind.append(meter)
         needs.cuda = needs.cuda or spec["device"] == "cuda"
         needs.need_mb += checkpoint_mb(spec)
     return needs

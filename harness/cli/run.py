@@ -45,6 +45,8 @@ def register(sub: argparse._SubParsersAction) -> None:
 def cmd_run(args: argparse.Namespace) -> int:
     from .. import sweep  # both import torch: only when running
     from ..config import load_specs, parse_overrides
+    from .. import CODE_ROOT
+    from ..preflight import before_run
     overrides = parse_overrides(args.overrides)
     if args.meter:
         from hw.meters import parse_spec
@@ -66,6 +68,7 @@ def cmd_run(args: argparse.Namespace) -> int:
     log.info("%s: %s", args.config, sweep.summary(planned))
     target = open_target(args.target, trust_new_host=args.trust_new_host)
     try:
+        before_run(target, [p.spec for p in planned if p.action != sweep.SKIP], CODE_ROOT)
         failures = sweep.execute(planned, target, args.results, args.checkpoints)
     finally:
         target.close()

@@ -8,17 +8,7 @@ import time
 import pytest
 
 from harness.cli import main
-from meter_standins import WATTS, LineStreamer, PtyPeer, RaplLoad, make_rapl_tree, make_tx2_tree
-
-
-@pytest.fixture
-def rapl(tmp_path):
-    root = make_rapl_tree(str(tmp_path / "sys"), zones=(("0", "package-0", 0),))
-    load = RaplLoad(root)
-    load.start()
-    yield "rapl?root=" + root
-    load.halt.set()
-    load.join()
+from meter_standins import WATTS, LineStreamer, PtyPeer, make_tx2_tree, rapl  # noqa: F401  (rapl: a fixture)
 
 
 def last_json(text):
@@ -104,8 +94,13 @@ def test_measure_fake_scpi_analyser_power_step(capfd):
     """A fake WT310 on 127.0.0.1 steps from 10 W to 12 W mid-command: the energy is within 1 %."""
     pytest.importorskip("pyvisa_py")
     from fake_scpi import FakeAnalyser
-    t_step = time.time() + 0.9
-    fake = FakeAnalyser(lambda t: 10.0 if t < t_step else 12.0, update_s=0.05)
+    first = []
+
+    def watts(t):  # 10 W for 0.9 s from the first reading on, then 12 W
+        first.append(t)
+        return 10.0 if t < first[0] + 0.9 else 12.0
+
+    fake = FakeAnalyser(watts, update_s=0.05)
     port = fake.start()
     try:
         rc = main(["measure", "--meter", "scpi:tcp://127.0.0.1:%d" % port, "--rate", "20", "--json", "--",
@@ -113,7 +108,8 @@ def test_measure_fake_scpi_analyser_power_step(capfd):
     finally:
         fake.stop()
     res = last_json(capfd.readouterr()[0])
-    t0, t1 = res["t_start"], res["t_end"]
+    t0, t1, t_step = res["t_start"], res["t_end"], first[0] + 0.9
+    assert t0 < t_step < t1
     expected = 10.0 * (min(t_step, t1) - t0) + 12.0 * max(0.0, t1 - t_step)
     assert rc == 0 and res["meter"]["kind"] == "scpi" and res["meter"]["scope"] == "wall"
     assert res["energy_j"] == pytest.approx(expected, rel=0.01)

@@ -1,6 +1,7 @@
 """What the run's `device` block records: `device_info(root='/')`.
 
-Keys: host, board, jetpack, l4t, power_mode, python, torch, cuda (None where unknown). Sources:
+Keys: host, board, jetpack, l4t, power_mode, clocks_locked, temperatures_c, python, torch, cuda (None where
+unknown). `temperatures(root)` alone is what a run records again at its end. Sources:
 
 * board: `/proc/device-tree/model` (Jetson and other device-tree boards; NUL-terminated),
   else DMI `/sys/devices/virtual/dmi/id/product_name` (PCs).
@@ -11,12 +12,18 @@ Keys: host, board, jetpack, l4t, power_mode, python, torch, cuda (None where unk
 * power_mode: `nvpmodel -q` (prints `NV Power Mode: MAXN` then the mode id) when `root` is `/`,
   else `/var/lib/nvpmodel/status` (`pmode:0000`) mapped to a name through `/etc/nvpmodel.conf`
   (`< POWER_MODEL ID=0 NAME=MAXN >`): "MAXN (0)".
+* clocks_locked: what `jetson_clocks` does, pin each clock's minimum to its maximum: True when every
+  CPU policy (`/sys/devices/system/cpu/cpufreq/policy*/scaling_{min,max}_freq`) and every GPU devfreq
+  node (`/sys/class/devfreq/*`, the ones named after the GPU) has min == max, False when one does not,
+  None without cpufreq.
+* temperatures_c: every thermal zone, `/sys/class/thermal/thermal_zone*/{type,temp}` (m°C) -> {type: °C}.
 * python: this interpreter; torch and cuda: the imported torch if any, else read from torch's
   `version.py` without importing it (importing torch takes seconds on a TX2), else cuda from
   `/usr/local/cuda/version.txt` / `version.json`.
 
 `root` points every file look-up at another tree (tests use a temporary folder).
 """
+import glob
 import json
 import os
 import platform as _platform
@@ -25,13 +32,18 @@ import socket
 import subprocess
 import sys
 
+# NVIDIA's JetPack archive, as jetson-stats `jtop/core/jetson_variables.py` carries it: R32 = JetPack 4,
+# R35 = 5, R36 = 6, R38 = 7 (Thor), R39 = 7.2 (Orin on JetPack 7).
 L4T_TO_JETPACK = {
     "32.4.3": "4.4", "32.4.4": "4.4.1", "32.5.0": "4.5", "32.5.1": "4.5.1", "32.5.2": "4.5.1",
     "32.6.1": "4.6", "32.7.1": "4.6.1", "32.7.2": "4.6.2", "32.7.3": "4.6.3", "32.7.4": "4.6.4",
     "32.7.5": "4.6.5", "32.7.6": "4.6.6",
     "35.1.0": "5.0.2", "35.2.1": "5.1", "35.3.1": "5.1.1", "35.4.1": "5.1.2", "35.5.0": "5.1.3",
-    "35.6.0": "5.1.4", "36.3.0": "6.0", "36.4.0": "6.1", "36.4.3": "6.2",
+    "35.6.0": "5.1.4", "35.6.1": "5.1.5",
+    "36.3.0": "6.0", "36.4.0": "6.1", "36.4.3": "6.2", "36.4.4": "6.2.1", "36.4.7": "6.2.1", "36.5.0": "6.2.2",
+    "38.2.0": "7.0", "38.2.1": "7.0", "38.2.2": "7.0", "38.4.0": "7.1", "39.0.0": "7.2", "39.2.0": "7.2",
 }
+GPU_DEVFREQ = re.compile(r"gpu|gp10b|gv11b|ga10b|gb10b|gm20b", re.I)
 L4T_RE = re.compile(r"#\s*R(\d+)\s*\(release\),\s*REVISION:\s*([\d.]+)")
 
 
@@ -102,6 +114,38 @@ def power_mode(root="/"):
     return str(ident)
 
 
+def _glob(root, pattern):
+    return sorted(glob.glob(_path(root, pattern)))
+
+
+def _min_is_max(folder, low, high):
+    lo, hi = _read("/", os.path.join(folder, low)), _read("/", os.path.join(folder, high))
+    return None if lo is None or hi is None else lo == hi
+
+
+def clocks_locked(root="/"):
+    """True when every CPU policy and GPU devfreq node is pinned (min == max), as after `jetson_clocks`."""
+    states = [_min_is_max(p, "scaling_min_freq", "scaling_max_freq")
+              for p in _glob(root, "/sys/devices/system/cpu/cpufreq/policy*")]
+    if not any(s is not None for s in states):
+        return None
+    states += [_min_is_max(d, "min_freq", "max_freq") for d in _glob(root, "/sys/class/devfreq/*")
+               if GPU_DEVFREQ.search(os.path.basename(d))]
+    return all(s for s in states if s is not None)
+
+
+def temperatures(root="/"):
+    """{thermal zone type: °C} for every zone that reads (Jetson: cpu, gpu, soc0, tj, ...)."""
+    out = {}
+    for zone in _glob(root, "/sys/class/thermal/thermal_zone*"):
+        name, temp = _read("/", os.path.join(zone, "type")), _read("/", os.path.join(zone, "temp"))
+        try:
+            out[name or os.path.basename(zone)] = round(int(temp) / 1000.0, 1)
+        except (TypeError, ValueError):
+            continue
+    return out
+
+
 def torch_versions():
     """(torch version, CUDA version torch was built with), without importing torch."""
     torch = sys.modules.get("torch")
@@ -147,6 +191,8 @@ def device_info(root="/"):
         "jetpack": jetpack(root, l4t),
         "l4t": l4t,
         "power_mode": power_mode(root),
+        "clocks_locked": clocks_locked(root),
+        "temperatures_c": temperatures(root),
         "python": _platform.python_version(),
         "torch": torch,
         "cuda": torch_cuda or cuda_toolkit(root),

@@ -4,7 +4,7 @@ import platform
 
 import pytest
 
-from hw.platform import device_info, parse_nvpmodel_query
+from hw.platform import clocks_locked, device_info, parse_nvpmodel_query, temperatures
 
 NVPMODEL_CONF = """< PARAM TYPE=FILE NAME=CPU_ONLINE >
 CORE_0 /sys/devices/system/cpu/cpu0/online
@@ -37,7 +37,9 @@ def test_tx2_tree(tmp_path):
     assert info["board"] == "NVIDIA Jetson TX2" and info["l4t"] == "32.7.1" and info["jetpack"] == "4.6.1"
     assert info["power_mode"] == "MAXP_CORE_ARM (3)" and info["host"] == "tx2"
     assert info["python"] == platform.python_version()
-    assert set(info) == {"host", "board", "jetpack", "l4t", "power_mode", "python", "torch", "cuda"}
+    assert set(info) == {"host", "board", "jetpack", "l4t", "power_mode", "clocks_locked", "temperatures_c", "python",
+                         "torch", "cuda"}
+    assert info["clocks_locked"] is None and info["temperatures_c"] == {}
 
 
 def test_jetpack_package_wins_over_the_table(tmp_path):
@@ -64,3 +66,43 @@ def test_torch_version_read_without_import():
     torch = pytest.importorskip("torch")
     info = device_info(root="/nonexistent")
     assert info["torch"] == torch.__version__
+
+
+@pytest.mark.parametrize("release, jetpack", [
+    ("# R36 (release), REVISION: 4.4, GCID: 41062509, BOARD: generic, EABI: aarch64", "6.2.1"),
+    ("# R38 (release), REVISION: 2.0, GCID: 41844464, BOARD: generic, EABI: aarch64", "7.0"),   # Thor
+    ("# R39 (release), REVISION: 2, GCID: 42000000, BOARD: generic, EABI: aarch64", "7.2"),     # AGX Orin
+    ("# R40 (release), REVISION: 1.0, GCID: 1, BOARD: generic", None),                          # no guess
+])
+def test_jetpack_table_up_to_jetpack_7(tmp_path, release, jetpack):
+    write(tmp_path, "/etc/nv_tegra_release", release + "\n")
+    assert device_info(root=str(tmp_path))["jetpack"] == jetpack
+
+
+def _clock_tree(root, cpu_pinned, gpu_pinned):
+    for k in (0, 4):
+        policy = "/sys/devices/system/cpu/cpufreq/policy%d/" % k
+        write(root, policy + "scaling_min_freq", "2201600\n" if cpu_pinned else "115200\n")
+        write(root, policy + "scaling_max_freq", "2201600\n")
+    gpu = "/sys/class/devfreq/17000000.ga10b/"
+    write(root, gpu + "min_freq", "1300500000\n" if gpu_pinned else "306000000\n")
+    write(root, gpu + "max_freq", "1300500000\n")
+    write(root, "/sys/class/devfreq/15340000.vic/min_freq", "115200000\n")  # not the GPU: ignored
+    write(root, "/sys/class/devfreq/15340000.vic/max_freq", "729600000\n")
+
+
+def test_clocks_locked_as_jetson_clocks_leaves_them(tmp_path):
+    _clock_tree(tmp_path / "locked", True, True)
+    _clock_tree(tmp_path / "gpu_free", True, False)
+    _clock_tree(tmp_path / "free", False, False)
+    assert clocks_locked(str(tmp_path / "locked")) is True
+    assert clocks_locked(str(tmp_path / "gpu_free")) is False
+    assert clocks_locked(str(tmp_path / "free")) is False
+
+
+def test_thermal_zones_in_celsius(tmp_path):
+    for k, (name, mc) in enumerate([("cpu-thermal", "47500"), ("gpu-thermal", "46531"), ("tj-thermal", "x")]):
+        write(tmp_path, "/sys/class/thermal/thermal_zone%d/type" % k, name + "\n")
+        write(tmp_path, "/sys/class/thermal/thermal_zone%d/temp" % k, mc + "\n")
+    assert temperatures(str(tmp_path)) == {"cpu-thermal": 47.5, "gpu-thermal": 46.5}
+    assert device_info(root=str(tmp_path))["temperatures_c"]["cpu-thermal"] == 47.5

@@ -2,13 +2,15 @@
 
     python3 -m hw meters                                  # which meters work here, one reading each
     python3 -m hw idle --meter ina3221 --seconds 60       # idle baseline (mean W) as JSON
+    python3 -m hw info                                    # board, L4T/JetPack, nvpmodel, clocks, temperatures
 """
 import argparse
 import json
 import sys
 import tempfile
 
-from hw.meters import AUTO_ORDER, MeterError, open_meter, probe
+from hw.meters import AUTO_ORDER, MeterSpecError, MeterUnavailable, open_meter, probe
+from hw.platform import device_info
 from hw.sampler import measure_idle
 
 
@@ -16,6 +18,7 @@ def main(argv=None):
     ap = argparse.ArgumentParser(prog="python3 -m hw", description=__doc__.strip().splitlines()[0])
     sub = ap.add_subparsers(dest="command")
     sub.add_parser("meters", help="probe each on-board meter once")
+    sub.add_parser("info", help="print the device block a run records, as JSON")
     idle = sub.add_parser("idle", help="measure the idle baseline")
     idle.add_argument("--meter", default="auto")
     idle.add_argument("--seconds", type=float, default=30.0)
@@ -26,12 +29,15 @@ def main(argv=None):
             ok, why = probe(kind)
             print("%-11s %-3s %s" % (kind, "ok" if ok else "no", why))
         return 0
+    if args.command == "info":
+        print(json.dumps(device_info()))
+        return 0
     if args.command != "idle":
         ap.print_help()
         return 2
     try:
         meter = open_meter(args.meter)
-    except (ValueError, MeterError) as err:
+    except (MeterSpecError, MeterUnavailable) as err:
         print("python3 -m hw idle: %s" % err, file=sys.stderr)
         return 2
     if meter is None:

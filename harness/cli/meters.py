@@ -23,6 +23,7 @@ import time
 from pathlib import Path
 from typing import Any, Optional
 
+from experiments import paths
 from harness.errors import EbtError, UsageError
 from hw.energy import integrate
 from hw.meters import AUTO_ORDER, LAPTOP_KINDS, MeterSpecError, MeterUnavailable, open_meter, probe
@@ -67,8 +68,9 @@ def register(subparsers: argparse._SubParsersAction) -> None:
 
 
 def _meter_args(parser: argparse.ArgumentParser) -> None:
-    parser.add_argument("--meter", default="auto", help="meter spec: auto, ina3221[:VDD_IN+VDD_MUX], jtop, tegrastats, nvml, rapl, "
-                        "wattsup:/dev/ttyUSB0, um25c:PORT, scpi:tcp://HOST:PORT, lines:PORT (options after ?)")
+    parser.add_argument("--meter", default="auto",
+                        help="meter spec: auto, ina3221[:VDD_IN+VDD_MUX], jtop, tegrastats, nvml, rapl, "
+                             "wattsup:/dev/ttyUSB0, um25c:PORT, scpi:tcp://HOST:PORT, lines:PORT (options after ?)")
     parser.add_argument("--rate", type=float, default=10.0, help="sampling rate in Hz (default 10)")
 
 
@@ -165,7 +167,7 @@ def cmd_measure(args: argparse.Namespace) -> int:
                "meter": meter.info() if meter else None, "idle_w": args.idle_w}
         out.update(sampling.result(t_start, t_end, args.idle_w))
         if args.out:
-            out["trace"] = str(sampling.folder / "power.csv")
+            out["trace"] = paths.power_csv(sampling.folder)
         if sampling.stats:
             out["malformed"] = sampling.stats["malformed"]
             out["reconnects"] = sampling.stats["reconnects"]
@@ -205,8 +207,9 @@ def cmd_idle(args: argparse.Namespace) -> int:
     if args.json:
         print(json.dumps(out))
     else:
+        idle_w = float("nan") if out["idle_w"] is None else out["idle_w"]
         print("idle: %.3f W over %.1f s (%d samples, coverage %.1f%%, %s)" % (
-            float("nan") if out["idle_w"] is None else out["idle_w"], out["seconds"], out["samples"], 100 * out["coverage"], meter.spec))
+            idle_w, out["seconds"], out["samples"], 100 * out["coverage"], meter.spec))
     return 0
 
 

@@ -3,14 +3,16 @@
 Rails measure parallel branches on some boards and nested ones on others, so "sum everything" and
 "take VDD_IN" are each wrong somewhere. The default total per board (first match wins):
 
-| board (L4T)                         | rails present                          | total                       | scope  |
-|-------------------------------------|----------------------------------------|-----------------------------|--------|
-| AGX Thor (R38, JetPack 7)           | VIN (INA238, carrier-board input)      | VIN                         | board  |
-| AGX Orin (R35/R36/R39)              | VDD_GPU_SOC, VDD_CPU_CV, VIN_SYS_5V0   | their sum (not VDDQ_VDD2_1V8AO, fed by VIN_SYS_5V0) | module |
-| TX1, TX2, TX2 NX, Xavier NX, Orin Nano/NX | VDD_IN                           | VDD_IN                      | module |
-| Nano 4 GB (R32)                     | POM_5V_IN                              | POM_5V_IN                   | module |
-| AGX Xavier (R32 names)              | GPU, CPU, SOC, CV, VDDRQ, SYS5V        | their sum (parallel inputs) | module |
-| anything else                       | -                                      | sum of all rails, noted in `info()` | module |
+| board (L4T)                      | rails present                        | total                         | scope  |
+|----------------------------------|--------------------------------------|-------------------------------|--------|
+| AGX Thor (R38, JetPack 7)        | VIN (INA238, carrier-board input)    | VIN                           | board  |
+| AGX Orin (R35/R36/R39)           | VDD_GPU_SOC, VDD_CPU_CV, VIN_SYS_5V0 | their sum (1)                 | module |
+| TX1, TX2(NX), Xavier NX, Orin NX | VDD_IN                               | VDD_IN                        | module |
+| Nano 4 GB (R32)                  | POM_5V_IN                            | POM_5V_IN                     | module |
+| AGX Xavier (R32 names)           | GPU, CPU, SOC, CV, VDDRQ, SYS5V      | their sum (parallel inputs)   | module |
+| anything else                    | -                                    | all rails, noted in `info()`  | module |
+
+(1) not VDDQ_VDD2_1V8AO: VIN_SYS_5V0 feeds it. Orin Nano is VDD_IN like Orin NX.
 
 Sources: energymon `jetson/JetsonPowerRails.md` and `energymon-jetson.c` default rail names
 (connorimes/energymon), jetson-stats 7.2.2 `jtop/core/power.py` (Thor INA238 `VIN`), the Linux

@@ -151,7 +151,8 @@ def python_checks(report: dict, needs: Needs, target: Target) -> list[Check]:
     checks.append(Check("torch", True, f"{torch['version']}, {gpu}"))
     if needs.cuda and not torch["cuda"]:
         checks.append(Check("cuda", False, "a spec asks for device: cuda but torch sees no GPU",
-                            f"install the CUDA build of torch for this JetPack ({STEP_INSTALL}) or set device: auto"))
+                            f"install the CUDA build of torch for this JetPack ({STEP_INSTALL}) or set "
+                            "device: auto"))
     packages = report["packages"]
     checks.append(Check("numpy", packages["numpy"] is not None, packages["numpy"] or "not installed",
                         f"{python} -m pip install 'numpy<1.20' on Python 3.6 ({STEP_INSTALL})"))
@@ -260,17 +261,20 @@ def ssh_checks(target: Target) -> list[Check]:
         target.root  # opens the link: TCP, host key, login, SFTP, in that order
         return [Check(step, True, "yes") for step in SSH_STEPS]
     except HostKeyError as exc:
-        failed, fix = 1, ""  # the message says how (ssh-keygen -lf, --trust-new-host, ssh-keygen -R)
+        failed, fix, why = 1, "", exc  # the message says how (ssh-keygen -lf, --trust-new-host, -R)
     except paramiko.AuthenticationException as exc:
-        failed, fix = 2, (f"install your key on the device: ssh-copy-id {target.address.host} "
-                          "(or name it with IdentityFile in ~/.ssh/config)")
+        failed, why = 2, exc
+        fix = (f"install your key on the device: ssh-copy-id {target.address.host} (or name it with "
+               "IdentityFile in ~/.ssh/config)")
     except SFTPUnavailable as exc:
-        failed, fix = 3, ""  # the message names the sshd_config line
+        failed, fix, why = 3, "", exc  # the message names the sshd_config line
     except (OSError, paramiko.SSHException) as exc:
-        failed, fix = 0, "check the address and that the device is on and runs sshd (`ssh HOST` must work)"
+        failed, why = 0, exc
+        fix = "check the address and that the device is on and runs sshd (`ssh HOST` must work)"
     done = [Check(step, True, "yes") for step in SSH_STEPS[:failed]]
     skipped = [Check(step, False, "not reached", blocking=False) for step in SSH_STEPS[failed + 1:]]
-    return done + [Check(SSH_STEPS[failed], False, str(exc).splitlines()[0], fix)] + skipped
+    reason = (str(why) or type(why).__name__).splitlines()[0]
+    return done + [Check(SSH_STEPS[failed], False, reason, fix)] + skipped
 
 
 def _run_root(target: Target) -> str:

@@ -9,8 +9,8 @@ root's free space and write access are read from its nearest existing folder.
 Keys: python, executable, packages {name: version or null}, torch {version, cuda, device} or {error},
 datasets [{ok, detail}] (one per --dataset NAME DATA_ROOT DOWNLOAD), disk {path, existing, free_mb,
 writable}, meters [{spec, watts, info} or {spec, error} or {spec, none}], idle {idle_w, samples} when
-asked (of the first meter), platform (`hw.platform.device_info()`), clocks {cpu_locked, gpu_locked, detail} (min == max
-frequency is what `jetson_clocks` leaves), time (this clock, seconds since the epoch).
+asked (of the first meter), platform (`hw.platform.device_info()`), clocks {cpu_locked, gpu_locked,
+detail} (min == max frequency is what `jetson_clocks` leaves), time (this clock, seconds since the epoch).
 """
 import argparse
 import glob

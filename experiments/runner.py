@@ -138,17 +138,32 @@ def _device_info(device):
 
 
 def _open_sampler(spec, run_dir):
-    """The power sampler when the meter sits on this device, else (None, None)."""
-    if spec["meter"] == "none" or spec["meter_where"] != "device":
-        return None, None
+    """(the primary meter when it sits on this device, else None; the samplers of every meter here, else
+    None). The primary samples into power.csv, secondary meter n (`meters_extra`) into power-n.csv."""
     from hw.meters import open_meter
-    from hw.sampler import PowerSampler
-    meter = open_meter(spec["meter"])
-    if meter is None:
+    from hw.sampler import PowerSampler, SamplerGroup
+    rate = spec["meter_rate_hz"]
+    meter = None
+    if spec["meter"] != "none" and spec["meter_where"] == "device":
+        meter = open_meter(spec["meter"])
+    extras = []
+    try:
+        where = spec.get("meters_extra_where") or []
+        for n, extra in enumerate(spec.get("meters_extra") or [], 1):
+            if n <= len(where) and where[n - 1] != "device":
+                continue  # sampled by the harness on the laptop, into the same power-n.csv name there
+            m = open_meter(extra)
+            if m is not None:
+                extras.append((m, PowerSampler(m, paths.secondary_power_csv(run_dir, n), rate_hz=rate)))
+    except BaseException:
+        for m in [meter] + [m for m, _ in extras]:
+            if m is not None:
+                m.close()
+        raise
+    if meter is None and not extras:
         return None, None
-    sampler = PowerSampler(meter, paths.power_csv(run_dir), rate_hz=spec["meter_rate_hz"])
-    sampler.start()
-    return meter, sampler
+    primary = PowerSampler(meter, paths.power_csv(run_dir), rate_hz=rate) if meter is not None else None
+    return meter, SamplerGroup(primary, extras).start()
 
 
 def _on_signal(signum, frame):

@@ -1,8 +1,15 @@
-"""Run records: one `record.json` (schema 1 of DESIGN.md) per run, built from a fetched run folder.
+"""Run records: one `record.json` per run, built from a fetched run folder. Its structure and version
+are `harness.schema`'s (explained field by field in docs/record.md); every record is validated
+against it before it is written.
 
 The record is derived only from what the run wrote: `events.jsonl` (phases, epochs, Early-Bird draw,
-accuracy, parameters), `power.csv` (the power trace, on the device clock) and `spec.json`. Energy is never
-invented: without a trace it is null with `energy_source: none`.
+accuracy, parameters), the power traces (on the device clock) and `spec.json`. Energy is never
+invented: without a trace it is null with `energy_source: none`. Energy follows `hw.energy`'s rule: a
+stretch without samples longer than a few sample periods is left out, not bridged, and shows as
+`uncovered_s`; every phase energy and total carries `energy_uncertainty_j` (instrument class,
+sampling, gaps, clock alignment) and the `scope` of its meter. The primary meter (`power.csv`) gives
+`phases` and `totals`; each secondary meter (`power-N.csv`) gets its own per-phase energies in
+`secondary_meters`, never mixed into the primary's.
 
 A resumed run has several runner sessions (each begins with `run_start`). A phase's time is the part of
 its span that falls inside a session, so the downtime between a crash and `ebt resume` is not billed; the
@@ -22,11 +29,18 @@ from typing import Any, Optional
 import numpy as np
 
 from analysis.energy_estimate import estimate as estimate_energy
-from experiments.events import read_events
+from experiments import events as ev
+from experiments import paths
+from harness.schema import SCHEMA, validate
+from hw.energy import accuracy_of, integrate
+from hw.fileio import atomic_write_json
+from hw.trace import read_meta, read_trace
 
 log = logging.getLogger(__name__)
 
-SCHEMA = 1
+# The meter entry's fields taken from the meter's own description (power.meta.json, run_start, laptop)
+METER_INFO = ("spec", "kind", "where", "scope", "rate_hz", "max_w", "update_period_s", "counter",
+              "provenance")
 
 
 @dataclass(frozen=True)
@@ -35,11 +49,56 @@ class Session:
     end: float
 
 
+@dataclass(frozen=True)
+class Window:
+    """One phase's active time: its span cut to the runner sessions."""
+    name: str
+    start: float
+    end: float
+    segments: list[tuple[float, float]]
+    complete: bool
+    epochs: int
+    model: Optional[dict]
+    info: dict
+
+    @property
+    def seconds(self) -> float:
+        return sum(b - a for a, b in self.segments)
+
+
+@dataclass(frozen=True)
+class RunFolder:
+    """What the run wrote, loaded once."""
+    path: Path
+    spec: dict[str, Any]
+    events: list[dict]
+    first: dict[str, Any]  # the first run_start
+    trace: Any  # the primary meter's hw.trace.Trace, None without samples
+    sessions: list[Session]
+
+
+def _trace_or_none(path: str) -> Any:
+    if not os.path.exists(path) or os.path.getsize(path) == 0:
+        return None
+    trace = read_trace(path)
+    return trace if len(trace.t) else None
+
+
+def load_run(run_dir: Path) -> RunFolder:
+    run_dir = Path(run_dir)
+    spec = json.loads(Path(paths.spec(run_dir)).read_text())
+    events = ev.read_events(paths.events(run_dir))
+    trace = _trace_or_none(paths.power_csv(run_dir))
+    first = next((e for e in events if e["event"] == ev.RUN_START), {})
+    return RunFolder(run_dir, spec, events, first, trace,
+                     _sessions(events, trace.t if trace is not None else None))
+
+
 def _sessions(events: list[dict], sample_t: Any) -> list[Session]:
     """Runner sessions: each from its `run_start` to its last sign of life, the later of its last event
     and its last power sample before the next session (a crashed runner's last epoch leaves samples
     after its last event)."""
-    starts = [i for i, e in enumerate(events) if e["event"] == "run_start"]
+    starts = [i for i, e in enumerate(events) if e["event"] == ev.RUN_START]
     out = []
     for n, i in enumerate(starts):
         j = starts[n + 1] if n + 1 < len(starts) else len(events)
@@ -57,14 +116,14 @@ def _phase_spans(events: list[dict]) -> list[dict]:
     """One entry per phase (in order): first start, final end, epochs, model."""
     phases: dict[int, dict] = {}
     for e in events:
-        if e["event"] == "phase_start":
+        if e["event"] == ev.PHASE_START:
             p = phases.setdefault(e["index"], {"name": e["phase"], "start": e["t"], "end": None,
                                                "epochs": 0, "model": e.get("model")})
             p["model"] = e.get("model") or p["model"]
-        elif e["event"] == "phase_end" and e["index"] in phases:
+        elif e["event"] == ev.PHASE_END and e["index"] in phases:
             p = phases[e["index"]]
             p.update(end=e["t"], epochs=e["epochs"], model=e.get("model") or p["model"], info=e.get("info"))
-        elif e["event"] == "epoch":
+        elif e["event"] == ev.EPOCH:
             for p in phases.values():
                 if p["name"] == e["phase"] and p["end"] is None:
                     p["epochs"] = max(p["epochs"], e["epoch"])
@@ -80,20 +139,161 @@ def _segments(start: float, end: float, sessions: list[Session]) -> list[tuple[f
     return segs
 
 
-def _energy(trace: Any, segs: list[tuple[float, float]], idle_w: Optional[float]) -> dict[str, Any]:
-    from hw.energy import integrate
-    total = {"energy_j": 0.0, "net_energy_j": 0.0 if idle_w is not None else None, "samples": 0,
-             "covered_s": 0.0, "gaps": []}
-    for a, b in segs:
-        r = integrate(trace, a, b, idle_w=idle_w)
-        r = r._asdict() if hasattr(r, "_asdict") else dict(r)
-        total["energy_j"] += r["energy_j"]
+def windows(run: RunFolder) -> list[Window]:
+    out = []
+    for p in _phase_spans(run.events):
+        # an unfinished phase lasts as long as the last session shows life
+        end = p["end"] if p["end"] is not None else (run.sessions[-1].end if run.sessions else p["start"])
+        out.append(Window(p["name"], p["start"], end, _segments(p["start"], end, run.sessions),
+                          p["end"] is not None, p["epochs"], p["model"], p.get("info") or {}))
+    return out
+
+
+def window_energy(trace: Any, segments: list[tuple[float, float]], meter: dict[str, Any],
+                  idle_w: Optional[float] = None, clock_s: float = 0.0) -> dict[str, Any]:
+    """`hw.energy.integrate` summed over a window's segments; uncertainties add (worst case)."""
+    out: dict[str, Any] = {"energy_j": 0.0, "energy_uncertainty_j": 0.0, "samples": 0, "covered_s": 0.0,
+                           "uncovered_s": 0.0, "gaps": [],
+                           "net_energy_j": 0.0 if idle_w is not None else None}
+    for a, b in segments:
+        r = integrate(trace, a, b, idle_w=idle_w, meter=meter, clock_s=clock_s)
+        out["energy_j"] += r.energy_j
+        out["energy_uncertainty_j"] += r.uncertainty_j
         if idle_w is not None:
-            total["net_energy_j"] += r["net_energy_j"]
-        total["samples"] += r["samples"]
-        total["covered_s"] += r["coverage"] * (b - a)
-        total["gaps"].extend(r.get("gaps") or [])
-    return total
+            out["net_energy_j"] += r.net_energy_j
+        out["samples"] += r.samples
+        out["covered_s"] += r.covered_s
+        out["uncovered_s"] += r.uncovered_s
+        out["gaps"].extend(r.gaps)
+    seconds = out["covered_s"] + out["uncovered_s"]
+    out["coverage"] = out["covered_s"] / seconds if seconds > 0 else None
+    out["mean_w"] = out["energy_j"] / out["covered_s"] if out["covered_s"] > 0 else None
+    return out
+
+
+def _clock_s(info: dict[str, Any]) -> float:
+    """The residual clock uncertainty of a trace moved from the laptop's clock (0 on the device)."""
+    return float(((info.get("clock") or {}).get("uncertainty_s")) or 0.0)
+
+
+def _merged_info(run: RunFolder, meta: Optional[dict], override: Optional[dict]) -> dict[str, Any]:
+    """The meter's description: the spec, then the runner's `run_start`, the trace meta, the laptop's."""
+    info: dict[str, Any] = {"spec": run.spec.get("meter"), "where": run.spec.get("meter_where"),
+                            "rate_hz": run.spec.get("meter_rate_hz")}
+    for source in (run.first.get("meter"), (meta or {}).get("meter"), override):
+        info.update({k: v for k, v in (source or {}).items() if v is not None})
+    return info
+
+
+def meter_block(run: RunFolder, override: Optional[dict] = None) -> dict[str, Any]:
+    """The record's `meter`: the primary meter, its accuracy class, idle baseline and sampling stats."""
+    meta = read_meta(paths.power_csv(run.path)) or {}
+    info = _merged_info(run, meta, override)
+    last = (meta.get("sessions") or [{}])[-1]
+    rel, abs_w, source = accuracy_of(info)
+    block = {k: info.get(k) for k in METER_INFO}
+    block.update(
+        accuracy={"rel": rel, "abs_w": abs_w, "source": source},
+        idle_w=run.spec.get("meter_idle_w"), idle_std_w=run.spec.get("meter_idle_std_w"),
+        achieved_hz=last.get("achieved_hz"), gap_s=last.get("gap_s"), gaps=[],
+        samples=info.get("samples", meta.get("samples")), malformed=meta.get("malformed"),
+        reconnects=meta.get("reconnects"))
+    for optional in ("notes", "clock"):
+        if info.get(optional) is not None:
+            block[optional] = info[optional]
+    return block
+
+
+def _flops(model: Optional[dict], samples: Optional[int], epochs: int, dataset: str) -> Optional[float]:
+    if not model or not samples or not epochs:
+        return 0.0 if epochs == 0 else None
+    from analysis.flops import training_flops
+    return training_flops(model, dataset, samples, epochs)
+
+
+def phase_entry(w: Window, run: RunFolder, meter: dict[str, Any]) -> dict[str, Any]:
+    """One `phases[]` entry; adds the phase's uncovered stretches to `meter['gaps']`."""
+    entry: dict[str, Any] = {
+        "name": w.name, "epochs": w.epochs, "start": w.start, "end": w.end, "seconds": w.seconds,
+        "complete": w.complete, "samples": 0, "energy_j": None, "energy_uncertainty_j": None,
+        "net_energy_j": None, "mean_w": None, "scope": None, "coverage": None, "uncovered_s": None,
+        "flops": _flops(w.model, run.first.get("train_samples"), w.epochs, run.spec["dataset"]),
+        # why the FLOPs are what they are (dense for unstructured masks), and the emulated precision
+        # the energy estimate keys on
+        "flops_note": w.info.get("flops_note"), "precision": w.info.get("precision")}
+    if run.trace is None or not w.segments:
+        return entry
+    accuracy = {"accuracy_rel": meter["accuracy"]["rel"], "accuracy_abs_w": meter["accuracy"]["abs_w"],
+                "accuracy_source": meter["accuracy"]["source"], "update_period_s": meter["update_period_s"]}
+    e = window_energy(run.trace, w.segments, accuracy, meter["idle_w"], _clock_s(meter))
+    entry.update({k: e[k] for k in ("energy_j", "energy_uncertainty_j", "net_energy_j", "mean_w",
+                                    "coverage", "uncovered_s", "samples")}, scope=meter["scope"])
+    meter["gaps"].extend(e["gaps"])
+    return entry
+
+
+def _sum(values: list[Any]) -> Optional[float]:
+    return sum(values) if values and all(v is not None for v in values) else None
+
+
+def totals(phases: list[dict], meter: dict[str, Any], measured: bool) -> dict[str, Any]:
+    seconds = sum(p["seconds"] for p in phases)
+    uncovered = _sum([p["uncovered_s"] for p in phases]) if measured else None
+    out = {
+        "seconds": seconds,
+        "energy_j": _sum([p["energy_j"] for p in phases]) if measured else None,
+        "energy_uncertainty_j": _sum([p["energy_uncertainty_j"] for p in phases]) if measured else None,
+        "net_energy_j": _sum([p["net_energy_j"] for p in phases]) if measured else None,
+        "scope": meter["scope"] if measured else None,
+        "coverage": (1.0 - uncovered / seconds) if uncovered is not None and seconds > 0 else None,
+        "uncovered_s": uncovered,
+        "flops": _sum([p["flops"] for p in phases]),
+        "energy_source": "measured" if measured else "none",
+    }
+    out["estimated_energy_j"], out["estimate_rule"] = estimate_energy(phases)
+    return out
+
+
+def secondary_meters(run: RunFolder, wins: list[Window]) -> list[dict[str, Any]]:
+    """One entry per secondary trace `power-1.csv`, `power-2.csv`, ... (in the order given on the command
+    line), each split by the same phase windows as the primary."""
+    out = []
+    n = 1
+    while os.path.exists(paths.secondary_power_csv(run.path, n)):
+        path = paths.secondary_power_csv(run.path, n)
+        n += 1
+        trace, meta = _trace_or_none(path), read_meta(path) or {}
+        info = dict(meta.get("meter") or {}, clock=meta.get("clock"))
+        entry: dict[str, Any] = {k: info.get(k) for k in ("spec", "kind", "where", "scope")}
+        entry["phases"] = []
+        for w in wins:
+            e = (window_energy(trace, w.segments, info, clock_s=_clock_s(info))
+                 if trace is not None and w.segments else {})
+            entry["phases"].append({"name": w.name, **{k: e.get(k) for k in (
+                "energy_j", "energy_uncertainty_j", "coverage", "mean_w")}})
+        entry["totals"] = {k: _sum([p[k] for p in entry["phases"]])
+                           for k in ("energy_j", "energy_uncertainty_j")}
+        out.append(entry)
+    return out
+
+
+def outcome(run: RunFolder) -> dict[str, Any]:
+    """status, accuracy, eb, params, channels and error: from `run_end` when the run finished, else the
+    last epoch and the first Early-Bird draw at the spec's ratio."""
+    status = ev.record_status(run.events)
+    end = ev.last_end(run.events) or {}
+    done = end if status == ev.OK else {}
+    epochs = [e for e in run.events if e["event"] == ev.EPOCH]
+    accuracy = done.get("accuracy") or {
+        "top1": epochs[-1]["top1"] if epochs else None, "top5": epochs[-1]["top5"] if epochs else None,
+        "best_top1": max((e["top1"] for e in epochs), default=None)}
+    eb = done.get("eb")
+    if eb is None:
+        draws = [e for e in run.events if e["event"] == ev.EB_DRAWN and e["ratio"] == run.spec["prune_ratio"]]
+        eb = {"epoch": draws[0]["epoch"], "detected": True} if draws else None
+    return {"status": status, "accuracy": accuracy, "eb": eb, "error": end.get("error"),
+            "params": done.get("params") or {"dense": run.first.get("params_dense"), "final": None},
+            "channels": done.get("channels") or {"dense": run.first.get("channels_dense"), "final": None}}
 
 
 def git_info(root: Path) -> dict[str, Any]:
@@ -108,112 +308,33 @@ def git_info(root: Path) -> dict[str, Any]:
     return {"git_commit": commit, "dirty": None if status is None else bool(status)}
 
 
-def _flops(model: Optional[dict], samples: Optional[int], epochs: int, dataset: str) -> Optional[float]:
-    if not model or not samples or not epochs:
-        return 0.0 if epochs == 0 else None
-    from analysis.flops import training_flops
-    return training_flops(model, dataset, samples, epochs)
-
-
 def build_record(run_dir: Path, meter: Optional[dict] = None, code_root: Optional[Path] = None,
                  target: str = "local") -> dict[str, Any]:
-    """The record of the run folder `run_dir` (a fetched copy). `meter` overrides the meter block
-    (e.g. a laptop-side meter: where, clock offset); `code_root` is the checkout for `code`."""
-    run_dir = Path(run_dir)
-    spec = json.loads((run_dir / "spec.json").read_text())
-    events = read_events(run_dir / "events.jsonl")
-    starts = [e for e in events if e["event"] == "run_start"]
-    ends = [e for e in events if e["event"] == "run_end"]
-    last_end = ends[-1] if ends else None
-    first = starts[0] if starts else {}
-    trace = None
-    trace_path = run_dir / "power.csv"
-    if trace_path.exists() and trace_path.stat().st_size > 0:
-        from hw.trace import read_trace
-        trace = read_trace(trace_path)
-        if len(trace.t) == 0:
-            trace = None
-    meter_block = {"spec": spec.get("meter"), "kind": None, "where": spec.get("meter_where"),
-                   "rate_hz": spec.get("meter_rate_hz"), "idle_w": None, "gaps": []}
-    meter_block.update((first.get("meter") or {}))
-    meter_block.update(meter or {})
-    if spec.get("meter_idle_w") is not None:
-        meter_block["idle_w"] = spec["meter_idle_w"]
-    idle_w = meter_block.get("idle_w")
-    sessions = _sessions(events, trace.t if trace is not None else None)
-    samples_per_epoch = first.get("train_samples")
-
-    phases = []
-    for p in _phase_spans(events):
-        end = p["end"] if p["end"] is not None else (sessions[-1].end if sessions else p["start"])
-        segs = _segments(p["start"], end, sessions)
-        seconds = sum(b - a for a, b in segs)
-        info = p.get("info") or {}
-        entry: dict[str, Any] = {"name": p["name"], "epochs": p["epochs"], "start": p["start"], "end": end,
-                                 "seconds": seconds, "energy_j": None, "net_energy_j": None, "mean_w": None,
-                                 "flops": _flops(p["model"], samples_per_epoch, p["epochs"], spec["dataset"]),
-                                 "coverage": None, "samples": 0, "complete": p["end"] is not None,
-                                 # why the FLOPs are what they are (dense for unstructured masks) and the
-                                 # emulated precision of the phase (the energy estimate keys on it)
-                                 "flops_note": info.get("flops_note"), "precision": info.get("precision")}
-        if trace is not None and segs:
-            e = _energy(trace, segs, idle_w)
-            entry.update(energy_j=e["energy_j"], net_energy_j=e["net_energy_j"], samples=e["samples"],
-                         coverage=e["covered_s"] / seconds if seconds > 0 else None,
-                         mean_w=e["energy_j"] / seconds if seconds > 0 else None)
-            meter_block["gaps"] = meter_block.get("gaps", []) + e["gaps"]
-        phases.append(entry)
-
-    measured = trace is not None and all(p["energy_j"] is not None for p in phases) and bool(phases)
-    flops = [p["flops"] for p in phases]
-    totals = {
-        "seconds": sum(p["seconds"] for p in phases),
-        "energy_j": sum(p["energy_j"] for p in phases) if measured else None,
-        "net_energy_j": (sum(p["net_energy_j"] for p in phases)
-                         if measured and idle_w is not None else None),
-        "flops": sum(flops) if flops and all(f is not None for f in flops) else None,
-        "energy_source": "measured" if measured else "none",
-    }
-    totals["estimated_energy_j"], totals["estimate_rule"] = estimate_energy(phases)
-
-    if last_end is not None and last_end.get("status") == "ok":
-        status = "ok"
-    elif last_end is not None and last_end.get("status") == "failed":
-        status = "failed"
-    else:
-        status = "partial"
-    epochs = [e for e in events if e["event"] == "epoch"]
-    done = last_end if status == "ok" else {}
-    accuracy = done.get("accuracy") or {
-        "top1": epochs[-1]["top1"] if epochs else None, "top5": epochs[-1]["top5"] if epochs else None,
-        "best_top1": max((e["top1"] for e in epochs), default=None)}
-    eb = done.get("eb")
-    if eb is None:
-        eb_events = [e for e in events if e["event"] == "eb_drawn" and e["ratio"] == spec["prune_ratio"]]
-        eb = {"epoch": eb_events[0]["epoch"], "detected": True} if eb_events else None
+    """The record of the run folder `run_dir` (a fetched copy), validated. `meter` overrides the primary
+    meter's description (a laptop-side meter: where, clock offset); `code_root` is the checkout for `code`."""
+    run = load_run(run_dir)
+    block = meter_block(run, meter)
+    wins = windows(run)
+    phases = [phase_entry(w, run, block) for w in wins]
+    measured = run.trace is not None and bool(phases) and all(p["energy_j"] is not None for p in phases)
+    spec = run.spec
     record = {
-        "schema": SCHEMA, "run_id": spec["run_id"], "status": status,
+        "schema": SCHEMA, "run_id": spec["run_id"],
         "created": datetime.now(timezone.utc).isoformat(timespec="seconds"),
         "method": spec["method"], "arch": spec["arch"], "depth": spec["depth"], "dataset": spec["dataset"],
         "prune_ratio": spec["prune_ratio"], "seed": spec["seed"], "config": spec,
-        "eb": eb,
-        "params": done.get("params") or {"dense": first.get("params_dense"), "final": None},
-        "channels": done.get("channels") or {"dense": first.get("channels_dense"), "final": None},
-        "accuracy": accuracy, "phases": phases, "totals": totals, "meter": meter_block,
-        "device": first.get("device"), "target": target,
+        "phases": phases, "totals": totals(phases, block, measured), "meter": block,
+        "secondary_meters": secondary_meters(run, wins),
+        "device": run.first.get("device"), "target": target,
         "code": git_info(code_root) if code_root else {"git_commit": None, "dirty": None},
-        "resumed": any(e["event"] == "resume" for e in events),
-        "error": (last_end or {}).get("error"),
+        "resumed": any(e["event"] == ev.RESUME for e in run.events),
+        **outcome(run),
     }
-    return record
+    return validate(record)
 
 
 def write_record(record: dict[str, Any], dest_dir: Path) -> Path:
-    """Write `record.json` atomically (temp file + rename)."""
-    dest_dir = Path(dest_dir)
-    dest_dir.mkdir(parents=True, exist_ok=True)
-    path = dest_dir / "record.json"
-    tmp = path.with_suffix(".json.tmp")
-    tmp.write_text(json.dumps(record, indent=1, sort_keys=True, default=float))
-    os.replace(tmp, path)
+    """Validate `record` and write `record.json` into `dest_dir` atomically."""
+    path = Path(dest_dir) / paths.RECORD
+    atomic_write_json(path, validate(record))
     return path

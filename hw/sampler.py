@@ -247,6 +247,34 @@ class PowerSampler:
                 "gaps": gaps, "sessions": sessions}
 
 
+class SamplerGroup:
+    """The samplers of one run: the primary meter's (or None) and the secondary meters', each into its own
+    trace. `start()` starts them all; `stop()` stops them, closes the secondary meters (the caller owns
+    the primary's) and returns the primary's stats (None without one)."""
+
+    def __init__(self, primary, secondary):
+        self.primary = primary
+        self.secondary = list(secondary)  # [(meter, PowerSampler)]
+
+    def start(self):
+        for sampler in self._all():
+            sampler.start()
+        return self
+
+    def stop(self):
+        stats = self.primary.stop() if self.primary is not None else None
+        for meter, sampler in self.secondary:
+            sampler.stop()
+            meter.close()
+        return stats
+
+    def latest(self):
+        return self.primary.latest() if self.primary is not None else None
+
+    def _all(self):
+        return ([self.primary] if self.primary is not None else []) + [s for _, s in self.secondary]
+
+
 def measure_idle(meter, seconds, folder, rate_hz=10.0):
     """Sample `meter` into `folder` for `seconds` while nothing else is started; returns
     (EnergyResult, t0, t1). Its `mean_w` is the idle baseline that `meter_idle_w` takes, its `std_w`

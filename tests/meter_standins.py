@@ -6,6 +6,8 @@ import threading
 import time
 import tty
 
+import pytest
+
 WATTS = 12.0
 
 
@@ -145,3 +147,14 @@ class RaplLoad(threading.Thread):
                 os.pwrite(fd, b"%020d\n" % int(self.watts * (time.time() - t0) * 1e6), 0)
         finally:
             os.close(fd)
+
+
+@pytest.fixture
+def rapl(tmp_path):
+    """The spec of a RAPL meter on a sysfs tree whose package draws WATTS all the time."""
+    root = make_rapl_tree(str(tmp_path / "sys"), zones=(("0", "package-0", 0),))
+    load = RaplLoad(root)
+    load.start()
+    yield "rapl?root=" + root
+    load.halt.set()
+    load.join()

@@ -6,7 +6,8 @@ import pytest
 import yaml
 
 from harness.cli import main
-from test_measure_cli import WATTS, rapl  # noqa: F401  (the fixture)
+from harness.schema import SCHEMA
+from meter_standins import WATTS, rapl  # noqa: F401  (the fixture)
 from tests.runs import ROOT
 
 
@@ -30,8 +31,10 @@ def test_quickstart_runs_both_methods_and_records_measured_energy(quick_config, 
     assert set(records) == {"ebtrain-ff", "dense"}
     eb, dense = records["ebtrain-ff"], records["dense"]
     for rec in (eb, dense):
-        assert rec["status"] == "ok" and rec["schema"] == 1
+        assert rec["status"] == "ok" and rec["schema"] == SCHEMA
         assert rec["totals"]["energy_source"] == "measured"
+        assert rec["totals"]["scope"] == "package" and rec["totals"]["energy_uncertainty_j"] > 0
+        assert rec["totals"]["uncovered_s"] < 1.0 and rec["secondary_meters"] == []
         assert rec["meter"]["kind"] == "rapl"
         # the fake package draws WATTS all the time: energy / time must say so
         assert rec["totals"]["energy_j"] / rec["totals"]["seconds"] == pytest.approx(WATTS, rel=0.05)
@@ -59,6 +62,6 @@ def test_bad_config_fails_before_anything_runs(tmp_path, monkeypatch, caplog):
 def test_unknown_target_is_a_clear_error_not_a_traceback(tmp_path, monkeypatch, caplog):
     monkeypatch.setenv("EBT_HOME", str(tmp_path / "home"))
     config = ROOT / "experiments" / "configs" / "quickstart.yaml"
-    assert main(["run", str(config), "--results", str(tmp_path / "results"), "--target", "ftp://board"]) == 1
+    assert main(["run", str(config), "--results", str(tmp_path / "results"), "--target", "ftp://board"]) == 2
     assert "unknown target 'ftp://board'" in caplog.text and "ssh://" in caplog.text
     assert not (tmp_path / "home").exists()

@@ -4,6 +4,10 @@ import json
 import pytest
 
 from harness.record import build_record, write_record
+from experiments.paths import SECONDARY_POWER
+from harness.schema import SCHEMA, SchemaError
+from hw.energy import DEFAULT_ACCURACY
+from hw.trace import write_meta
 
 SPEC = {"run_id": "r1", "method": "ebtrain-ff", "arch": "vgg", "depth": 11, "dataset": "digits",
         "prune_ratio": 0.5, "seed": 0, "meter": "lines:/dev/x", "meter_where": "device", "meter_rate_hz": 10.0}
@@ -111,7 +115,85 @@ def test_failed_run_keeps_its_error(tmp_path):
     assert rec["status"] == "failed" and rec["error"] == "RuntimeError: x"
 
 
-def test_record_is_written_atomically(tmp_path):
-    path = write_record({"schema": 1}, tmp_path / "out")
-    assert json.loads(path.read_text()) == {"schema": 1}
+def test_record_is_validated_and_written_atomically(tmp_path):
+    events, power = _killed_and_resumed()
+    _write_run(tmp_path / "run", events, power)
+    rec = build_record(tmp_path / "run")
+    path = write_record(rec, tmp_path / "out")
+    assert json.loads(path.read_text()) == json.loads(json.dumps(rec))
     assert [p.name for p in (tmp_path / "out").iterdir()] == ["record.json"]
+    with pytest.raises(SchemaError, match="totals.energy_j"):
+        write_record(dict(rec, totals=dict(rec["totals"], energy_j="270 J")), tmp_path / "bad")
+    assert not (tmp_path / "bad" / "record.json").exists()
+
+
+def test_stopped_run_is_stopped_not_partial(tmp_path):
+    events, power = _killed_and_resumed()
+    _write_run(tmp_path / "run", events[:7] + [_ev(115, "run_end", status="stopped", error="stopped by signal 15")],
+               power[:150])
+    rec = build_record(tmp_path / "run")
+    assert rec["status"] == "stopped" and rec["schema"] == SCHEMA
+
+
+def _one_phase(t0, t1):
+    return [_ev(t0, "run_start", train_samples=100, params_dense=1000, channels_dense=[8]),
+            _ev(t0, "phase_start", phase="search", index=0, epochs=1, model=MODEL),
+            _ev(t1, "phase_end", phase="search", index=0, epochs=1, model=MODEL),
+            _ev(t1, "run_end", status="ok")]
+
+
+def test_unplugged_span_is_uncovered_not_measured(tmp_path):
+    """A 6 s run at 12.5 W whose meter is unplugged after 1 s and answers again only at the end: 12.5 J
+    measured over 1 s, 5 s uncovered and inside the uncertainty, never the held reading billed as measured."""
+    power = _samples(100, 101, 12.5) + [(106.0, 12.5)]
+    _write_run(tmp_path / "run", _one_phase(100, 106), power)
+    rec = build_record(tmp_path / "run")
+    phase, tot = rec["phases"][0], rec["totals"]
+    assert phase["energy_j"] == pytest.approx(12.5, rel=1e-6)
+    assert phase["uncovered_s"] == pytest.approx(5.0) and phase["coverage"] == pytest.approx(1 / 6)
+    assert phase["energy_uncertainty_j"] >= 5.0 * 12.5  # the gap lies inside the stated uncertainty
+    assert tot["energy_j"] == pytest.approx(12.5, rel=1e-6) and tot["uncovered_s"] == pytest.approx(5.0)
+    assert rec["meter"]["gaps"] == [[pytest.approx(101.0), pytest.approx(106.0)]]
+    assert phase["mean_w"] == pytest.approx(12.5)
+
+
+def test_every_joule_carries_uncertainty_and_scope_of_its_meter(tmp_path):
+    _write_run(tmp_path / "run", _one_phase(100, 110), _samples(99, 111, 20.0))
+    meter = {"spec": "wattsup:/dev/x", "kind": "wattsup", "where": "device", "scope": "wall",
+             "accuracy_rel": 0.015, "accuracy_abs_w": 0.3, "rate_hz": 10.0}
+    write_meta(str(tmp_path / "run"), {"meter": meter, "sessions": [{"gap_s": 0.5, "rate_hz": 10.0}]})
+    rec = build_record(tmp_path / "run")
+    phase = rec["phases"][0]
+    assert phase["scope"] == rec["totals"]["scope"] == rec["meter"]["scope"] == "wall"
+    instrument = 0.015 * 200.0 + 0.3 * 10.0
+    edges = 2 * 20.0 * 0.1 / 2  # where each boundary falls inside one 0.1 s reading
+    assert phase["energy_uncertainty_j"] == pytest.approx(instrument + edges, rel=1e-6)
+    assert rec["totals"]["energy_uncertainty_j"] == pytest.approx(phase["energy_uncertainty_j"])
+    assert rec["meter"]["accuracy"] == {"rel": 0.015, "abs_w": 0.3, "source": "meter"}
+
+
+def test_a_meter_without_accuracy_class_gets_the_documented_default(tmp_path):
+    _write_run(tmp_path / "run", _one_phase(100, 110), _samples(99, 111, 20.0))
+    rec = build_record(tmp_path / "run")
+    assert rec["meter"]["accuracy"]["rel"] == DEFAULT_ACCURACY["accuracy_rel"]
+    assert "default" in rec["meter"]["accuracy"]["source"]
+    assert rec["phases"][0]["energy_uncertainty_j"] >= DEFAULT_ACCURACY["accuracy_rel"] * 200.0
+
+
+def test_secondary_meter_gets_its_own_energies_per_phase(tmp_path):
+    events, power = _killed_and_resumed()
+    _write_run(tmp_path / "run", events, power)
+    wall = [(t, w + 5.0) for t, w in power]  # the wall sees the board plus 5 W of supply and carrier
+    secondary = tmp_path / "run" / (SECONDARY_POWER % 1)
+    secondary.write_text("t,watts\n" + "".join("%.3f,%.3f\n" % p for p in wall))
+    write_meta(str(secondary), {"meter": {"spec": "wattsup:/dev/x", "kind": "wattsup", "where": "laptop",
+                                          "scope": "wall"}, "clock": {"uncertainty_s": 0.01}})
+    rec = build_record(tmp_path / "run")
+    (sec,) = rec["secondary_meters"]
+    assert sec["kind"] == "wattsup" and sec["scope"] == "wall" and sec["where"] == "laptop"
+    assert [p["name"] for p in sec["phases"]] == ["search", "retrain"]
+    for mine, primary in zip(sec["phases"], rec["phases"]):
+        assert mine["energy_j"] == pytest.approx(primary["energy_j"] + 5.0 * primary["seconds"], rel=1e-3)
+        assert mine["energy_uncertainty_j"] > 0 and mine["coverage"] == pytest.approx(1.0, abs=0.02)
+    assert sec["totals"]["energy_j"] == pytest.approx(270.0 + 5.0 * 21.0, rel=1e-3)
+    assert rec["totals"]["energy_j"] == pytest.approx(270.0, rel=1e-3)  # the primary is left alone

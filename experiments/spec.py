@@ -67,6 +67,12 @@ FIELDS = [
     Field("meter_idle_w", float, None, None, "idle power of the board in W (`ebt meters idle`): records "
           "then keep net energy beside gross"),
     Field("meter_where", str, "device", ("device", "laptop"), "where the meter is sampled (set by the harness)"),
+    Field("meter_idle_std_w", float, None, None, "spread (standard deviation) of the idle readings in W "
+          "(`ebt meters idle`), kept beside meter_idle_w"),
+    Field("meters_extra", "strs", [], None, "secondary meters beside `meter` (`ebt run --meter A --meter B`): "
+          "meter n writes its own trace (power-n.csv), the record keeps its energies apart"),
+    Field("meters_extra_where", "strs", [], None, "where each of `meters_extra` is sampled, device or laptop "
+          "(set by the harness)"),
 ]
 
 BY_NAME = {f.name: f for f in FIELDS}
@@ -99,7 +105,10 @@ def _coerce(field, value):
         if isinstance(value, (list, tuple)) and all(
                 isinstance(v, (int, float)) and not isinstance(v, bool) for v in value):
             return [item(v) for v in value]
-    type_name = {"floats": "a list of numbers", "ints": "a list of integers"}.get(
+    elif kind == "strs":
+        if isinstance(value, (list, tuple)) and all(isinstance(v, str) for v in value):
+            return list(value)
+    type_name = {"floats": "a list of numbers", "ints": "a list of integers", "strs": "a list of strings"}.get(
         kind, getattr(kind, "__name__", str(kind)))
     raise SpecError("spec key '%s' = %r has the wrong type: expected %s (%s)"
                     % (field.name, value, type_name, field.help))
@@ -137,6 +146,7 @@ def _check_ranges(spec):
     need(spec["workers"] >= 0, "workers", "0 or more")
     need(spec["meter_rate_hz"] > 0, "meter_rate_hz", "a positive rate")
     need(spec["meter_idle_w"] is None or spec["meter_idle_w"] >= 0, "meter_idle_w", "null or a power >= 0")
+    need(set(spec["meters_extra_where"]) <= {"device", "laptop"}, "meters_extra_where", "device or laptop each")
     for key in ("train_subset", "test_subset"):
         need(spec[key] is None or spec[key] >= 1, key, "null or at least 1")
 

@@ -24,11 +24,11 @@ factor, and every other phase at its measured energy; they differ only in the fa
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import Optional
+
+from experiments.phases import is_low_precision as _low
 
 INT8_MAC_PJ = 0.2 + 0.03
 FP32_MAC_PJ = 3.7 + 0.9
-LOW_PRECISION_PREFIX = "bfp"  # the runner's phase precision tag: "bfp<bits>"
 
 
 @dataclass(frozen=True)
@@ -39,22 +39,21 @@ class Rule:
 
 
 MAC = Rule("mac", INT8_MAC_PJ / FP32_MAC_PJ,
-           "estimated (rule mac): 8-bit phases at measured energy x %.3f, the 8-bit int / FP32 MAC energy "
-           "ratio (%.2f / %.1f pJ, Horowitz ISSCC 2014); other phases measured"
-           % (INT8_MAC_PJ / FP32_MAC_PJ, INT8_MAC_PJ, FP32_MAC_PJ))
+           f"estimated (rule mac): 8-bit phases at measured energy x {INT8_MAC_PJ / FP32_MAC_PJ:.3f}, the 8-bit int / FP32 MAC energy "
+           f"ratio ({INT8_MAC_PJ:.2f} / {FP32_MAC_PJ:.1f} pJ, Horowitz ISSCC 2014); other phases measured")
 PAPER_FACTOR = 0.2219
 PAPER = Rule("paper", PAPER_FACTOR,
-             "estimated (rule paper): 8-bit phases at measured energy x %.4f, the minimax LL/LF energy ratio "
-             "of the paper's Table 2; other phases measured" % PAPER_FACTOR)
+             f"estimated (rule paper): 8-bit phases at measured energy x {PAPER_FACTOR:.4f}, the minimax LL/LF energy ratio "
+             "of the paper's Table 2; other phases measured")
 RULES = {r.name: r for r in (PAPER, MAC)}
 DEFAULT = PAPER
 
 
 def is_low_precision(phase: dict) -> bool:
-    return str(phase.get("precision") or "").startswith(LOW_PRECISION_PREFIX)
+    return _low(phase.get("precision"))
 
 
-def estimate(phases: list[dict], rule: Rule = DEFAULT) -> tuple[Optional[float], Optional[str]]:
+def estimate(phases: list[dict], rule: Rule = DEFAULT) -> tuple[float | None, str | None]:
     """(estimated joules, rule text) for a record's phases; (None, None) when no phase ran in low precision
     or any phase lacks a measured energy (an estimate is scaled from a measurement, never invented)."""
     if not any(is_low_precision(p) for p in phases):

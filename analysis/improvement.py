@@ -1,22 +1,24 @@
-"""Table 2's "EB Train Improv." row, by the rule that reproduces the paper's printed values (NOTES.md).
+"""Table 2's "EB Train Improv." row, by the rule that reproduces all of the paper's printed values but the
+two its transcription flags (`analysis/paper/table2_improvement.csv`, column `note`).
 
-- accuracy (points): max(EB Train (re-init), EB Train (FF)) - max(LT, SNIP, NS, ThiNet). The low-precision
-  variants' accuracies are not counted (with them VGG16/C10 p=0.7 would print -0.37, the paper has -0.57).
-- FLOPs (x): min baseline FLOPs / min FLOPs over all four EB variants.
-- energy (x): min baseline energy / EB Train (LL) energy.
+Groups come from the method registry (`analysis.naming`); for the paper's methods they are:
+
+- accuracy (points): max over the FP32 EB variants (re-init, FF) - max over the baselines (LT, SNIP, NS,
+  ThiNet). The low-precision variants' accuracies are not counted (with them VGG16/C10 p=0.7 would print
+  -0.37, the paper has -0.57).
+- FLOPs (x): min baseline FLOPs / min FLOPs over all EB variants.
+- energy (x): min baseline energy / the energy of the EB variant trained wholly in 8 bits (LL).
 Members missing from the data are left out of the max/min and named in the `basis` text; a side with no
 members at all gives a missing value, never 0.
 """
 from __future__ import annotations
 
 import math
+from collections.abc import Mapping
 from dataclasses import dataclass
-from typing import Mapping, Optional, Tuple
+from typing import Optional
 
-from analysis.naming import BASELINES, EB_VARIANTS
-
-EB_FP32 = ["EB Train (re-init)", "EB Train (FF)"]
-EB_LL = "EB Train (LL)"
+from analysis.naming import BASELINE, EB, displays, eb_all_low_precision, eb_fp32
 
 
 @dataclass(frozen=True)
@@ -31,9 +33,10 @@ class Improvement:
 
 def improvement(acc: Mapping[str, float], energy: Mapping[str, float], flops: Mapping[str, float]) -> Improvement:
     """Each mapping: method name (Table 2 row) -> value; missing or NaN entries are skipped."""
-    eb_acc, base_acc = _pick(acc, EB_FP32, max), _pick(acc, BASELINES, max)
-    base_e, ll_e = _pick(energy, BASELINES, min), _pick(energy, [EB_LL], min)
-    base_f, eb_f = _pick(flops, BASELINES, min), _pick(flops, EB_VARIANTS, min)
+    baselines = displays(BASELINE)
+    eb_acc, base_acc = _pick(acc, eb_fp32(), max), _pick(acc, baselines, max)
+    base_e, ll_e = _pick(energy, baselines, min), _pick(energy, eb_all_low_precision(), min)
+    base_f, eb_f = _pick(flops, baselines, min), _pick(flops, displays(EB), min)
     return Improvement(
         acc=_apply(eb_acc, base_acc, lambda a, b: a - b),
         energy_x=_apply(base_e, ll_e, lambda a, b: a / b if b else math.nan),
@@ -51,7 +54,7 @@ def round_half_up(value: float, places: int = 1) -> float:
 
 
 def truncate(value: float, places: int = 1) -> float:
-    """Some printed ratios are cut, not rounded (8.657 -> 8.6); see NOTES.md."""
+    """Some printed ratios are cut, not rounded (8.657 -> 8.6)."""
     scale = 10 ** places
     return math.floor(value * scale + 1e-9) / scale
 
@@ -61,7 +64,7 @@ def matches_printed(value: float, printed: float, places: int = 1) -> bool:
     return any(abs(f(value, places) - printed) < 1e-9 for f in (round_half_up, truncate))
 
 
-Pick = Optional[Tuple[str, float]]
+Pick = Optional[tuple[str, float]]
 
 
 def _pick(values: Mapping[str, float], names, best) -> Pick:

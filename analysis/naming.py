@@ -1,31 +1,71 @@
-"""The paper's names for the suite's (arch, depth), datasets and methods, and the paper's row order."""
+"""The paper's names for the suite's (arch, depth), datasets and methods, and the paper's row order.
+
+Methods come only from the registry `experiments.methods.METHODS` (its order is the tables' row order);
+each method's `display` is its row label, its `group` ("reference", "baseline" or "eb") places it in
+the Improv. rule, and `table3_label` names its Table 3 row (None: not in Table 3). A method added to
+the registry shows up in every table and figure without a change here.
+"""
 from __future__ import annotations
 
-from typing import Optional
+from dataclasses import dataclass
+
+from experiments.methods import BASELINE, EB, REFERENCE  # noqa: F401 (the groups, re-exported for analysis)
 
 DATASET_NAMES = {"cifar10": "CIFAR-10", "cifar100": "CIFAR-100", "imagenet": "ImageNet"}
 
-# Table 2's row order; `dense` is the suite's unpruned reference (Table 3 "Unpruned", Fig 1's dashed line).
-METHOD_NAMES = {
-    "dense": "Unpruned",
-    "lt": "LT (one-shot)",
-    "snip": "SNIP",
-    "ns": "NS",
-    "thinet": "ThiNet",
-    "ebtrain-reinit": "EB Train (re-init)",
-    "ebtrain-ff": "EB Train (FF)",
-    "ebtrain-lf": "EB Train (LF)",
-    "ebtrain-ll": "EB Train (LL)",
-}
-METHOD_ORDER = list(METHOD_NAMES.values())
-BASELINES = ["LT (one-shot)", "SNIP", "NS", "ThiNet"]
-EB_VARIANTS = ["EB Train (re-init)", "EB Train (FF)", "EB Train (LF)", "EB Train (LL)"]
-
-# Table 3 has a single EB row: the default FP32 variant.
-TABLE3_METHOD = {"Unpruned": "Unpruned", "NS": "NS", "ThiNet": "ThiNet", "EB Train (FF)": "EB Train"}
+# The paper's labels of the two EB variants its draw-epoch experiments use (Tables 1/4, Figs 1/5; Fig 2).
+DEFAULT_EB = "EB Train (FF)"
+LOW_PRECISION_SEARCH_EB = "EB Train (LF)"
 
 
-def model_name(arch: str, depth: Optional[int]) -> str:
+@dataclass(frozen=True)
+class MethodInfo:
+    key: str
+    display: str
+    group: str
+    table3_label: str | None
+    low_precision: tuple[bool, ...]  # per training phase (search, retrain, ...): emulated 8-bit or not
+
+
+def methods() -> list[MethodInfo]:
+    """Every registered method, in registry order (read afresh: a test may register one)."""
+    from experiments.methods import METHODS, is_low_precision
+    from experiments.spec import resolve
+
+    spec = resolve({"run_id": "naming"})  # the defaults: the precision of a phase may depend on the spec
+    return [MethodInfo(k, m.display, m.group, m.table3_label,
+                       tuple(is_low_precision(p) for p in m.precisions(spec).values()))
+            for k, m in METHODS.items()]
+
+
+def method_order() -> list[str]:
+    return [m.display for m in methods()]
+
+
+def displays(group: str) -> list[str]:
+    return [m.display for m in methods() if m.group == group]
+
+
+def eb_fp32() -> list[str]:
+    """EB variants trained entirely in FP32 (the paper's re-init and FF rows)."""
+    return [m.display for m in methods() if m.group == EB and not any(m.low_precision)]
+
+
+def eb_all_low_precision() -> list[str]:
+    """EB variants trained entirely in emulated 8-bit (the paper's LL row)."""
+    return [m.display for m in methods() if m.group == EB and m.low_precision and all(m.low_precision)]
+
+
+def eb_keys() -> set[str]:
+    return {m.key for m in methods() if m.group == EB}
+
+
+def table3_labels() -> dict[str, str]:
+    """Table 2 display name -> Table 3 row label, for the methods Table 3 has."""
+    return {m.display: m.table3_label for m in methods() if m.table3_label}
+
+
+def model_name(arch: str, depth: int | None) -> str:
     """VGG16, PreResNet101, ResNet18 ... (the paper's spelling; other depths follow the same pattern)."""
     stem = {"vgg": "VGG", "preresnet": "PreResNet", "resnet": "ResNet"}.get(str(arch).lower(), str(arch))
     return f"{stem}{'' if depth is None else int(depth)}"
@@ -37,4 +77,5 @@ def dataset_name(dataset: str) -> str:
 
 
 def method_name(method: str) -> str:
-    return METHOD_NAMES.get(str(method).lower(), str(method))
+    names = {m.key: m.display for m in methods()}
+    return names.get(str(method), str(method))

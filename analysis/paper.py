@@ -1,7 +1,7 @@
 """The paper's printed numbers (analysis/paper/*.csv), each row with its transcription `note`."""
 from __future__ import annotations
 
-from functools import lru_cache
+from functools import cache
 from pathlib import Path
 
 import pandas as pd
@@ -9,7 +9,7 @@ import pandas as pd
 PAPER_DIR = Path(__file__).resolve().parent / "paper"
 
 
-@lru_cache(maxsize=None)
+@cache
 def _load(name: str) -> pd.DataFrame:
     # draw_epoch mixes ints and 'final', so it stays text; notes are text with '' for "no doubt".
     df = pd.read_csv(PAPER_DIR / name, dtype={"draw_epoch": str, "note": str}, keep_default_na=True)

@@ -1,178 +1,236 @@
-"""Run records (`results/runs/<run_id>/record.json`, schema 1) -> one pandas DataFrame, one row per run.
+"""Run records (`results/runs/<run_id>/record.json`) -> one pandas DataFrame, one row per run.
 
 Phases are flattened into `<phase>_<field>` columns. Partial, failed and unreadable runs are kept and
 flagged (`usable` is False) so the report can list them; `usable_runs` is what tables and figures use.
+Runs whose Early-Bird search found no ticket, or found it too late to retrain, carry an `eb_flag` and
+are left out of tables and figures (`trusted_runs`), which say how many they left out.
+
+Accuracy: `best_top1` is the official metric (the best epoch's top-1, as the official code reports);
+`final_top1` the last evaluation. Energy: `energy_kj` is measured (with `energy_unc_kj` and
+`energy_scope` where the record has them), `est_energy_kj` the default 8-bit estimate and
+`est_mac_energy_kj` the other rule's; older records without uncertainty or scope keep those empty.
 """
 from __future__ import annotations
 
 import glob
 import json
 import logging
+import math
+from collections.abc import Iterable
 from pathlib import Path
-from typing import Any, Dict, Iterable, List, Optional
+from typing import Any
 
 import pandas as pd
 
-from analysis.naming import dataset_name, method_name, model_name
+from analysis import energy_estimate
+from analysis.naming import dataset_name, eb_keys, methods, model_name
+from experiments import events as ev
+from experiments import paths
+from harness.record import SCHEMA
 
 log = logging.getLogger(__name__)
 
-SCHEMA = 1
-RECORD_FILE = "record.json"
-DEFAULT_RUNS = "results/runs/*/record.json"
-EB_METHODS = ("ebtrain-ff", "ebtrain-reinit", "ebtrain-lf", "ebtrain-ll")
-PHASE_SUMS = ("seconds", "energy_j", "flops", "epochs", "samples")
+UNREADABLE = "unreadable"  # the analysis's own status for a record file that does not parse
+PHASE_SUMS = ("seconds", "energy_j", "energy_uncertainty_j", "uncovered_s", "flops", "epochs", "samples")
+NO_TICKET = "no ticket found"
+TOO_LATE = "ticket drawn too late to retrain"
+TEXT_COLUMNS = {"run_id", "status", "error", "method", "method_name", "arch", "model", "dataset", "dataset_name",
+                "energy_source", "estimate_rule", "energy_scope", "meter_kind", "meter_where", "board", "run_dir",
+                "eb_flag"}
 
 
-def find_records(pattern: str = DEFAULT_RUNS) -> List[Path]:
-    """Record files matching `pattern`; a match that is a run folder stands for its record.json."""
+def default_pattern(results: Path) -> str:
+    """Every record under a results folder."""
+    return str(Path(paths.results_runs(results)) / "*" / paths.RECORD)
+
+
+def find_records(pattern: str) -> list[Path]:
+    """Record files matching `pattern`; a match that is a run folder stands for its record."""
     found = []
     for hit in sorted(glob.glob(pattern)):
         path = Path(hit)
         if path.is_dir():
-            path = path / RECORD_FILE
+            path = path / paths.RECORD
         if path.is_file():
             found.append(path)
     return found
 
 
-def load_records(pattern: str = DEFAULT_RUNS) -> pd.DataFrame:
+def load_records(pattern: str) -> pd.DataFrame:
     return records_frame(find_records(pattern))
 
 
-def records_frame(paths: Iterable[Path]) -> pd.DataFrame:
+def records_frame(record_paths: Iterable[Path]) -> pd.DataFrame:
+    context = _Context.now()
     rows = []
-    for path in paths:
+    for path in record_paths:
         try:
-            with open(path, encoding="utf-8") as fh:
-                record = json.load(fh)
+            record = json.loads(Path(path).read_text(encoding="utf-8"))
             if not isinstance(record, dict):
-                raise ValueError("not a JSON object")
-            rows.append(flatten(record, path.parent))
+                raise ValueError("not a JSON object")  # noqa: TRY004 (one handler for every bad record)
+            rows.append(flatten(record, path.parent, context))
         except (OSError, ValueError) as exc:
             # A half-written or corrupt record must not sink the whole report: keep it as a flagged row.
             log.warning("unreadable record %s: %s", path, exc)
-            rows.append({"run_id": path.parent.name, "status": "unreadable", "error": str(exc),
+            rows.append({"run_id": path.parent.name, "status": UNREADABLE, "error": str(exc),
                          "run_dir": str(path.parent)})
-    df = pd.DataFrame(rows, columns=_COLUMNS if not rows else None)
-    for col in _COLUMNS:
-        if col not in df.columns:
-            df[col] = None
-    df["usable"] = df["status"].eq("ok")
+    columns = columns_of(context)
+    df = pd.DataFrame(rows).reindex(columns=list(dict.fromkeys(columns + [c for r in rows for c in r])))
+    df["usable"] = df["status"].eq(ev.OK)
     df["created"] = pd.to_datetime(df["created"], utc=True, errors="coerce")
-    for col in _NUMERIC:
-        df[col] = pd.to_numeric(df[col], errors="coerce")
+    return _numbers(df)
+
+
+def _numbers(df: pd.DataFrame) -> pd.DataFrame:
+    """Numeric columns as floats (None -> NaN), found by their values rather than a second list of names."""
+    for col in df.columns:
+        if col in TEXT_COLUMNS or df[col].dtype != object:
+            continue
+        values = df[col].dropna()
+        if len(values) == 0 or all(isinstance(v, (int, float)) and not isinstance(v, bool) for v in values):
+            df[col] = pd.to_numeric(df[col], errors="coerce")
     return df
 
 
 def usable_runs(df: pd.DataFrame, include_partial: bool = False) -> pd.DataFrame:
     """Runs that tables and figures may use: status ok, plus partial runs when asked. Failed never."""
-    keep = df["status"].eq("ok")
+    keep = df["status"].eq(ev.OK)
     if include_partial:
-        keep |= df["status"].eq("partial")
+        keep |= df["status"].eq(ev.PARTIAL)
     return df[keep]
 
 
-def flatten(record: Dict[str, Any], run_dir: Path) -> Dict[str, Any]:
-    if record.get("schema") != SCHEMA:
-        raise ValueError(f"schema {record.get('schema')!r}, expected {SCHEMA}")
+def trusted_runs(df: pd.DataFrame) -> pd.DataFrame:
+    """Runs without an Early-Bird flag (no ticket, or a ticket too late to retrain)."""
+    return df[df["eb_flag"].isna() | df["eb_flag"].eq("")]
+
+
+class _Context:
+    """What flattening needs from the method registry, read once per load."""
+
+    def __init__(self, names: dict[str, str], eb: set[str]):
+        self.names = names
+        self.eb = eb
+
+    @classmethod
+    def now(cls) -> _Context:
+        return cls({m.key: m.display for m in methods()}, eb_keys())
+
+
+def columns_of(context: _Context) -> list[str]:
+    """The frame's columns: those of an empty record (so an empty frame still has them)."""
+    return list(flatten({"schema": SCHEMA}, Path(""), context)) + ["usable"]
+
+
+def flatten(record: dict[str, Any], run_dir: Path, context: _Context) -> dict[str, Any]:
+    schema = record.get("schema")
+    if not isinstance(schema, int) or not 1 <= schema <= SCHEMA:
+        raise ValueError(f"schema {schema!r}, this analysis reads 1 to {SCHEMA}")
     config = record.get("config") or {}
-    eb = record.get("eb") or {}
-    params = record.get("params") or {}
-    acc = record.get("accuracy") or {}
-    totals = record.get("totals") or {}
-    meter = record.get("meter") or {}
-    device = record.get("device") or {}
     method = record.get("method")
-    epochs = config.get("epochs")
-    row: Dict[str, Any] = {
-        "run_id": record.get("run_id") or run_dir.name,
-        "status": record.get("status"),
-        "error": record.get("error"),
-        "created": record.get("created"),
-        "method": method,
-        "method_name": method_name(method),
-        "arch": record.get("arch"),
-        "depth": record.get("depth"),
-        "model": model_name(record.get("arch"), record.get("depth")),
-        "dataset": record.get("dataset"),
-        "dataset_name": dataset_name(record.get("dataset")),
-        "prune_ratio": record.get("prune_ratio"),
-        "seed": record.get("seed"),
-        "epochs": epochs,
-        "lr": config.get("lr"),
-        "lr_gamma": config.get("lr_gamma", 0.1),
-        "lr_milestones": _milestone_epochs(config.get("lr_milestones") or (), epochs),
-        "eb_ratios": tuple(config.get("eb_ratios") or ((eb.get("ratio"),) if eb.get("ratio") is not None else ())),
-        "eb_draw_epoch": _draw_config(config.get("eb_draw_epoch"), epochs),
-        "eb_epoch": eb.get("epoch"),
-        "eb_ratio": eb.get("ratio"),
-        "eb_epsilon": eb.get("epsilon"),
-        "eb_detected": eb.get("detected"),
-        "eb_distances": eb.get("distances"),
-        "params_dense": params.get("dense"),
-        "params_final": params.get("final"),
-        "top1": acc.get("top1"),
-        "top5": acc.get("top5"),
-        "best_top1": acc.get("best_top1"),
-        "seconds": totals.get("seconds"),
-        "energy_j": totals.get("energy_j"),
-        "energy_source": totals.get("energy_source") or "none",
-        "estimated_energy_j": totals.get("estimated_energy_j"),
-        "estimate_rule": totals.get("estimate_rule"),
-        "flops": totals.get("flops"),
-        "meter_kind": meter.get("kind"),
-        "meter_where": meter.get("where"),
-        "board": device.get("board"),
-        "resumed": bool(record.get("resumed")),
-        "run_dir": str(run_dir),
-        "phases": record.get("phases") or [],
-    }
-    # Where the ticket was drawn: a fixed epoch from the config, else the detector's epoch.
-    if method in EB_METHODS:
-        row["draw_epoch"] = row["eb_draw_epoch"] if row["eb_draw_epoch"] is not None else row["eb_epoch"]
-    else:
-        row["draw_epoch"] = None
-    # Energy kinds never share a column: a measured kJ and an estimated kJ are different quantities.
-    source = row["energy_source"]
-    measured = row["energy_j"] if source == "measured" else None
-    estimated = row["estimated_energy_j"]
-    if estimated is None and source == "estimated":
-        estimated = row["energy_j"]
-    row["energy_kj"] = None if measured is None else measured / 1e3
-    row["est_energy_kj"] = None if estimated is None else estimated / 1e3
-    flops = row["flops"]
-    if flops is None:
-        # Only when every phase has a count is the sum the run's total; otherwise it stays missing.
-        counts = [p.get("flops") for p in row["phases"]]
-        flops = sum(counts) if counts and all(c is not None for c in counts) else None
-        row["flops"] = flops
-    row["flops_p"] = None if flops is None else flops / 1e15
-    row.update(_phase_columns(row["phases"]))
+    row = _identity(record, run_dir, context)
+    row.update(_schedule(config))
+    row.update(_early_bird(record.get("eb") or {}, config, method in context.eb))
+    row.update(_accuracy(record.get("accuracy") or {}, record.get("params") or {}))
+    row.update(_energy(record))
+    row.update(_phase_columns(record.get("phases") or []))
     return row
 
 
-def _milestone_epochs(milestones, epochs: Optional[int]) -> tuple:
-    """LR decay epochs; the spec gives them as fractions of `epochs` (0.5, 0.75 -> 80, 120 of 160)."""
-    if epochs and all(0 < m < 1 for m in milestones):
-        return tuple(int(round(m * epochs)) for m in milestones)
-    return tuple(int(m) for m in milestones)
+def _identity(record: dict[str, Any], run_dir: Path, context: _Context) -> dict[str, Any]:
+    method, device = record.get("method"), record.get("device") or {}
+    return {
+        "run_id": record.get("run_id") or run_dir.name, "status": record.get("status"),
+        "error": record.get("error"), "created": record.get("created"), "method": method,
+        "method_name": context.names.get(method, method), "arch": record.get("arch"), "depth": record.get("depth"),
+        "model": model_name(record.get("arch"), record.get("depth")), "dataset": record.get("dataset"),
+        "dataset_name": dataset_name(record.get("dataset")), "prune_ratio": record.get("prune_ratio"),
+        "seed": record.get("seed"), "board": device.get("board"), "resumed": bool(record.get("resumed")),
+        "run_dir": str(run_dir),
+    }
 
 
-def _draw_config(value: Any, epochs: Optional[int]) -> Optional[float]:
-    if value is None:
-        return None
-    if isinstance(value, str) and value.lower() == "final":
-        return epochs
-    return value
+def _schedule(config: dict[str, Any]) -> dict[str, Any]:
+    epochs = config.get("epochs")
+    # The spec gives the decays as fractions of `epochs` (0.5, 0.75 -> 80, 120 of 160).
+    milestones = tuple(round(m * epochs) for m in config.get("lr_milestones") or ()) if epochs else ()
+    search = config.get("search_lr_milestones")  # the search's own schedule (Table 1), else the main one
+    return {"epochs": epochs, "lr": config.get("lr"), "lr_gamma": config.get("lr_gamma"),
+            "lr_milestones": milestones, "search_lr": config.get("search_lr") or config.get("lr"),
+            "search_lr_milestones": _epochs(search, epochs) if search is not None else milestones,
+            "search_schedule_own": config.get("search_lr") is not None or search is not None,
+            "eb_ratios": tuple(config.get("eb_ratios") or ()), "eb_draw_epoch": config.get("eb_draw_epoch")}
 
 
-def _phase_columns(phases: List[Dict[str, Any]]) -> Dict[str, Any]:
+def _epochs(fractions, epochs: Optional[int]) -> tuple:
+    """LR decay epochs from the spec's fractions of `epochs` (0.5, 0.75 -> 80, 120 of 160)."""
+    return tuple(int(round(m * epochs)) for m in fractions or ()) if epochs else ()
+
+
+def _early_bird(eb: dict[str, Any], config: dict[str, Any], is_eb: bool) -> dict[str, Any]:
+    """Where the ticket was drawn (a fixed epoch from the config, else the detector's), and its flag."""
+    fixed = config.get("eb_draw_epoch")
+    flag = None
+    if is_eb and eb.get("detected") is False and not eb.get("forced") and fixed is None:
+        flag = NO_TICKET
+    elif is_eb and (eb.get("late") or eb.get("retrain_epochs") == 0):
+        flag = TOO_LATE
+    return {"eb_epoch": eb.get("epoch"), "eb_ratio": eb.get("ratio"), "eb_epsilon": eb.get("epsilon"),
+            "eb_detected": eb.get("detected"), "eb_late": eb.get("late"),
+            "eb_retrain_epochs": eb.get("retrain_epochs"), "eb_distances": eb.get("distances"),
+            "draw_epoch": (fixed if fixed is not None else eb.get("epoch")) if is_eb else None, "eb_flag": flag}
+
+
+def _accuracy(acc: dict[str, Any], params: dict[str, Any]) -> dict[str, Any]:
+    return {"best_top1": acc.get("best_top1"), "final_top1": acc.get("top1"), "top5": acc.get("top5"),
+            "params_dense": params.get("dense"), "params_final": params.get("final")}
+
+
+def _energy(record: dict[str, Any]) -> dict[str, Any]:
+    totals, meter, phases = record.get("totals") or {}, record.get("meter") or {}, record.get("phases") or []
+    source = totals.get("energy_source") or "none"
+    measured = source == "measured" and totals.get("energy_j") is not None
+    est, est_unc = _estimate(phases, energy_estimate.DEFAULT)
+    mac, _ = _estimate(phases, energy_estimate.MAC)
+    flops = totals.get("flops")
+    return {
+        "seconds": totals.get("seconds"), "energy_source": source,
+        "energy_kj": totals["energy_j"] / 1e3 if measured else None,
+        "energy_unc_kj": _kilo(totals.get("energy_uncertainty_j")) if measured else None,
+        "energy_scope": totals.get("scope") if measured else None,
+        "est_energy_kj": _kilo(est), "est_energy_unc_kj": _kilo(est_unc),
+        "est_mac_energy_kj": _kilo(mac), "estimate_rule": energy_estimate.DEFAULT.name if est is not None else None,
+        "flops": flops, "flops_p": None if flops is None else flops / 1e15,
+        "meter_kind": meter.get("kind"), "meter_where": meter.get("where"),
+        "meter_idle_w": meter.get("idle_w"), "meter_idle_std_w": meter.get("idle_std_w"),
+        "secondary_meters": record.get("secondary_meters") or [],
+        "phases": phases,
+    }
+
+
+def _estimate(phases: list[dict], rule: energy_estimate.Rule) -> tuple[float | None, float | None]:
+    """(joules, uncertainty) of `rule` on the phases; the uncertainty scales with each phase's factor and is
+    None when a phase lacks one."""
+    joules, _ = energy_estimate.estimate(phases, rule)
+    if joules is None:
+        return None, None
+    parts = [p.get("energy_uncertainty_j") for p in phases]
+    if any(u is None for u in parts):
+        return joules, None
+    return joules, sum(u * (rule.factor if energy_estimate.is_low_precision(p) else 1.0)
+                       for u, p in zip(parts, phases))
+
+
+def _kilo(joules: float | None) -> float | None:
+    return None if joules is None or (isinstance(joules, float) and math.isnan(joules)) else joules / 1e3
+
+
+def _phase_columns(phases: list[dict[str, Any]]) -> dict[str, Any]:
     """`<name>_<field>`: additive fields summed over phases of the same name (a resumed run may split one).
 
     A sum with any missing part is missing, not a smaller number.
     """
-    out: Dict[str, Any] = {}
+    out: dict[str, Any] = {}
     for phase in phases:
         name = phase.get("name") or "phase"
         for field in PHASE_SUMS:
@@ -188,18 +246,3 @@ def _phase_columns(phases: List[Dict[str, Any]]) -> Dict[str, Any]:
         seconds, joules = out[f"{name}_seconds"], out[f"{name}_energy_j"]
         out[f"{name}_mean_w"] = joules / seconds if seconds and joules is not None else None
     return out
-
-
-_COLUMNS = [
-    "run_id", "status", "error", "created", "method", "method_name", "arch", "depth", "model", "dataset",
-    "dataset_name", "prune_ratio", "seed", "epochs", "lr", "lr_gamma", "lr_milestones", "eb_ratios", "eb_draw_epoch", "eb_epoch",
-    "eb_ratio", "eb_epsilon", "eb_detected", "eb_distances", "draw_epoch", "params_dense", "params_final",
-    "top1", "top5", "best_top1", "seconds", "energy_j", "energy_source", "estimated_energy_j",
-    "estimate_rule", "energy_kj", "est_energy_kj", "flops", "flops_p", "meter_kind", "meter_where", "board",
-    "resumed", "run_dir", "phases",
-]
-_NUMERIC = [
-    "depth", "prune_ratio", "seed", "epochs", "lr", "lr_gamma", "eb_draw_epoch", "eb_epoch", "eb_ratio", "eb_epsilon",
-    "draw_epoch", "params_dense", "params_final", "top1", "top5", "best_top1", "seconds", "energy_j",
-    "estimated_energy_j", "energy_kj", "est_energy_kj", "flops", "flops_p",
-]

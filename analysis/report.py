@@ -5,21 +5,38 @@ import logging
 from dataclasses import dataclass, field
 from datetime import datetime, timezone
 from pathlib import Path
-from typing import List
 
 import pandas as pd
 
 from analysis import markdown, tables
+from analysis.energy_estimate import DEFAULT, RULES
 from analysis.figures import ALL_FIGURES, TITLES, FigureResult
+from analysis.meter_gap import gap_table
 from analysis.output import save_figure, write_csv, write_text
-from analysis.records import DEFAULT_RUNS, load_records, usable_runs
+from analysis.records import (
+    NO_TICKET,
+    TOO_LATE,
+    load_records,
+    trusted_runs,
+    usable_runs,
+)
+from experiments import events as ev
 
 log = logging.getLogger(__name__)
 
 MAX_FLAGGED_LISTED = 50
-RUN_INDEX_COLUMNS = ["run_id", "status", "created", "model", "dataset_name", "method_name", "prune_ratio", "seed",
-                     "draw_epoch", "top1", "energy_kj", "est_energy_kj", "energy_source", "flops_p", "seconds",
-                     "resumed", "error"]
+RUN_INDEX_COLUMNS = ["run_id", "status", "eb_flag", "created", "model", "dataset_name", "method_name", "prune_ratio",
+                     "seed", "draw_epoch", "best_top1", "final_top1", "energy_kj", "energy_unc_kj", "energy_scope",
+                     "est_energy_kj", "est_mac_energy_kj", "energy_source", "flops_p", "seconds", "resumed", "error"]
+CONVENTIONS = (
+    "Conventions: **top-1 best** is the official metric (the best epoch's top-1, as the official code "
+    "reports); **final** is the last epoch's, shown beside it. Energy cells are mean ± u, u = sqrt(s² + ū²): "
+    "s the sample std over runs (0 for one run), ū the mean of the runs' own `energy_uncertainty_j` (averaged, "
+    "not added in quadrature: the meter's accuracy class, its largest part, is shared by the runs); a `*` marks "
+    "a ± that is the spread alone (records without their own uncertainty). The `scope` column says what a "
+    "measured joule covers (module, board, wall, gpu, package); numbers of different scope are not comparable, "
+    "and the paper measured its TX2 with an external power meter. Estimated energies name their rule: "
+    + "; ".join(f"`{r.name}`: {r.text}" for r in RULES.values()) + f". The default is `{DEFAULT.name}`.")
 
 
 @dataclass
@@ -27,8 +44,8 @@ class Report:
     out_dir: Path
     n_records: int
     n_used: int
-    figures: List[str] = field(default_factory=list)
-    tables: List[str] = field(default_factory=list)
+    figures: list[str] = field(default_factory=list)
+    tables: list[str] = field(default_factory=list)
 
 
 @dataclass
@@ -40,11 +57,14 @@ class _Table:
     backing: str
 
 
-def build_report(runs: str = DEFAULT_RUNS, out_dir: Path = Path("results"), include_partial: bool = False) -> Report:
+def build_report(runs: str, out_dir: Path, include_partial: bool = False) -> Report:
+    """Every figure and table of the records matching `runs` (a glob), written under `out_dir`."""
     out_dir = Path(out_dir)
     all_runs = load_records(runs)
-    used = usable_runs(all_runs, include_partial)
-    log.info("%d records, %d used (%s)", len(all_runs), len(used), "ok + partial" if include_partial else "ok only")
+    usable = usable_runs(all_runs, include_partial)
+    used = trusted_runs(usable)
+    log.info("%d records, %d used (%s; %d with an Early-Bird flag left out)", len(all_runs), len(used),
+             "ok + partial" if include_partial else "ok only", len(usable) - len(used))
     fig_dir, tab_dir = out_dir / "figures", out_dir / "tables"
 
     figures = [make(used) for make in ALL_FIGURES]
@@ -57,7 +77,7 @@ def build_report(runs: str = DEFAULT_RUNS, out_dir: Path = Path("results"), incl
         else:
             save_figure(f.fig, stem)
 
-    built = _tables(used)
+    built = _tables(used, usable)
     for t in built:
         write_csv(tab_dir / f"{t.name}.csv", t.data)
         write_text(tab_dir / f"{t.name}.md", f"# {t.title}\n\n{t.backing}\n\n{t.text}")
@@ -80,11 +100,23 @@ def _backing(df: pd.DataFrame) -> str:
             f"when fewer of that row's runs had that value); {int((n == 0).sum())} rows have only the paper's value.")
 
 
-def _tables(used: pd.DataFrame) -> List[_Table]:
+def _left_out(usable: pd.DataFrame, methods: pd.Series) -> str:
+    """The runs of these methods that a table leaves out for their Early-Bird flag, said under it."""
+    flagged = usable[usable["eb_flag"].isin([NO_TICKET, TOO_LATE]) & usable["method_name"].isin(set(methods))]
+    if flagged.empty:
+        return ""
+    counts = flagged["eb_flag"].value_counts()
+    return ("\n\nLeft out (not averaged in): " + ", ".join(f"{n} run(s) with {flag}" for flag, n in counts.items())
+            + ": " + ", ".join(f"`{r}`" for r in flagged["run_id"].head(10)) + (" …" if len(flagged) > 10 else "")
+            + ". They are listed under Flagged runs.")
+
+
+def _tables(used: pd.DataFrame, usable: pd.DataFrame) -> list[_Table]:
     t2 = tables.table2(used)
     imp = tables.table2_improvement(t2)
     t1, t3, t4 = tables.table1(used), tables.table3(used), tables.table4(used)
-    return [
+    gaps = gap_table(used)
+    out = [
         _Table("table2_methods", "Table 2: accuracy, energy and FLOPs per method and pruning ratio", t2,
                markdown.table2(t2), _backing(t2)),
         _Table("table2_improvement", "Table 2: EB Train Improv. (the paper's rule on the measured means)", imp,
@@ -98,23 +130,33 @@ def _tables(used: pd.DataFrame) -> List[_Table]:
         _Table("table4_large_lr", "Table 4: retrain accuracy per initial LR and draw epoch (p = 0.5)", t4,
                markdown.accuracy_table(t4, "initial_lr", "initial LR"), _backing(t4)),
     ]
+    for t in out:
+        if "method" in t.data:
+            t.backing += _left_out(usable, t.data["method"])
+    if len(gaps):
+        out.append(_Table("meter_gap", "Per-phase gap between the primary meter and each secondary meter", gaps,
+                          markdown.gap_table(gaps),
+                          f"{gaps['run_id'].nunique()} run(s) with a second meter; gap = secondary - primary over "
+                          "the same phase window, its ± the two uncertainties in quadrature (independent meters)."))
+    return out
 
 
 def _report_md(all_runs: pd.DataFrame, used: pd.DataFrame, include_partial: bool, pattern: str,
-               figures: List[FigureResult], built: List[_Table]) -> str:
+               figures: list[FigureResult], built: list[_Table]) -> str:
     now = datetime.now(timezone.utc).strftime("%Y-%m-%d %H:%M UTC")
     lines = ["# Early-Bird energy suite: report", "", f"Generated {now} from `{pattern}`.", ""]
     if all_runs.empty:
-        lines += ["**No run records found.** Run `ebt run CONFIG` first; every figure and table below is "
-                  "empty until records exist.", ""]
+        lines += [("**No run records found.** Run `ebt run CONFIG` first; every figure and table below is "
+                  "empty until records exist."), ""]
     counts = all_runs["status"].value_counts().to_dict() if len(all_runs) else {}
-    lines += [f"Records: {len(all_runs)} ({', '.join(f'{k}: {v}' for k, v in sorted(counts.items())) or 'none'}). "
+    lines += [(f"Records: {len(all_runs)} ({', '.join(f'{k}: {v}' for k, v in sorted(counts.items())) or 'none'}). "
               f"Used in figures and tables: {len(used)} ({'ok and partial' if include_partial else 'ok only'}; "
-              "failed and unreadable runs never). Energy: measured and estimated values are kept in separate "
-              "columns and marked; missing values show as —, never as 0.", ""]
-    flagged = all_runs[~all_runs["status"].eq("ok")]
+              "failed and unreadable runs never; runs whose Early-Bird search found no ticket, or one too late "
+              "to retrain, are left out and listed below). Energy: measured and estimated values are kept in "
+              "separate columns and marked; missing values show as —, never as 0."), "", CONVENTIONS, ""]
+    flagged = all_runs[~all_runs["status"].eq(ev.OK) | all_runs["eb_flag"].isin([NO_TICKET, TOO_LATE])]
     if len(flagged):
-        lines += ["## Flagged runs", "", *[f"- `{r.run_id}`: **{r.status}**" + (f" ({r.error})" if r.error else "")
+        lines += ["## Flagged runs", "", *[f"- `{r.run_id}`: **{_why(r)}**" + (f" ({r.error})" if r.error else "")
                                           for r in flagged.head(MAX_FLAGGED_LISTED).itertuples()]]
         if len(flagged) > MAX_FLAGGED_LISTED:
             lines.append(f"- … and {len(flagged) - MAX_FLAGGED_LISTED} more (see tables/runs.csv)")
@@ -132,6 +174,10 @@ def _report_md(all_runs: pd.DataFrame, used: pd.DataFrame, include_partial: bool
         lines += [f"### {t.title}", "", t.backing, ""]
         lines += [t.text if len(t.data) else "No runs for this table yet.", ""]
     return "\n".join(lines)
+
+
+def _why(r) -> str:
+    return r.status if r.status != ev.OK else f"{r.status}, {r.eb_flag}: left out of tables and figures"
 
 
 def _runs(n: int) -> str:

@@ -5,18 +5,31 @@ a tidy DataFrame: one row per cell group, `n` = runs behind it, `*_paper` = the 
 measured / paper. Missing data stays NaN; `markdown()` shows it as "—", never as 0.
 Rows are restricted to settings (model, dataset) that have at least one run, so a table shows which of
 the paper's cells a setting still lacks without listing the whole paper.
+
+Accuracy `acc` is the official metric (the best epoch's top-1), `acc_final` the last epoch's, beside it.
+Energy cells carry `<metric>_u`: the run-to-run sample std s (0 for one run) and the mean of the runs'
+own uncertainties u combined as sqrt(s^2 + u^2); u is averaged, not added in quadrature, because the
+instrument's accuracy class, its largest part, is shared by every run on that meter. `<metric>_u_meter`
+is False when a run lacks its own uncertainty (older records): the ± is then the spread alone.
+`energy_scope` lists the scopes of the measured energies behind a cell.
 """
 from __future__ import annotations
 
 import math
-from typing import Dict, Iterable, List, Sequence
+from collections.abc import Iterable, Sequence
 
 import numpy as np
 import pandas as pd
 
 from analysis import paper
 from analysis.improvement import improvement
-from analysis.naming import BASELINES, EB_VARIANTS, METHOD_ORDER, TABLE3_METHOD
+from analysis.naming import (
+    DEFAULT_EB,
+    displays,
+    eb_all_low_precision,
+    method_order,
+    table3_labels,
+)
 
 STANDARD_LR = 0.1
 TABLE1_RATIO = 0.5  # Tables 1 and 4 are at p = 0.5 in the paper
@@ -24,11 +37,17 @@ TABLE1_RATIO = 0.5  # Tables 1 and 4 are at p = 0.5 in the paper
 
 # --- shared helpers -----------------------------------------------------------------------------
 
-def summarize(df: pd.DataFrame, keys: Sequence[str], metrics: Dict[str, str]) -> pd.DataFrame:
-    """Per group of `keys`: n (runs), and for each metric mean, sample std (ddof=1) and its own count."""
+# energy metric -> the per-run uncertainty column that goes with it
+UNCERTAINTY = {"energy_kj": "energy_unc_kj", "est_energy_kj": "est_energy_unc_kj",
+               "energy_mj": "energy_unc_mj", "est_energy_mj": "est_energy_unc_mj"}
+
+
+def summarize(df: pd.DataFrame, keys: Sequence[str], metrics: dict[str, str]) -> pd.DataFrame:
+    """Per group of `keys`: n (runs), and for each metric mean, sample std (ddof=1) and its own count;
+    energy metrics also their combined uncertainty `_u` and the scopes behind them."""
     if df.empty:
         cols = list(keys) + ["n"] + [f"{m}_{s}" for m in metrics for s in ("mean", "std", "n")]
-        return pd.DataFrame(columns=cols)
+        return pd.DataFrame(columns=cols + [f"{m}_u" for m in metrics if metrics[m] in UNCERTAINTY])
     grouped = df.groupby(list(keys), dropna=False, sort=True)
     out = grouped.size().rename("n").to_frame()
     for name, col in metrics.items():
@@ -36,7 +55,23 @@ def summarize(df: pd.DataFrame, keys: Sequence[str], metrics: Dict[str, str]) ->
         out[f"{name}_mean"] = stats["mean"]
         out[f"{name}_std"] = stats["std"]
         out[f"{name}_n"] = stats["count"]
+        if col in UNCERTAINTY and UNCERTAINTY[col] in df:
+            out = out.join(_uncertainty(df, list(keys), col, name))
+    if "energy_scope" in df:
+        out["energy_scope"] = grouped["energy_scope"].agg(lambda s: "+".join(sorted(set(s.dropna()))))
     return out.reset_index()
+
+
+def _uncertainty(df: pd.DataFrame, keys: list[str], col: str, name: str) -> pd.DataFrame:
+    """sqrt(s^2 + u^2) over the runs that have `col`; `_u_meter` says whether every one had its own u."""
+    have = df[df[col].notna()]
+    g = have.groupby(keys, dropna=False, sort=True)
+    unc = g[UNCERTAINTY[col]]
+    spread = g[col].std().fillna(0.0)
+    mean_u = unc.mean()
+    complete = unc.count() == g[col].count()
+    combined = np.sqrt(spread ** 2 + mean_u.where(complete, 0.0).fillna(0.0) ** 2)
+    return pd.DataFrame({f"{name}_u": combined, f"{name}_u_meter": complete})
 
 
 def ratio_key(p) -> str:
@@ -63,7 +98,7 @@ def _draw_label(df: pd.DataFrame) -> pd.Series:
 def lr_schedule_label(lr: float, milestones: Iterable[int], gamma: float = 0.1) -> str:
     """Table 1's notation, relative to the standard start of 0.1: [80,120] -> '80LR0.01_120LR0.001',
     a start at 0.01 with a decay at 100 -> '0LR0.01_100LR0.001'."""
-    steps: List[tuple] = []
+    steps: list[tuple] = []
     if not math.isclose(lr, STANDARD_LR):
         steps.append((0, lr))
     for k, epoch in enumerate(milestones, start=1):
@@ -74,7 +109,8 @@ def lr_schedule_label(lr: float, milestones: Iterable[int], gamma: float = 0.1) 
 
 # --- Table 2 ------------------------------------------------------------------------------------
 
-TABLE2_METRICS = {"acc": "top1", "energy_kj": "energy_kj", "est_energy_kj": "est_energy_kj", "flops_p": "flops_p"}
+TABLE2_METRICS = {"acc": "best_top1", "acc_final": "final_top1", "energy_kj": "energy_kj",
+                  "est_energy_kj": "est_energy_kj", "est_mac_energy_kj": "est_mac_energy_kj", "flops_p": "flops_p"}
 
 
 def table2(runs: pd.DataFrame) -> pd.DataFrame:
@@ -88,13 +124,13 @@ def table2(runs: pd.DataFrame) -> pd.DataFrame:
     out = _outer(measured, ref, ["model", "dataset", "method", "pruning_ratio"])
     out["n"] = out["n"].fillna(0).astype(int)
     # The paper's LL energy is itself an estimate, so it is compared with our estimate, not our meter.
-    paper_estimated = out["method"].eq("EB Train (LL)")
+    paper_estimated = out["method"].isin(eb_all_low_precision())
     out["energy_paper_kind"] = np.where(out["energy_kj_paper"].isna(), "", np.where(paper_estimated, "estimated", "measured"))
     out["acc_ratio"] = _ratio(out["acc_mean"], out["acc_paper"])
     out["energy_ratio"] = _ratio(out["energy_kj_mean"], out["energy_kj_paper"]).where(~paper_estimated)
     out["est_energy_ratio"] = _ratio(out["est_energy_kj_mean"], out["energy_kj_paper"]).where(paper_estimated)
     out["flops_ratio"] = _ratio(out["flops_p_mean"], out["flops_p_paper"])
-    order = {m: i for i, m in enumerate(METHOD_ORDER)}
+    order = {m: i for i, m in enumerate(method_order())}
     out["_order"] = out["method"].map(order).fillna(len(order))
     out = out.sort_values(["model", "dataset", "pruning_ratio", "_order", "method"]).drop(columns="_order")
     return out.reset_index(drop=True)
@@ -107,14 +143,15 @@ def table2_improvement(t2: pd.DataFrame) -> pd.DataFrame:
     paper's kind). Ratios with only unpruned runs (p = 0) have no row.
     """
     rows = []
-    ranked = t2[(t2["n"] > 0) & t2["method"].isin(BASELINES + EB_VARIANTS)]
+    ranked = t2[(t2["n"] > 0) & ~t2["method"].isin(displays("reference"))]
     for (model, dataset, p), g in ranked.groupby(["model", "dataset", "pruning_ratio"], sort=True):
         acc = dict(zip(g["method"], g["acc_mean"]))
         flops = dict(zip(g["method"], g["flops_p_mean"]))
         measured = improvement(acc, dict(zip(g["method"], g["energy_kj_mean"])), flops)
         # Baselines stay measured; only the LL member takes its estimate, as the paper did.
         est_energy = dict(zip(g["method"], g["energy_kj_mean"]))
-        est_energy["EB Train (LL)"] = dict(zip(g["method"], g["est_energy_kj_mean"])).get("EB Train (LL)", math.nan)
+        est = dict(zip(g["method"], g["est_energy_kj_mean"]))
+        est_energy.update({m: est.get(m, math.nan) for m in eb_all_low_precision()})
         estimated = improvement(acc, est_energy, flops)
         rows.append({
             "model": model, "dataset": dataset, "pruning_ratio": p,
@@ -137,39 +174,43 @@ def table2_improvement(t2: pd.DataFrame) -> pd.DataFrame:
 
 # --- Tables 1 and 4 -----------------------------------------------------------------------------
 
+ACC_METRICS = {"acc": "best_top1", "acc_final": "final_top1"}
+
 def _fixed_draw_ff(runs: pd.DataFrame) -> pd.DataFrame:
     """EB Train (FF) runs at p = 0.5 with a ticket drawn at a chosen epoch (detector runs draw where they
     draw, so they cannot fill an epoch column)."""
-    df = runs[runs["method"].eq("ebtrain-ff") & runs["prune_ratio"].round(2).eq(TABLE1_RATIO)
+    df = runs[runs["method_name"].eq(DEFAULT_EB) & runs["prune_ratio"].round(2).eq(TABLE1_RATIO)
               & runs["eb_draw_epoch"].notna()]
     return df.assign(dataset=df["dataset_name"], draw_epoch_label=_draw_label(df))
 
 
 def table1(runs: pd.DataFrame) -> pd.DataFrame:
-    """Retrain accuracy per LR schedule and draw epoch (initial LR <= 0.1; larger ones are Table 4's)."""
+    """Retrain accuracy per LR schedule of the search and draw epoch; the retrain keeps the standard
+    schedule (initial LR 0.1; larger ones are Table 4's)."""
     df = _fixed_draw_ff(runs)
-    df = df[df["lr"] <= STANDARD_LR + 1e-12]
-    df = df.assign(lr_schedule=[lr_schedule_label(lr, m, g)
-                                for lr, m, g in zip(df["lr"], df["lr_milestones"], df["lr_gamma"])])
+    df = df[np.isclose(df["lr"].astype(float), STANDARD_LR)]
+    df = df.assign(lr_schedule=[lr_schedule_label(lr, m, g) for lr, m, g
+                                in zip(df["search_lr"], df["search_lr_milestones"], df["lr_gamma"])])
     measured = summarize(df.rename(columns={"draw_epoch_label": "draw"}), ["model", "dataset", "lr_schedule", "draw"],
-                         {"acc": "top1"}).rename(columns={"draw": "draw_epoch"})
+                         ACC_METRICS).rename(columns={"draw": "draw_epoch"})
     ref = _with_settings(paper.table1(), measured).rename(columns={"retrain_acc": "acc_paper", "note": "paper_note"})
     return _accuracy_table(measured, ref, ["model", "dataset", "lr_schedule", "draw_epoch"])
 
 
 def table4(runs: pd.DataFrame) -> pd.DataFrame:
-    """Retrain accuracy per initial LR and draw epoch, with the standard decays (/10 at 50% and 75% of the epochs)."""
+    """Retrain accuracy per initial LR and draw epoch, with the standard decays (/10 at 50% and 75% of the
+    epochs) for the search and the retrain alike."""
     df = _fixed_draw_ff(runs)
-    standard = [tuple(m) == (round(e * 0.5), round(e * 0.75)) and math.isclose(g, 0.1)
-                for m, e, g in zip(df["lr_milestones"], df["epochs"], df["lr_gamma"])]
+    standard = [tuple(m) == (round(e * 0.5), round(e * 0.75)) and math.isclose(g, 0.1) and not own
+                for m, e, g, own in zip(df["lr_milestones"], df["epochs"], df["lr_gamma"], df["search_schedule_own"])]
     df = df.loc[np.array(standard, dtype=bool)]
     measured = summarize(df.rename(columns={"draw_epoch_label": "draw", "lr": "initial_lr"}),
-                         ["model", "dataset", "initial_lr", "draw"], {"acc": "top1"}).rename(columns={"draw": "draw_epoch"})
+                         ["model", "dataset", "initial_lr", "draw"], ACC_METRICS).rename(columns={"draw": "draw_epoch"})
     ref = _with_settings(paper.table4(), measured).rename(columns={"retrain_acc": "acc_paper", "note": "paper_note"})
     return _accuracy_table(measured, ref, ["model", "dataset", "initial_lr", "draw_epoch"])
 
 
-def _accuracy_table(measured: pd.DataFrame, ref: pd.DataFrame, keys: List[str]) -> pd.DataFrame:
+def _accuracy_table(measured: pd.DataFrame, ref: pd.DataFrame, keys: list[str]) -> pd.DataFrame:
     out = _outer(measured, ref, keys)
     out["n"] = out["n"].fillna(0).astype(int)
     out["acc_ratio"] = _ratio(out["acc_mean"], out["acc_paper"])
@@ -182,30 +223,34 @@ def _accuracy_table(measured: pd.DataFrame, ref: pd.DataFrame, keys: List[str]) 
 
 def table3(runs: pd.DataFrame) -> pd.DataFrame:
     """ImageNet: top-1/top-5 (with improvement over our own unpruned runs), PFLOPs and energy (MJ)."""
-    df = runs[runs["dataset_name"].eq("ImageNet") & runs["method_name"].isin(TABLE3_METHOD)]
-    df = df.assign(dataset=df["dataset_name"], method=df["method_name"].map(TABLE3_METHOD),
-                   pruning_ratio=df["prune_ratio"].where(df["method"].ne("dense")).round(2),
-                   energy_mj=df["energy_kj"] / 1e3, est_energy_mj=df["est_energy_kj"] / 1e3)
+    labels = table3_labels()
+    df = runs[runs["dataset_name"].eq("ImageNet") & runs["method_name"].isin(labels)]
+    reference = df["method_name"].isin(displays("reference"))
+    df = df.assign(dataset=df["dataset_name"], method=df["method_name"].map(labels),
+                   pruning_ratio=df["prune_ratio"].where(~reference).round(2),
+                   energy_mj=df["energy_kj"] / 1e3, energy_unc_mj=df["energy_unc_kj"] / 1e3,
+                   est_energy_mj=df["est_energy_kj"] / 1e3, est_energy_unc_mj=df["est_energy_unc_kj"] / 1e3)
     measured = summarize(df, ["model", "dataset", "method", "pruning_ratio"],
-                         {"top1": "top1", "top5": "top5", "flops_p": "flops_p", "energy_mj": "energy_mj",
-                          "est_energy_mj": "est_energy_mj"})
+                         {"top1": "best_top1", "top1_final": "final_top1", "top5": "top5", "flops_p": "flops_p",
+                          "energy_mj": "energy_mj", "est_energy_mj": "est_energy_mj"})
     ref = _with_settings(paper.table3(), measured).rename(columns={
         "top1_acc": "top1_paper", "top5_acc": "top5_paper", "top1_improv": "top1_improv_paper",
         "top5_improv": "top5_improv_paper", "total_training_flops_p": "flops_p_paper",
         "total_training_energy_mj": "energy_mj_paper", "note": "paper_note"})
     out = _outer(measured, ref, ["model", "dataset", "method", "pruning_ratio"])
     out["n"] = out["n"].fillna(0).astype(int)
-    unpruned = out[out["method"].eq("Unpruned")].set_index("model")
+    unpruned_rows = out["method"].isin([labels[d] for d in displays("reference") if d in labels])
+    unpruned = out[unpruned_rows].set_index("model")
     for k in ("top1", "top5"):
         out[f"{k}_improv"] = out[f"{k}_mean"] - out["model"].map(unpruned[f"{k}_mean"])
-        out.loc[out["method"].eq("Unpruned"), f"{k}_improv"] = np.nan
+        out.loc[unpruned_rows, f"{k}_improv"] = np.nan
         out[f"{k}_ratio"] = _ratio(out[f"{k}_mean"], out[f"{k}_paper"])
     out["flops_ratio"] = _ratio(out["flops_p_mean"], out["flops_p_paper"])
     out["energy_ratio"] = _ratio(out["energy_mj_mean"], out["energy_mj_paper"])
     return out.reset_index(drop=True)
 
 
-def _outer(measured: pd.DataFrame, ref: pd.DataFrame, keys: List[str]) -> pd.DataFrame:
+def _outer(measured: pd.DataFrame, ref: pd.DataFrame, keys: list[str]) -> pd.DataFrame:
     """Outer join on `keys`, ratios compared as text so 0.3 (JSON float) meets '0.3' (CSV)."""
     m = measured.copy()
     r = ref.copy()

@@ -1,30 +1,35 @@
-"""Each figure is drawn from the right data: checked on the returned data and on the Axes artists."""
+"""Each figure is drawn from the right data (records made by the real record builder): checked on the
+returned data and on the Axes artists."""
 from __future__ import annotations
 
 import numpy as np
 import pytest
 
 from analysis import figures
-from analysis.records import load_records, usable_runs
-from analysis.synthetic import record, write_run
+from analysis.records import load_records, trusted_runs, usable_runs
+from experiments import events as ev
+from tests.record_runs import make_run
 
 
 def _runs(tmp_path):
-    return usable_runs(load_records(str(tmp_path / "*")))
+    return trusted_runs(usable_runs(load_records(str(tmp_path / "*"))))
 
 
 def test_fig1_means_minmax_and_dense_line(tmp_path):
     for seed, acc in ((1, 92.0), (2, 93.0), (3, 93.5)):
-        write_run(tmp_path, record("ebtrain-ff", seed=seed, top1=acc, eb_draw_epoch=10))
-    write_run(tmp_path, record("ebtrain-ff", seed=1, top1=91.0, eb_draw_epoch=40))
-    write_run(tmp_path, record("ebtrain-ff", seed=1, top1=90.0, eb_draw_epoch=40, status="partial", run_id="synthetic-partial"))
-    write_run(tmp_path, record("dense", prune_ratio=0.0, seed=1, top1=93.3))
+        make_run(tmp_path, seed=seed, best_top1=acc, final_top1=acc - 1, eb_draw_epoch=10, flops=False)
+    make_run(tmp_path, seed=1, best_top1=91.0, eb_draw_epoch=40, flops=False)
+    make_run(tmp_path, seed=1, best_top1=90.0, eb_draw_epoch=40, status=ev.PARTIAL, run_id="synthetic-partial",
+             flops=False)
+    make_run(tmp_path, seed=4, best_top1=20.0, flops=False, eb_extra={"late": True, "retrain_epochs": 0})
+    make_run(tmp_path, "dense", prune_ratio=0.0, seed=1, best_top1=93.3, flops=False)
     res = figures.fig1_retrain_accuracy(_runs(tmp_path))
 
     pts = res.data[res.data["drawn_by"] == "fixed"].set_index("draw_epoch")
     assert pts.loc[10, "mean"] == pytest.approx(92.8333333) and pts.loc[10, "min"] == 92.0
     assert pts.loc[10, "max"] == 93.5 and pts.loc[10, "n"] == 3
     assert pts.loc[40, "mean"] == 91.0 and pts.loc[40, "n"] == 1  # the partial run is not plotted
+    assert not (res.data["drawn_by"] == "detector").any()  # the too-late ticket is left out
     ax = res.fig.axes[0]
     xs, ys = ax.lines[0].get_data()
     assert list(xs) == [10, 40] and list(ys) == pytest.approx([92.8333333, 91.0])
@@ -34,18 +39,20 @@ def test_fig1_means_minmax_and_dense_line(tmp_path):
 
 
 def test_fig2_and_fig5_plot_flops(tmp_path):
-    write_run(tmp_path, record("ebtrain-lf", seed=1, top1=92.0, flops=10e15, eb_draw_epoch=20))
-    write_run(tmp_path, record("ebtrain-lf", seed=2, top1=92.4, flops=12e15, eb_draw_epoch=20))
-    write_run(tmp_path, record("ebtrain-ff", seed=1, top1=92.0, flops=8e15, eb_draw_epoch=20))
-    write_run(tmp_path, record("ebtrain-ff", seed=2, top1=92.0, flops=None, eb_draw_epoch=20))  # no count: not plotted
+    make_run(tmp_path, "ebtrain-lf", seed=1, best_top1=92.0, eb_draw_epoch=20)
+    make_run(tmp_path, "ebtrain-lf", seed=2, best_top1=92.4, eb_draw_epoch=20)
+    make_run(tmp_path, "ebtrain-ff", seed=1, best_top1=92.0, eb_draw_epoch=20)
+    make_run(tmp_path, "ebtrain-ff", seed=2, best_top1=92.0, eb_draw_epoch=20, flops=False)  # no count: not plotted
     runs = _runs(tmp_path)
+    lf = runs.loc[runs["method"].eq("ebtrain-lf"), "flops_p"].mean()
     f2 = figures.fig2_low_precision(runs)
     flops = f2.data[f2.data["metric"] == "flops_p"].iloc[0]
-    assert flops["mean"] == pytest.approx(11.0) and flops["n"] == 2
-    assert f2.fig.axes[1].lines[0].get_ydata()[0] == pytest.approx(11.0)  # bottom panel: FLOPs
+    assert flops["mean"] == pytest.approx(lf) and flops["n"] == 2
+    assert f2.fig.axes[1].lines[0].get_ydata()[0] == pytest.approx(lf)  # bottom panel: FLOPs
+    ff = runs.loc[runs["method"].eq("ebtrain-ff"), "flops_p"].dropna()
     f5 = figures.fig5_training_flops(runs)
-    assert list(f5.data["mean"]) == pytest.approx([8.0])
-    assert f5.fig.axes[0].lines[0].get_ydata()[0] == pytest.approx(8.0)
+    assert len(ff) == 1 and list(f5.data["mean"]) == pytest.approx(list(ff))
+    assert f5.fig.axes[0].lines[0].get_ydata()[0] == pytest.approx(ff.iloc[0])
 
 
 def test_fig3_distance_matrix_and_eb_mark(tmp_path):
@@ -56,12 +63,10 @@ def test_fig3_distance_matrix_and_eb_mark(tmp_path):
         m = base.copy()
         m[: max(0, 8 - 2 * epoch)] = False  # fewer channels pruned each epoch, then stable
         masks[epoch] = m
-    rec = record("ebtrain-ff", prune_ratio=0.5, eb_epoch=5)
-    write_run(tmp_path, rec, masks={0.5: masks},
-              events=[{"t": 1.0, "event": "eb_drawn", "ratio": 0.5, "epoch": 4}])
+    make_run(tmp_path, prune_ratio=0.5, eb_epoch=5, epochs=8, masks={0.5: masks}, eb_events=[(0.5, 4)], flops=False)
     res = figures.fig3_mask_distance(_runs(tmp_path))
     row = res.data.iloc[0]
-    assert row["n_epochs"] == 6 and row["eb_epoch"] == 4  # events.jsonl wins over the record
+    assert row["n_epochs"] == 6 and row["eb_epoch"] == 4  # the event log wins over the record
     mat = res.arrays[row["key"]]
     # epochs 1 and 4+: masks differ in 6 of 16 channels, the largest distance -> 1 after normalising
     assert mat[0, 3] == pytest.approx(1.0) and mat[0, 1] == pytest.approx(2 / 6) and mat[4, 5] == 0
@@ -73,28 +78,30 @@ def test_fig3_distance_matrix_and_eb_mark(tmp_path):
 
 def test_pareto_front_and_energy_figure(tmp_path):
     assert figures.pareto_front([3, 1, 2, 4], [90, 80, 85, 89]) == [1, 2, 0]
-    write_run(tmp_path, record("snip", seed=1, top1=92.0, energy_j=400e3))
-    write_run(tmp_path, record("ebtrain-ff", seed=1, top1=93.0, energy_j=200e3))
-    write_run(tmp_path, record("ebtrain-ll", seed=1, top1=92.5, energy_j=None, estimated_energy_j=40e3))
-    res = figures.energy_accuracy(_runs(tmp_path))
-    d = res.data.set_index(["method_name", "kind"])
-    assert d.loc[("EB Train (FF)", "measured"), "energy_kj"] == 200.0
-    assert d.loc[("EB Train (LL)", "estimated"), "energy_kj"] == 40.0
+    make_run(tmp_path, "snip", seed=1, best_top1=92.0, energy_j=400e3, flops=False)
+    make_run(tmp_path, "ebtrain-ff", seed=1, best_top1=93.0, energy_j=200e3, flops=False)
+    make_run(tmp_path, "ebtrain-ll", seed=1, best_top1=92.5, energy_j=180e3, flops=False)
+    make_run(tmp_path, "ebtrain-ff", seed=2, best_top1=99.0, energy_j=1e3, flops=False, scope="wall")
+    runs = _runs(tmp_path)
+    res = figures.energy_accuracy(runs)
+    d = res.data[res.data["energy_scope"].ne("wall")].set_index(["method_name", "kind"])
+    assert d.loc[("EB Train (FF)", "measured"), "energy_kj"] == pytest.approx(200.0)
+    ll_est = runs.loc[runs["method"].eq("ebtrain-ll"), "est_energy_kj"].item()
+    assert d.loc[("EB Train (LL)", "estimated"), "energy_kj"] == pytest.approx(ll_est)
     assert d.loc[("EB Train (FF)", "measured"), "on_front"] and not d.loc[("SNIP", "measured"), "on_front"]
     assert not d.loc[("EB Train (LL)", "estimated"), "on_front"]  # estimates never join the measured front
+    # a wall-scope run is on its own front, never beating module-scope runs
+    wall = res.data[res.data["energy_scope"].eq("wall")]
+    assert len(wall) == 1 and wall["on_front"].all() and d.loc[("EB Train (FF)", "measured"), "on_front"]
 
 
 def test_power_trace_phases(tmp_path):
-    phases = [{"name": "search", "epochs": 1, "start": 100.0, "end": 110.0, "seconds": 10.0, "energy_j": 50.0,
-               "mean_w": 5.0, "flops": 1.0, "coverage": 1.0, "samples": 10},
-              {"name": "retrain", "epochs": 1, "start": 110.0, "end": 130.0, "seconds": 20.0, "energy_j": 160.0,
-               "mean_w": 8.0, "flops": 1.0, "coverage": 1.0, "samples": 20}]
-    power = [(100.0 + t, 5.0 if t < 10 else 8.0) for t in range(30)]
-    write_run(tmp_path, record(run_id="synthetic-power", phases=phases), power=power)
+    make_run(tmp_path, "dense", prune_ratio=0.0, run_id="synthetic-power", energy_j=1600.0, epochs=16, flops=False)
     res = figures.power_trace(_runs(tmp_path))
-    assert list(res.data["phase"]) == ["search", "retrain"] and list(res.data["start_s"]) == [0.0, 10.0]
-    assert res.arrays["t"][0] == 0.0 and res.arrays["watts"][-1] == 8.0
-    assert list(res.fig.axes[0].lines[0].get_ydata()) == [w for _, w in power]
+    assert list(res.data["phase"]) == ["train"] and res.data["energy_j"].item() == pytest.approx(1600.0)
+    # the trace starts 1 s before the run (tests/record_runs.py), one sample a second at 100 W
+    assert res.arrays["t"][0] == 0.0 and list(res.data["start_s"]) == [1.0]
+    assert list(res.fig.axes[0].lines[0].get_ydata()) == pytest.approx([100.0] * len(res.arrays["t"]))
 
 
 def test_no_data_no_figure(tmp_path):

@@ -1,19 +1,19 @@
-"""Tables 1-4 from small synthetic record sets: means, std, n, paper values, ratios, the Improv. row."""
+"""Tables 1-4 from small sets of records made by the real record builder: means, std, uncertainty, n,
+the paper's values, ratios and the Improv. row."""
 from __future__ import annotations
 
 import math
 
 import pytest
 
-from analysis import markdown, tables
-from analysis.records import load_records, usable_runs
-from analysis.synthetic import record, write_run
+from analysis import energy_estimate, markdown, tables
+from analysis.records import load_records, trusted_runs, usable_runs
+from experiments import events as ev
+from tests.record_runs import make_run
 
 
-def _runs(tmp_path, recs, include_partial=False):
-    for r in recs:
-        write_run(tmp_path, r)
-    return usable_runs(load_records(str(tmp_path / "*")), include_partial)
+def _runs(tmp_path, include_partial=False):
+    return trusted_runs(usable_runs(load_records(str(tmp_path / "*")), include_partial))
 
 
 def _row(df, **keys):
@@ -24,63 +24,71 @@ def _row(df, **keys):
     return sel.iloc[0]
 
 
-def test_table2_means_std_ratios_and_improvement(tmp_path):
-    recs = [
-        record("ebtrain-ff", seed=1, top1=93.0, energy_j=200e3, flops=10e15),
-        record("ebtrain-ff", seed=2, top1=93.4, energy_j=220e3, flops=12e15),
-        record("ebtrain-ll", seed=1, top1=92.0, energy_j=300e3, estimated_energy_j=40e3, flops=9e15),
-        record("ebtrain-ll", seed=2, top1=92.2, energy_j=None, estimated_energy_j=46e3, flops=9e15),
-        record("snip", seed=1, top1=92.0, energy_j=373.1e3, flops=15e15),
-        record("snip", seed=2, top1=91.0, energy_j=None, flops=15e15, status="partial"),  # excluded
-        record("dense", dataset="digits", prune_ratio=0.0, seed=1, top1=97.0, energy_j=None, flops=None),
-    ]
-    t2 = tables.table2(_runs(tmp_path, recs))
+def test_table2_means_uncertainty_ratios_and_improvement(tmp_path):
+    make_run(tmp_path, "ebtrain-ff", seed=1, best_top1=93.0, final_top1=92.8, energy_j=200e3)
+    make_run(tmp_path, "ebtrain-ff", seed=2, best_top1=93.4, final_top1=93.0, energy_j=220e3)
+    make_run(tmp_path, "ebtrain-ll", seed=1, best_top1=92.0, energy_j=180e3)
+    make_run(tmp_path, "ebtrain-ll", seed=2, best_top1=92.2, energy_j=None)
+    make_run(tmp_path, "snip", seed=1, best_top1=92.0, energy_j=373.1e3)
+    make_run(tmp_path, "snip", seed=2, best_top1=91.0, energy_j=None, status=ev.PARTIAL)  # excluded
+    make_run(tmp_path, "ebtrain-ff", seed=3, best_top1=10.0, detected=False)  # no ticket: left out
+    make_run(tmp_path, "dense", dataset="digits", prune_ratio=0.0, seed=1, best_top1=97.0, energy_j=None)
+    runs = _runs(tmp_path)
+    t2 = tables.table2(runs)
 
     ff = _row(t2, model="VGG16", dataset="CIFAR-10", method="EB Train (FF)", pruning_ratio=0.5)
     assert ff["n"] == 2 and ff["acc_mean"] == pytest.approx(93.2) and ff["acc_std"] == pytest.approx(math.sqrt(0.08))
+    assert ff["acc_final_mean"] == pytest.approx(92.9)
     assert ff["energy_kj_mean"] == pytest.approx(210.0) and ff["energy_kj_std"] == pytest.approx(math.sqrt(200))
+    own = runs[runs["method"].eq("ebtrain-ff")]["energy_unc_kj"].mean()
+    assert ff["energy_kj_u"] == pytest.approx(math.sqrt(200 + own ** 2)) and ff["energy_kj_u_meter"]
+    assert ff["energy_scope"] == "module"
     assert ff["acc_paper"] == 93.26 and ff["acc_ratio"] == pytest.approx(93.2 / 93.26)
-    assert ff["energy_ratio"] == pytest.approx(210.0 / 213.4) and ff["flops_ratio"] == pytest.approx(11.0 / 10.8)
+    assert ff["energy_ratio"] == pytest.approx(210.0 / 213.4)
+    assert ff["flops_ratio"] == pytest.approx(ff["flops_p_mean"] / 10.8)
 
     ll = _row(t2, model="VGG16", dataset="CIFAR-10", method="EB Train (LL)", pruning_ratio=0.5)
+    ll_runs = runs[runs["method"].eq("ebtrain-ll") & runs["energy_kj"].notna()]
+    est = float(ll_runs["est_energy_kj"].iloc[0])
     # measured and estimated kJ stay apart; the paper's LL (an estimate) is compared with our estimate only
-    assert ll["energy_kj_mean"] == pytest.approx(300.0) and ll["energy_kj_n"] == 1
-    assert ll["est_energy_kj_mean"] == pytest.approx(43.0) and ll["est_energy_ratio"] == pytest.approx(43.0 / 43.1)
+    assert ll["energy_kj_mean"] == pytest.approx(180.0) and ll["energy_kj_n"] == 1
+    assert ll["est_energy_kj_mean"] == pytest.approx(est) and ll["est_energy_ratio"] == pytest.approx(est / 43.1)
     assert math.isnan(ll["energy_ratio"]) and ll["energy_paper_kind"] == "estimated"
+    # 160 of the run's 161 s are 8-bit epochs (paper rule); the 1 s prune is FP32, billed as measured
+    assert est == pytest.approx(180.0 / 161 * (160 * energy_estimate.PAPER_FACTOR + 1), rel=1e-6)
 
     snip = _row(t2, model="VGG16", dataset="CIFAR-10", method="SNIP", pruning_ratio=0.5)
     assert snip["n"] == 1 and math.isnan(snip["acc_std"])  # the partial run is not counted
     lt = _row(t2, model="VGG16", dataset="CIFAR-10", method="LT (one-shot)", pruning_ratio=0.5)
     assert lt["n"] == 0 and math.isnan(lt["acc_mean"]) and lt["acc_paper"] == 93.25  # missing, not 0
-    digits = _row(t2, dataset="digits", method="Unpruned")
-    assert digits["acc_mean"] == 97.0 and math.isnan(digits["acc_paper"])
+    assert _row(t2, dataset="digits", method="Unpruned")["acc_mean"] == 97.0
     assert not (t2["dataset"] == "CIFAR-100").any()  # settings without runs are not listed
 
     imp = tables.table2_improvement(t2)
     i = _row(imp, model="VGG16", dataset="CIFAR-10", pruning_ratio=0.5)
     assert i["acc_improv"] == pytest.approx(93.2 - 92.0)
-    assert i["flops_improv_x"] == pytest.approx(15.0 / 9.0)
-    assert i["energy_improv_x"] == pytest.approx(373.1 / 300.0)
-    assert i["est_energy_improv_x"] == pytest.approx(373.1 / 43.0)
+    assert i["energy_improv_x"] == pytest.approx(373.1 / 180.0)
+    assert i["est_energy_improv_x"] == pytest.approx(373.1 / est)
     assert i["acc_improv_paper"] == 0.01 and i["energy_improv_x_paper"] == 8.6
 
     text = markdown.table2(t2)
-    assert "43.0 ± 4.2 (est.)" in text and "43.1 (est.)" in text
-    assert "| 1.20 | 0.01 | 1.24× | 8.68× (est.) | 8.6× (est.) | 1.67× | 1.4× |" in markdown.table2_improvement(imp)
-    lt_line = next(l for l in text.splitlines() if "| LT (one-shot) |" in l and "| 0.50 |" in l)
-    assert "| 0 | — | 93.25 | — |" in lt_line
+    assert "| Top-1 best (%) | final |" in text and "rule paper" in text and "| module |" in text
+    assert f"{ff['energy_kj_mean']:.1f} ± {ff['energy_kj_u']:.1f}" in text
+    lt_line = next(line for line in text.splitlines() if "| LT (one-shot) |" in line and "| 0.50 |" in line)
+    assert "| 0 | — | — | 93.25 | — |" in lt_line
 
 
 def test_table1_and_table4_by_schedule_and_initial_lr(tmp_path):
-    recs = []
     for seed, acc in ((1, 71.0), (2, 71.4)):
-        recs.append(record("ebtrain-ff", dataset="cifar100", seed=seed, top1=acc, eb_draw_epoch=10))
-    recs.append(record("ebtrain-ff", dataset="cifar100", seed=1, top1=69.7, eb_draw_epoch=160))
-    recs.append(record("ebtrain-ff", dataset="cifar100", seed=1, top1=66.0, eb_draw_epoch=10, lr=0.01,
-                       lr_milestones=(0.625,)))
-    recs.append(record("ebtrain-ff", dataset="cifar100", seed=1, top1=70.0, eb_draw_epoch=10, lr=0.5))
-    recs.append(record("ebtrain-ff", dataset="cifar100", seed=3, top1=50.0))  # detector draw: no epoch column
-    runs = _runs(tmp_path, recs)
+        make_run(tmp_path, dataset="cifar100", seed=seed, best_top1=acc, eb_draw_epoch=10, flops=False)
+    make_run(tmp_path, dataset="cifar100", seed=1, best_top1=69.7, eb_draw_epoch=160, flops=False,
+             eb_extra={"late": False, "retrain_epochs": 160})
+    # Table 1's [0, 100] search: its own schedule; the retrain keeps the standard one
+    make_run(tmp_path, dataset="cifar100", seed=1, best_top1=66.0, eb_draw_epoch=10, flops=False,
+             search_lr=0.01, search_lr_milestones=[0.625])
+    make_run(tmp_path, dataset="cifar100", seed=1, best_top1=70.0, eb_draw_epoch=10, lr=0.5, flops=False)
+    make_run(tmp_path, dataset="cifar100", seed=3, best_top1=50.0, flops=False)  # detector draw: no epoch column
+    runs = _runs(tmp_path)
 
     t1 = tables.table1(runs)
     std10 = _row(t1, lr_schedule="80LR0.01_120LR0.001", draw_epoch="10")
@@ -104,16 +112,16 @@ def test_lr_schedule_label():
 
 
 def test_table3_improvement_over_own_unpruned(tmp_path):
-    recs = [
-        record("dense", arch="resnet", depth=18, dataset="imagenet", prune_ratio=0.0, top1=69.5, energy_j=98e6),
-        record("ebtrain-ff", arch="resnet", depth=18, dataset="imagenet", prune_ratio=0.1, top1=69.8, energy_j=95e6,
-               flops=1177e15),
-    ]
-    t3 = tables.table3(_runs(tmp_path, recs))
+    make_run(tmp_path, "dense", arch="resnet", depth=18, dataset="imagenet", prune_ratio=0.0, best_top1=69.5,
+             energy_j=98e6, epochs=4, flops=False)
+    make_run(tmp_path, "ebtrain-ff", arch="resnet", depth=18, dataset="imagenet", prune_ratio=0.1, best_top1=69.8,
+             energy_j=95e6, epochs=4, eb_epoch=1, flops=False)
+    t3 = tables.table3(_runs(tmp_path))
     eb = _row(t3, model="ResNet18", method="EB Train", pruning_ratio=0.1)
     assert eb["top1_improv"] == pytest.approx(0.3) and eb["top1_improv_paper"] == 0.27
     assert eb["energy_mj_mean"] == pytest.approx(95.0) and eb["energy_ratio"] == pytest.approx(95.0 / 95.71)
-    assert eb["flops_ratio"] == pytest.approx(1177 / 1177.15)
+    assert eb["energy_mj_u"] > 0 and eb["energy_scope"] == "module"
     un = t3[(t3.model == "ResNet18") & (t3.method == "Unpruned")].iloc[0]
     assert un["top1_mean"] == 69.5 and un["top1_paper"] == 69.57 and math.isnan(un["top1_improv"])
     assert (t3.loc[t3.method == "SFP", "n"] == 0).all()
+    assert "Energy MJ (measured)" in markdown.table3(t3)

@@ -1,9 +1,11 @@
-"""`ebt report`: regenerate every figure and table (and results/REPORT.md) from the run records."""
+"""`ebt report`: regenerate every figure and table (and REPORT.md) from the run records."""
 from __future__ import annotations
 
 import argparse
 import logging
 from pathlib import Path
+
+from ..errors import EbtError
 
 log = logging.getLogger(__name__)
 
@@ -11,25 +13,28 @@ log = logging.getLogger(__name__)
 def register(subparsers) -> None:
     p = subparsers.add_parser("report", help="regenerate figures, tables and REPORT.md from run records",
                               description=__doc__)
-    p.add_argument("--runs", default="results/runs/*/record.json",
-                   help="glob of record.json files or run folders (default: %(default)s)")
-    p.add_argument("--out", default="results", type=Path,
-                   help="writes OUT/figures/, OUT/tables/ and OUT/REPORT.md (default: %(default)s)")
+    p.add_argument("--results", type=Path, default=Path("results"),
+                   help="results folder: reads its runs/*/record.json (default results/)")
+    p.add_argument("--runs", default=None, metavar="GLOB",
+                   help="read these record files or run folders instead (default: RESULTS/runs/*/record.json)")
+    p.add_argument("--out", type=Path, default=None,
+                   help="write figures/, tables/ and REPORT.md here (default: the results folder)")
     p.add_argument("--include-partial", action="store_true",
                    help="also use partial runs in tables and figures (they are always listed as flagged)")
-    p.set_defaults(func=run)
+    p.set_defaults(func=cmd_report)
 
 
-def run(args: argparse.Namespace) -> int:
+def cmd_report(args: argparse.Namespace) -> int:
     # Imported here so `ebt --help` and other subcommands do not pay for pandas/matplotlib.
+    from analysis.records import default_pattern
     from analysis.report import build_report
 
+    pattern = args.runs or default_pattern(args.results)
+    out = args.out or args.results
     try:
-        report = build_report(args.runs, args.out, args.include_partial)
+        report = build_report(pattern, out, args.include_partial)
     except OSError as exc:
-        # e.g. an --out that cannot be written: say which path, not a traceback; nothing half-written stays.
-        log.error("cannot write the report under %s: %s", args.out, exc)
-        return 1
+        raise EbtError(f"cannot write the report under {out}: {exc}; give a writable folder with --out") from exc
     log.info("%d records (%d used): %d figures, %d tables -> %s", report.n_records, report.n_used,
              len(report.figures), len(report.tables), report.out_dir / "REPORT.md")
     print(report.out_dir / "REPORT.md")

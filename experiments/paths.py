@@ -25,6 +25,7 @@ TMP_SUFFIX = ".tmp"
 RUN_INFO = "run.json"
 LAPTOP_POWER = "laptop-power"
 LAPTOP_CLOCK = "laptop-clock.json"
+LAPTOP_SESSION = "session-%d.csv"  # one raw trace per sampling session, inside LAPTOP_POWER
 RECORD = "record.json"
 
 # the results folder on the laptop
@@ -51,6 +52,19 @@ def power_csv(run_dir):
 def secondary_power_csv(run_dir, n):
     """The trace of secondary meter `n` (from 1), its meta beside it as for power.csv."""
     return os.path.join(str(run_dir), SECONDARY_POWER % n)
+
+
+def laptop_power(run_dir, n=0):
+    """The laptop's raw traces of its primary meter (n = 0) or of secondary meter n, one per session."""
+    return os.path.join(str(run_dir), LAPTOP_POWER if n == 0 else "%s-%d" % (LAPTOP_POWER, n))
+
+
+def laptop_clock(run_dir, n=0):
+    """The clock alignments of a laptop meter's sessions: beside the primary's raw folder, inside a
+    secondary meter's."""
+    if n == 0:
+        return os.path.join(str(run_dir), LAPTOP_CLOCK)
+    return os.path.join(laptop_power(run_dir, n), LAPTOP_CLOCK)
 
 
 def masks(run_dir):

@@ -14,14 +14,13 @@ and the residual uncertainty is the larger of the two half round trips.
 from __future__ import annotations
 
 import csv
-import os
-import tempfile
 import time
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Callable, Dict, List, Optional, Sequence, Tuple
+from typing import Any, Callable, Dict, List, Optional, Sequence, Tuple
 
 from harness.targets.base import ClockOffset
+from hw.fileio import atomic_path
 
 
 @dataclass(frozen=True)
@@ -110,42 +109,39 @@ class ClockAlignment:
 def shift_traces(parts: Sequence[Tuple[Path, ClockAlignment]], dst: Path, column: str = "t") -> int:
     """Write the CSV power trace `dst` from laptop-clock traces, each with the alignment of the session
     that recorded it, their time column moved onto the device clock. All parts must share one header;
-    a row of the wrong width or with an unreadable time (the torn last row of a crash) is dropped. Written atomically.
-    Returns the number of samples."""
-    dst = Path(dst)
-    dst.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(prefix="." + dst.name + ".", dir=str(dst.parent))
+    a row of the wrong width or with an unreadable time (the torn last row of a crash) is dropped. Written
+    atomically. Returns the number of samples."""
     rows = 0
     header: Optional[List[str]] = None
-    try:
-        with os.fdopen(fd, "w", newline="") as fout:
-            writer = csv.writer(fout, lineterminator="\n")
-            for src, alignment in parts:
-                with open(src, newline="") as fin:
-                    reader = csv.reader(fin)
-                    first = next(reader, None)
-                    if first is None:
-                        continue  # a session that never got a sample
-                    if header is None:
-                        header = first
-                        if column not in header:
-                            raise ValueError("%s: no %r column in header %s" % (src, column, header))
-                        writer.writerow(header)
-                    elif first != header:
-                        raise ValueError("%s: header %s differs from %s" % (src, first, header))
-                    index = header.index(column)
-                    for fields in reader:
-                        if len(fields) != len(header):
-                            continue
-                        try:
-                            t = float(fields[index])
-                        except ValueError:
-                            continue
-                        fields[index] = "%.6f" % (t + alignment.offset_at(t))
-                        writer.writerow(fields)
-                        rows += 1
-        os.replace(tmp, dst)
-    except BaseException:
-        os.unlink(tmp)
-        raise
+    with atomic_path(dst) as tmp, open(tmp, "w", newline="") as fout:
+        writer = csv.writer(fout, lineterminator="\n")
+        for src, alignment in parts:
+            with open(src, newline="") as fin:
+                reader = csv.reader(fin)
+                first = next(reader, None)
+                if first is None:
+                    continue  # a session that never got a sample
+                if header is None:
+                    header = first
+                    if column not in header:
+                        raise ValueError("%s: no %r column in header %s" % (src, column, header))
+                    writer.writerow(header)
+                elif first != header:
+                    raise ValueError("%s: header %s differs from %s" % (src, first, header))
+                rows += _shift_rows(reader, writer, header, header.index(column), alignment)
+    return rows
+
+
+def _shift_rows(reader: Any, writer: Any, header: List[str], index: int, alignment: ClockAlignment) -> int:
+    rows = 0
+    for fields in reader:
+        if len(fields) != len(header):
+            continue
+        try:
+            t = float(fields[index])
+        except ValueError:
+            continue
+        fields[index] = "%.6f" % (t + alignment.offset_at(t))
+        writer.writerow(fields)
+        rows += 1
     return rows

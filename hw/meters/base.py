@@ -26,6 +26,7 @@ import time
 log = logging.getLogger(__name__)
 
 SCOPES = ("module", "board", "wall", "gpu", "package")
+INF = float("inf")
 
 
 class MeterError(Exception):
@@ -181,9 +182,13 @@ class Meter:
     def read(self):
         """One Sample whose total and rails lie in the meter's physical range."""
         sample = self.read_sample()
-        self.check(sample.watts, "total")
+        high = self.max_w if self.max_w is not None else INF
+        # One chained comparison per value on the hot path (NaN fails it too); check() says why.
+        if not 0.0 <= sample.watts <= high:
+            self.check(sample.watts, "total")
         for name, watts in sample.rails.items():
-            self.check(watts, name, rail=True)
+            if not -high <= watts <= high:
+                self.check(watts, name, rail=True)
         return sample
 
     def check(self, watts, what, rail=False):

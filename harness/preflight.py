@@ -231,7 +231,7 @@ def jetson_checks(report: dict) -> list[Check]:
     board = f"{info.get('board')}, L4T {info['l4t']}, JetPack {info.get('jetpack') or 'unknown'}"
     mode = info.get("power_mode")
     checks = [Check("power mode", mode is not None, f"{mode} on {board}" if mode else f"unknown on {board}",
-                    f"sudo nvpmodel -m 0 (MAXN on most boards; {STEP_CLOCKS})", blocking=False)]
+                    f"sudo nvpmodel -m N, N the board's MAXN id ({STEP_CLOCKS})", blocking=False)]
     clocks = report["clocks"]
     locked = [v for v in (clocks["cpu_locked"], clocks["gpu_locked"]) if v is not None]
     checks.append(Check("clocks locked", bool(locked) and all(locked),

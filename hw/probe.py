@@ -111,7 +111,8 @@ def meter_state(spec, idle_seconds):
         idle = None
         if idle_seconds > 0:
             from hw.sampler import measure_idle
-            res = measure_idle(meter, idle_seconds, tempfile.mkdtemp(prefix="ebt-probe-idle-"))[0]
+            with tempfile.TemporaryDirectory(prefix="ebt-probe-idle-") as folder:
+                res = measure_idle(meter, idle_seconds, folder)[0]
             idle = {"idle_w": res.mean_w, "samples": res.samples}
         return state, idle
     except (MeterError, OSError) as exc:

@@ -3,7 +3,6 @@ counters a thread advances at a known power, and on a pseudo-terminal `lines` me
 import json
 import os
 import sys
-import time
 
 import pytest
 

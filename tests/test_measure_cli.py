@@ -1,5 +1,6 @@
 """`ebt measure`, `ebt meters`, `ebt meters idle` through the real CLI, on a RAPL sysfs tree whose
-counters a thread advances at a known power, and on a pseudo-terminal `lines` meter."""
+counters a thread advances at a known power, on a pseudo-terminal `lines` meter, and on a fake SCPI
+analyser on 127.0.0.1 (tests/fake_scpi.py)."""
 import json
 import os
 import sys

@@ -51,14 +51,18 @@ EnergyResult = collections.namedtuple(
                     "method idle_w uncertainty_j uncertainty")
 
 
+def gap_threshold(spacing_s):
+    """The longest stretch without samples that still counts as covered: three sample spacings, at
+    least 0.5 s (the sampler's own `gap_s` rule)."""
+    return max(0.5, 3.0 * spacing_s)
+
+
 def default_max_gap(trace):
     sessions = (getattr(trace, "meta", None) or {}).get("sessions") or []
     recorded = [s.get("gap_s") for s in sessions if s.get("gap_s")]
     if recorded:
         return float(max(recorded))
-    if len(trace.t) >= 2:
-        return max(0.5, 3.0 * float(np.median(np.diff(trace.t))))
-    return 0.5
+    return gap_threshold(float(np.median(np.diff(trace.t))) if len(trace.t) >= 2 else 0.0)
 
 
 def accuracy_of(meter_info):
@@ -194,19 +198,30 @@ def _uncertainty(t, w, t0, t1, p, energy, covered, sampling, meter, clock_s):
 
 
 class RunningEnergy:
-    """Joules of samples as they arrive, under `integrate`'s gap rule: a step longer than `max_gap_s`
-    adds nothing and counts as uncovered. `lost(now)`: no sample for longer than `max_gap_s`."""
+    """Joules of samples as they arrive, under `integrate`'s gap rule: a step longer than the gap
+    threshold adds nothing and counts as uncovered. The threshold is `max_gap_s`, or, when None,
+    `gap_threshold` of the recent sample spacing. `lost(now)`: no sample for longer than it."""
 
-    def __init__(self, max_gap_s):
-        self.max_gap_s = float(max_gap_s)
+    RECENT = 20
+
+    def __init__(self, max_gap_s=None):
+        self.max_gap_s = max_gap_s
         self.energy_j = 0.0
         self.uncovered_s = 0.0
         self.last = None
+        self._spacing = collections.deque(maxlen=self.RECENT)
+
+    @property
+    def gap_s(self):
+        if self.max_gap_s is not None:
+            return float(self.max_gap_s)
+        return gap_threshold(float(np.median(self._spacing)) if self._spacing else 0.0)
 
     def add(self, t, watts):
         if self.last is not None and t > self.last[0]:
             dt = t - self.last[0]
-            if dt <= self.max_gap_s:
+            self._spacing.append(dt)  # the median shrugs off a gap among the recent steps
+            if dt <= self.gap_s:
                 self.energy_j += 0.5 * (watts + self.last[1]) * dt
             else:
                 self.uncovered_s += dt
@@ -214,4 +229,4 @@ class RunningEnergy:
             self.last = (float(t), float(watts))
 
     def lost(self, now):
-        return self.last is not None and now - self.last[0] > self.max_gap_s
+        return self.last is not None and now - self.last[0] > self.gap_s

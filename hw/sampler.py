@@ -24,6 +24,7 @@ import threading
 import time
 
 from hw import trace as tracefmt
+from hw.energy import gap_threshold, integrate
 from hw.meters.base import MalformedReading, NoReading
 
 log = logging.getLogger(__name__)
@@ -43,7 +44,7 @@ class PowerSampler:
         self.requested_hz = float(rate_hz)
         self.rate_hz = meter.rate_hz if meter.paced else min(float(rate_hz), meter.rate_hz)
         self.period = 1.0 / self.rate_hz
-        self.gap_s = max(3.0 * self.period, 0.5)
+        self.gap_s = gap_threshold(self.period)
         self.flush_s = flush_s
         self.meta_s = meta_s
         self.first_timeout = first_timeout if first_timeout is not None else max(5.0, 3.0 * self.period)
@@ -279,7 +280,6 @@ def measure_idle(meter, seconds, folder, rate_hz=10.0):
     """Sample `meter` into `folder` for `seconds` while nothing else is started; returns
     (EnergyResult, t0, t1). Its `mean_w` is the idle baseline that `meter_idle_w` takes, its `std_w`
     the spread of the idle readings (`meter_idle_std_w`)."""
-    from hw.energy import integrate
     with PowerSampler(meter, folder, rate_hz=rate_hz):
         t0 = time.time()
         time.sleep(seconds)

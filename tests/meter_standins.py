@@ -1,7 +1,10 @@
 """Meter stand-ins shared by the meter, sampler, energy, CLI and end-to-end tests: a pseudo-terminal
 that plays a serial meter (`PtyPeer`, `LineStreamer`), INA3221 and RAPL sysfs trees in a temp folder,
 and a thread that advances a RAPL counter at a known power (`RaplLoad`)."""
+import fcntl
 import os
+import struct
+import termios
 import threading
 import time
 import tty
@@ -9,6 +12,9 @@ import tty
 import pytest
 
 WATTS = 12.0
+# A tty drops input once its queue is full (a starved reader on a busy machine): the streamer waits
+# below this many unread bytes instead, so a test never sees torn lines a real link would not send.
+MAX_BACKLOG = 1024
 
 
 class PtyPeer:
@@ -28,6 +34,13 @@ class PtyPeer:
 
     def write(self, data):
         os.write(self.master, data)
+
+    def backlog(self):
+        """Bytes written to the meter's side and not read yet."""
+        try:
+            return struct.unpack("i", fcntl.ioctl(self._slave, termios.FIONREAD, b"\0\0\0\0"))[0]
+        except OSError:
+            return 0
 
     def read_exact(self, n, timeout=3.0):
         deadline = time.time() + timeout
@@ -79,6 +92,8 @@ class LineStreamer(threading.Thread):
             if self.duration is not None and rel > self.duration:
                 break
             w = self.watts(rel)
+            while self.peer.backlog() > MAX_BACKLOG and not self.stop_event.wait(0.005):
+                pass
             try:
                 self.peer.write((self.fmt % w).encode())
             except OSError:

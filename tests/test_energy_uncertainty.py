@@ -127,3 +127,12 @@ def test_running_energy_stops_counting_while_the_meter_is_lost():
     assert live.lost(101.5)
     live.add(106.0, 10.0)  # back after 5 s: nothing billed for the gap
     assert live.energy_j == pytest.approx(10.0) and live.uncovered_s == pytest.approx(5.0)
+
+
+def test_running_energy_learns_the_gap_threshold_from_the_spacing():
+    live = RunningEnergy()
+    for k in range(20):
+        live.add(10.0 + 1.0 * k, 5.0)  # a 1 Hz meter: three spacings are 3 s
+    assert live.gap_s == pytest.approx(3.0) and not live.lost(31.5) and live.lost(32.5)
+    live.add(40.0, 5.0)
+    assert live.energy_j == pytest.approx(95.0) and live.uncovered_s == pytest.approx(11.0)

@@ -48,7 +48,7 @@ def main(argv=None):
         res, t0, t1 = measure_idle(meter, args.seconds, folder, rate_hz=args.rate)
     finally:
         meter.close()
-    print(json.dumps({"idle_w": res.mean_w, "seconds": t1 - t0, "samples": res.samples,
+    print(json.dumps({"idle_w": res.mean_w, "idle_std_w": res.std_w, "seconds": t1 - t0, "samples": res.samples,
                       "coverage": res.coverage, "meter": meter.info(), "trace": folder}))
     return 0
 

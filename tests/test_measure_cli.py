@@ -65,6 +65,7 @@ def test_meters_idle_and_list(rapl, capfd, tmp_path):
     rc = main(["meters", "idle", "--meter", rapl, "--seconds", "0.6", "--rate", "20", "--json"])
     res = last_json(capfd.readouterr()[0])
     assert rc == 0 and res["idle_w"] == pytest.approx(WATTS, rel=0.02) and res["samples"] >= 10
+    assert 0 <= res["idle_std_w"] < 0.1 * WATTS  # the spread of a steady load is small, and recorded
     assert main(["meters"]) == 0
     out = capfd.readouterr()[0]
     assert "ina3221" in out and "rapl" in out and "auto picks" in out

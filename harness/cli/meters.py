@@ -202,14 +202,17 @@ def cmd_idle(args: argparse.Namespace) -> int:
         meter.close()
         if tmp:
             shutil.rmtree(tmp, ignore_errors=True)
-    out = {"idle_w": res["mean_w"], "seconds": t1 - t0, "energy_j": res["energy_j"], "samples": res["samples"],
-           "coverage": res["coverage"], "t_start": t0, "t_end": t1, "meter": meter.info()}
+    out = {"idle_w": res["mean_w"], "idle_std_w": res["std_w"], "seconds": t1 - t0, "energy_j": res["energy_j"],
+           "samples": res["samples"], "coverage": res["coverage"], "t_start": t0, "t_end": t1,
+           "meter": meter.info()}
     if args.json:
         print(json.dumps(out))
     else:
         idle_w = float("nan") if out["idle_w"] is None else out["idle_w"]
-        print("idle: %.3f W over %.1f s (%d samples, coverage %.1f%%, %s)" % (
-            idle_w, out["seconds"], out["samples"], 100 * out["coverage"], meter.spec))
+        std_w = float("nan") if out["idle_std_w"] is None else out["idle_std_w"]
+        print("idle: %.3f W (spread %.3f W) over %.1f s (%d samples, coverage %.1f%%, %s); records keep it "
+              "with --set meter_idle_w=%.3f --set meter_idle_std_w=%.3f" % (
+                  idle_w, std_w, out["seconds"], out["samples"], 100 * out["coverage"], meter.spec, idle_w, std_w))
     return 0
 
 

@@ -90,6 +90,7 @@ def test_board_stack() -> int:
           flush=True)
     pytest = [str(PY36), "-m", "pytest", "-q", "--noconftest", "-p", "no:cacheprovider"]
     rc = run(pytest + ["-s", "tests/device"])
+    print("board stack: the hw/ tests under Python 3.6: %s" % " ".join(Path(t).name for t in hw_tests), flush=True)
     return run(pytest + hw_tests) or rc
 
 

@@ -161,13 +161,17 @@ def _seed_worker(worker_id):
     np.random.seed(seed)
 
 
+def _workers(spec):
+    # the digits set is in memory already: worker processes would only add their start-up time
+    return 0 if spec["dataset"] == "digits" else spec["workers"]
+
+
 def loaders(spec, pin_memory=False):
     """(train_set, test_loader): the train loader is made per epoch by `train_loader` so that each
     epoch's order depends only on (seed, epoch) and a resumed run sees the same batches."""
     train_set = dataset(spec, True)
     test_set = dataset(spec, False)
-    workers = 0 if spec["dataset"] == "digits" else spec["workers"]
-    test = DataLoader(test_set, batch_size=spec["batch_size"], shuffle=False, num_workers=workers,
+    test = DataLoader(test_set, batch_size=spec["batch_size"], shuffle=False, num_workers=_workers(spec),
                       pin_memory=pin_memory)
     return train_set, test
 
@@ -175,6 +179,5 @@ def loaders(spec, pin_memory=False):
 def train_loader(spec, train_set, seed, pin_memory=False):
     gen = torch.Generator()
     gen.manual_seed(seed)
-    workers = 0 if spec["dataset"] == "digits" else spec["workers"]
-    return DataLoader(train_set, batch_size=spec["batch_size"], shuffle=True, num_workers=workers,
+    return DataLoader(train_set, batch_size=spec["batch_size"], shuffle=True, num_workers=_workers(spec),
                       generator=gen, worker_init_fn=_seed_worker, pin_memory=pin_memory, drop_last=False)

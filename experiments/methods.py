@@ -10,7 +10,8 @@ EB Train (Sec 4.2):
   its weights and continue the same schedule to the total budget (the official scripts retrain from the
   EB epoch to epoch 160, at the schedule's lr for that epoch).
 - ``ebtrain-reinit``: search, prune, re-initialise the pruned network and train it for the full schedule.
-- ``ebtrain-lf``: the search in emulated 8-bit precision (SWALP), pruning and an FP32 retrain as ``ebtrain-ff``.
+- ``ebtrain-lf``: the search in emulated 8-bit precision (SWALP), pruning and an FP32 retrain as
+  ``ebtrain-ff``.
 - ``ebtrain-ll``: search and retrain in emulated 8-bit precision (`experiments.low_precision`).
 - ``dense``: the unpruned reference.
 

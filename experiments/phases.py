@@ -9,7 +9,7 @@ Every phase says in its `phase_end` info how it computes (`precision`: ``fp32``,
 format) and how its FLOPs are counted (`flops_rule`, with `flops_note` when they are not simply the
 FLOPs of the model it trains); the record carries both per phase.
 """
-from . import paths
+from . import data, paths
 from .earlybird import EarlyBirdDetector, channel_mask, save_mask
 from .events import EB_DRAWN, EB_MISSING
 from .models import fresh_copy
@@ -123,8 +123,9 @@ class Train(Phase):
             run.best_top1 = None
         for e in range(done, total):
             global_epoch = start + e
-            metrics = run.loop.train_epoch(run.model, run.optimizer, global_epoch, run.epoch_seed(global_epoch),
-                                           callbacks, search=self.search)
+            seed = run.epoch_seed(global_epoch)
+            metrics = run.loop.train_epoch(run.model, run.optimizer, global_epoch, seed, callbacks,
+                                           search=self.search)
             metrics.update(run.loop.evaluate(run.model))
             metrics.update(self.after_epoch(run, e + 1))
             run.record_epoch(self.name, e + 1, total, global_epoch + 1, metrics)
@@ -166,10 +167,11 @@ class EarlyBirdSearch(Train):
         """Detectors from the checkpointed state (fresh ones on the first epoch)."""
         spec = run.spec
         if STATE_DETECTORS not in run.state:
-            run.state[STATE_DETECTORS] = {
-                str(r): EarlyBirdDetector(r, spec["eb_epsilon"], spec["eb_queue"], spec["eb_rule"]).state_dict()
-                for r in self.ratios(spec)}
-        self._detectors = {k: EarlyBirdDetector.from_state_dict(v) for k, v in run.state[STATE_DETECTORS].items()}
+            fresh = {str(r): EarlyBirdDetector(r, spec["eb_epsilon"], spec["eb_queue"], spec["eb_rule"])
+                     for r in self.ratios(spec)}
+            run.state[STATE_DETECTORS] = {k: d.state_dict() for k, d in fresh.items()}
+        states = run.state[STATE_DETECTORS]
+        self._detectors = {k: EarlyBirdDetector.from_state_dict(v) for k, v in states.items()}
 
     def execute(self, run, done):
         self.begin(run)
@@ -199,7 +201,8 @@ class EarlyBirdSearch(Train):
     def _detected(self, run, ratio, epoch):
         """A detector fired: its ticket is saved, unless the run's own ticket is drawn at a fixed epoch."""
         if ratio != run.spec["prune_ratio"]:
-            run.events.emit(EB_DRAWN, ratio=ratio, epoch=epoch, ticket=run.save_ticket(ratio, epoch), forced=False)
+            ticket = run.save_ticket(ratio, epoch)
+            run.events.emit(EB_DRAWN, ratio=ratio, epoch=epoch, ticket=ticket, forced=False)
         elif run.spec["eb_draw_epoch"] is None:
             self._draw(run, epoch, forced=False)
         else:
@@ -211,8 +214,9 @@ class EarlyBirdSearch(Train):
         ratio = run.spec["prune_ratio"]
         run.state[STATE_TICKET_EPOCH] = epoch
         late, note = lateness(run.spec, epoch)
-        run.events.emit(EB_DRAWN, ratio=ratio, epoch=epoch, ticket=run.save_ticket(ratio, epoch), forced=forced,
-                        late=late, note=note)
+        ticket = run.save_ticket(ratio, epoch)
+        run.events.emit(EB_DRAWN, ratio=ratio, epoch=epoch, ticket=ticket, forced=forced, late=late,
+                        note=note)
 
     def should_stop(self, run, epoch):
         return run.spec["eb_stop"] and run.state.get(STATE_TICKET_EPOCH) is not None
@@ -228,7 +232,8 @@ def lateness(spec, epoch):
     note = "ticket drawn at epoch %d of %d, at or after the last lr decay (epoch %d)" % (
         epoch, spec["epochs"], last_decay)
     if epoch >= spec["epochs"]:
-        note += ": no epoch of the schedule is left to continue it, so it is retrained over the whole schedule"
+        note += ": no epoch of the schedule is left to continue it, so it is retrained over the whole " \
+                "schedule"
     return True, note
 
 
@@ -274,6 +279,13 @@ class EarlyBirdRetrain(Train):
     def execute(self, run, done):
         run.state[STATE_EB].update(retrain_start=self._first(run), retrain_epochs=self._budget(run))
         super().execute(run, done)
+
+
+def sample_batches(run):
+    """The training batches a one-shot phase samples from (SNIP, ThiNet), seeded like an epoch:
+    augmentation draws from the global generator, so a phase redone after a resume sees the same images."""
+    seed_everything(run.epoch_seed(0))
+    return data.train_loader(run.spec, run.loop.train_set, run.epoch_seed(0), run.loop.pin)
 
 
 class ChannelPrune(Phase):

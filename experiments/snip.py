@@ -10,9 +10,7 @@ import copy
 
 import torch.nn.functional as F
 
-from . import data
-from .phases import Phase
-from .train import seed_everything
+from .phases import Phase, sample_batches
 from .unstructured import apply_masks, global_top_masks, keep_masks, prunable_weights
 
 
@@ -36,11 +34,8 @@ class SnipPrune(Phase):
 
     def execute(self, run, done):
         spec = run.spec
-        # Seeded like an epoch (augmentation draws from the global generator), so a redo is identical.
-        seed_everything(run.epoch_seed(0))
-        loader = data.train_loader(spec, run.loop.train_set, run.epoch_seed(0), run.loop.pin)
         batches = []
-        for batch in loader:
+        for batch in sample_batches(run):
             batches.append(batch)
             if len(batches) == spec["snip_batches"]:
                 break

@@ -32,11 +32,9 @@ import torch
 import torch.nn as nn
 import torch.nn.functional as F
 
-from . import data
 from .models import bn_layers
-from .phases import Phase
+from .phases import Phase, sample_batches
 from .prune import channel_ports, prune
-from .train import seed_everything
 
 LOCATIONS = 10  # (location, filter) samples per image, ThiNet Sec 4.1
 
@@ -170,9 +168,7 @@ def prune_layer(model, index, images, ratio, generator, batch_size=256):
 def sample_images(run, count):
     """`count` training images (deterministic for the run's seed), on the run's device."""
     images, seen = [], 0
-    # Seeded like an epoch (augmentation draws from the global generator), so a redo is identical.
-    seed_everything(run.epoch_seed(0))
-    for x, _ in data.train_loader(run.spec, run.loop.train_set, run.epoch_seed(0), run.loop.pin):
+    for x, _ in sample_batches(run):
         images.append(x)
         seen += x.size(0)
         if seen >= count:

@@ -71,7 +71,7 @@ class WeightMask:
 
 
 class MaskedTrain(Train):
-    """Train under the fixed weight mask in `run.state[STATE_WEIGHT_MASKS]`; FLOPs stay dense (see module doc)."""
+    """Train under the fixed weight mask in `run.state[STATE_WEIGHT_MASKS]`; FLOPs count dense (see above)."""
 
     flops_rule = FLOPS_DENSE
 

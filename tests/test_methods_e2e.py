@@ -92,8 +92,8 @@ def test_resume_mid_method_keeps_the_weight_mask(tmp_path, monkeypatch):
 def test_registry_groups_labels_and_rules():
     assert [m.name for m in methods_in_group(REFERENCE)] == ["dense"]
     assert len({m.display for m in METHODS.values()}) == len(METHODS)
-    assert [m.display for m in methods_in_group(EB)] == ["EB Train (re-init)", "EB Train (FF)", "EB Train (LF)",
-                                                         "EB Train (LL)"]
+    assert [m.display for m in methods_in_group(EB)] == [
+        "EB Train (re-init)", "EB Train (FF)", "EB Train (LF)", "EB Train (LL)"]
     assert {m.table3_label for m in METHODS.values()} == {None, "Unpruned", "NS", "ThiNet", "EB Train"}
     # dense FLOPs exactly for the methods that train under an unstructured mask
     assert {m.name for m in METHODS.values() if m.flops_rule == FLOPS_DENSE} == {"lt", "snip"}

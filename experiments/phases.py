@@ -261,6 +261,10 @@ class EarlyBirdRetrain(Train):
     epoch 0 instead, as Table 1's "final" tickets are retrained and network slimming fine-tunes: zero epochs
     would report a pruned, untrained network as a result. Without it (re-init): the whole schedule.
     The retrain's start and length go into the `eb` block (`retrain_start`, `retrain_epochs`).
+
+    A ticket after e epochs continues at 0-based epoch e, so search and retrain train `epochs` epochs in
+    all. The official script resumes at its file's number, e + 1, skipping one epoch of the schedule (159
+    of 160 in all); the suite keeps the whole budget, one epoch more.
     """
 
     def __init__(self, continue_schedule):

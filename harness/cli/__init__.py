@@ -15,6 +15,7 @@ COMMAND_MODULES = [
     "harness.cli.report",
     "harness.cli.meters",
     "harness.cli.doctor",
+    "harness.cli.plan",
 ]
 
 

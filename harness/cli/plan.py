@@ -1,0 +1,101 @@
+"""`ebt plan CONFIG --target T`: estimated hours and kJ of every run of a config, and of the sweep."""
+from __future__ import annotations
+
+import argparse
+import logging
+from pathlib import Path
+
+from .. import CODE_ROOT
+from ..errors import UsageError
+from ..targets import open_target
+from .run import meter_where
+
+log = logging.getLogger(__name__)
+
+
+def register(sub: argparse._SubParsersAction) -> None:
+    p = sub.add_parser("plan", help="estimate hours and kJ of a config's runs from a short calibration on the target",
+                       description="Calibrate the target (a few training steps per model shape, synthetic batches, "
+                                   "meter on), then print estimated hours and kJ per run and for the sweep; for "
+                                   "Slurm also the wall time on N nodes.")
+    p.add_argument("config", type=Path, help="YAML config (e.g. experiments/configs/table2/vgg16-cifar10.yaml)")
+    p.add_argument("--target", default="local", help="local (default), ssh://... or slurm://LOGIN?partition=P")
+    p.add_argument("--meter", default=None, help="power meter spec for the calibration; default: the config's")
+    p.add_argument("--set", dest="overrides", action="append", default=[], metavar="KEY=VALUE",
+                   help="override a config key (repeatable)")
+    p.add_argument("--results", type=Path, default=Path("results"), help="results folder (default results/)")
+    p.add_argument("--nodes", type=int, default=None,
+                   help="nodes that run the sweep at once (default: a Slurm partition's node count, else 1)")
+    p.add_argument("--budget", type=float, default=30.0, metavar="SECONDS",
+                   help="time for the calibration's training steps, shared by the shapes (default 30)")
+    p.add_argument("--dry-run", action="store_true",
+                   help="use the calibrations kept under results/calibrations/ (no calibration on the target)")
+    p.add_argument("--trust-new-host", action="store_true",
+                   help="accept and record an SSH host key not yet in known_hosts")
+    p.set_defaults(func=cmd_plan)
+
+
+def _table(plans: list) -> str:
+    header = ["run_id", "method", "epochs", "PFLOPs", "hours", "kJ"]
+    rows = [[p.run_id, p.method, str(sum(ph.epochs for ph in p.phases)), f"{p.pflops:.3g}", f"{p.hours:.3g}",
+             "null" if p.kj is None else f"{p.kj:.4g}"] for p in plans]
+    widths = [max(len(r[i]) for r in [header, *rows]) for i in range(len(header))]
+    return "\n".join("  ".join(c.ljust(w) for c, w in zip(r, widths)).rstrip() for r in [header, *rows])
+
+
+def _nodes(args: argparse.Namespace, target) -> int:
+    if args.nodes is not None:
+        if args.nodes < 1:
+            raise UsageError(f"--nodes {args.nodes}: give a node count of at least 1")
+        return args.nodes
+    count = getattr(target, "partition_nodes", None)
+    return count() if count is not None and not args.dry_run else 1
+
+
+def _calibrations(args: argparse.Namespace, target, shapes: list, meter: str) -> dict:
+    from .. import plan as pl
+
+    if args.dry_run:
+        found = pl.cached(args.results, target.url, shapes)
+        missing = [s.key for s in shapes if s not in found]
+        if missing:
+            raise UsageError(f"no calibration on {target.url} for shape(s) {', '.join(missing)}: run "
+                             f"`ebt plan {args.config} --target {args.target}` without --dry-run first")
+        return found
+    code_dir = target.prepare(CODE_ROOT)
+    run = getattr(target, "run_on_node", target.run_module)  # Slurm: on a compute node, not the login node
+    log.info("calibrating %d model shape(s) on %s (about %.0f s of training steps)", len(shapes), target.url,
+             args.budget)
+    return pl.calibrate(run, code_dir, target.url, shapes, meter, args.results, budget_s=args.budget)
+
+
+def cmd_plan(args: argparse.Namespace) -> int:
+    from .. import plan as pl  # imports torch: only when planning
+    from ..config import load_specs, parse_overrides
+
+    overrides = parse_overrides(args.overrides)
+    if args.meter is not None:
+        overrides["meter"] = args.meter
+    specs = load_specs(args.config, overrides)
+    meter = specs[0]["meter"]
+    if meter_where(meter, args.target) == "laptop":
+        log.warning("%s hangs off the laptop: the calibration runs without it, so kJ stay null", meter)
+        meter = "none"
+    target = open_target(args.target, trust_new_host=args.trust_new_host)
+    try:
+        shapes = list(dict.fromkeys(p.shape for spec in specs for p in pl.phases_of(spec)))
+        calibrations = _calibrations(args, target, shapes, meter)
+        nodes = _nodes(args, target)
+    finally:
+        target.close()
+    plans = [pl.estimate(spec, calibrations) for spec in specs]
+    print(_table(plans))
+    hours = [p.hours for p in plans]
+    kj = None if any(p.kj is None for p in plans) else sum(p.kj for p in plans)
+    print(f"sweep: {len(plans)} runs, {sum(hours):.3g} board-hours, "
+          f"{'kJ null (no meter)' if kj is None else f'{kj:.4g} kJ'}; wall time on {nodes} node"
+          f"{'s' if nodes != 1 else ''}: {pl.makespan_hours(hours, nodes):.3g} h")
+    print(f"estimated (not measured): EB ticket at eb_draw_epoch or {pl.EB_DRAW_FRACTION:.0%} of the schedule; "
+          "pruned layers keep (1 - prune_ratio) of their channels; time scales with each phase's FLOPs from the "
+          "calibrated step; pruning steps and data loading not counted; energy = calibrated mean power x time")
+    return 0

@@ -1,0 +1,214 @@
+"""What a sweep will cost before board-hours are spent: hours and kJ per run and for the whole sweep.
+
+A short calibration on the target (`python3 -m experiments.calibrate`: a few training steps per distinct
+model shape on synthetic batches, meter on) gives each shape's step time, evaluation time, checkpoint time
+and mean power. Each run is then laid out phase by phase from the method registry, and every estimate is
+labelled `estimated` with the rule it follows:
+
+- time of a phase = epochs x (training batches x step time + test batches x evaluation time) x the phase
+  model's forward FLOPs over the calibrated (dense) model's (`analysis.flops`), + one checkpoint an epoch;
+  a run adds the runner's start-up (the calibration's own import time);
+- the Early-Bird ticket is assumed drawn at `eb_draw_epoch` when the spec fixes it, else at
+  `EB_DRAW_FRACTION` of the schedule (it is found while running; the record says when it was);
+- a channel-pruned model is assumed pruned uniformly, every layer keeping (1 - prune_ratio) of its
+  channels; unstructured masks (LT, SNIP) leave the architecture, hence the FLOPs, dense;
+- pruning steps themselves (ThiNet's layer-wise reconstruction, SNIP's scores) and the dataset's loading
+  are not counted;
+- energy = mean measured power of the phase's shape x its time; null when the target has no meter.
+
+Calibrations are kept under `results/calibrations/`, one file per target and shape, so `--dry-run`
+shows the table again without touching the target.
+"""
+from __future__ import annotations
+
+import hashlib
+import json
+import logging
+import math
+import re
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+from typing import Any, Callable, Optional
+
+from experiments import phases as ph
+from experiments.methods import METHODS
+from experiments.models import default_cfg
+from experiments.spec import num_classes
+from hw.fileio import atomic_write_json
+
+from .errors import EbtError
+
+log = logging.getLogger(__name__)
+
+EB_DRAW_FRACTION = 0.15
+CALIBRATIONS = "calibrations"
+INPUT_SIZE = {"cifar10": 32, "cifar100": 32, "digits": 32, "imagenet": 224}
+# (train, test) images of each dataset; digits: the suite's 80/20 split of scikit-learn's 1,797
+DATASET_SIZE = {"cifar10": (50000, 10000), "cifar100": (50000, 10000), "imagenet": (1281167, 50000),
+                "digits": (1437, 360)}
+CALIBRATE_TIMEOUT_S = 900.0
+BUDGET_S = 30.0
+
+
+@dataclass(frozen=True)
+class Shape:
+    """A model shape to calibrate: the dense model of a spec, in one precision."""
+
+    arch: str
+    depth: int
+    cfg: tuple
+    num_classes: int
+    input_size: int
+    batch_size: int
+    device: str
+    bits: Optional[int]
+
+    @property
+    def key(self) -> str:
+        digest = hashlib.sha256(json.dumps(asdict(self), sort_keys=True).encode()).hexdigest()[:10]
+        bits = f"-b{self.bits}" if self.bits else ""
+        return f"{self.arch}{self.depth}-c{self.num_classes}-bs{self.batch_size}-{self.device}{bits}-{digest}"
+
+    def request(self) -> dict[str, Any]:
+        return dict(asdict(self), cfg=list(self.cfg), key=self.key)
+
+
+@dataclass
+class PhasePlan:
+    name: str
+    epochs: int
+    cfg: list
+    shape: Shape
+
+
+@dataclass
+class RunPlan:
+    run_id: str
+    method: str
+    phases: list[PhasePlan]
+    hours: Optional[float] = None
+    kj: Optional[float] = None
+    pflops: float = 0.0
+    notes: list[str] = field(default_factory=list)
+
+
+class _Stub:
+    """What a phase's `planned_epochs` reads of a run, before the run exists."""
+
+    def __init__(self, spec: dict[str, Any], eb_epoch: int):
+        self.spec = spec
+        self.state = {ph.STATE_EB: {"epoch": eb_epoch}}
+
+
+def eb_epoch(spec: dict[str, Any]) -> int:
+    return spec["eb_draw_epoch"] or max(1, round(EB_DRAW_FRACTION * spec["epochs"]))
+
+
+def _precision_bits(phase: Any, spec: dict[str, Any]) -> Optional[int]:
+    return None if not ph.is_low_precision(phase.precision(spec)) else int(spec["lp_bits"])
+
+
+def phases_of(spec: dict[str, Any]) -> list[PhasePlan]:
+    """The training phases of a run with their planned epochs and (assumed) models."""
+    from experiments.thinet import ThiNetPrune
+
+    dense = default_cfg(spec["arch"], spec["depth"], spec["width"])
+    cfg = dense
+    stub = _Stub(spec, eb_epoch(spec))
+    out = []
+    for phase in METHODS[spec["method"]].phases():
+        if isinstance(phase, (ph.ChannelPrune, ThiNetPrune)):
+            cfg = default_cfg(spec["arch"], spec["depth"], spec["width"] * (1.0 - spec["prune_ratio"]))
+        if not isinstance(phase, ph.Train):
+            continue
+        epochs = phase.planned_epochs(stub)
+        if isinstance(phase, ph.EarlyBirdSearch) and spec["eb_stop"]:
+            epochs = min(epochs, stub.state[ph.STATE_EB]["epoch"])
+        shape = Shape(spec["arch"], int(spec["depth"]), tuple(dense), num_classes(spec),
+                      INPUT_SIZE[spec["dataset"]], int(spec["batch_size"]), spec["device"],
+                      _precision_bits(phase, spec))
+        out.append(PhasePlan(phase.name, int(epochs), list(cfg), shape))
+    return out
+
+
+def shapes_of(plans: list[RunPlan]) -> list[Shape]:
+    return list(dict.fromkeys(p.shape for run in plans for p in run.phases))
+
+
+# --- calibrations -------------------------------------------------------------------------------------
+
+def _slug(target_url: str) -> str:
+    return re.sub(r"[^A-Za-z0-9._-]+", "_", target_url).strip("_")[:80]
+
+
+def calibration_path(results: Path, target_url: str, shape: Shape) -> Path:
+    return Path(results) / CALIBRATIONS / f"{_slug(target_url)}--{shape.key}.json"
+
+
+def cached(results: Path, target_url: str, shapes: list[Shape]) -> dict[Shape, dict[str, Any]]:
+    found = {}
+    for shape in shapes:
+        path = calibration_path(results, target_url, shape)
+        if path.exists():
+            found[shape] = json.loads(path.read_text())
+    return found
+
+
+def calibrate(run_module: Callable[..., tuple[int, str, str]], code_dir: str, target_url: str,
+              shapes: list[Shape], meter: str, results: Path, budget_s: float = BUDGET_S) -> dict[Shape, dict]:
+    """Calibrate `shapes` on the target through `run_module(code_dir, argv, timeout)`; cache each result."""
+    request = {"shapes": [s.request() for s in shapes], "meter": meter, "budget_s": budget_s}
+    rc, out, err = run_module(code_dir, ["experiments.calibrate", json.dumps(request)], timeout=CALIBRATE_TIMEOUT_S)
+    if rc != 0:
+        last = (err.strip().splitlines() or ["no output"])[-1]
+        raise EbtError(f"calibration on {target_url} failed (exit {rc}): {last}; check the target with `ebt doctor`")
+    answer = json.loads(out)
+    found = {}
+    for shape in shapes:
+        entry = dict(answer["shapes"][shape.key], meter=answer.get("meter"), startup_s=answer["startup_s"],
+                     shape=shape.request(), target=target_url)
+        atomic_write_json(calibration_path(results, target_url, shape), entry)
+        found[shape] = entry
+    return found
+
+
+# --- estimates ----------------------------------------------------------------------------------------
+
+def _batches(samples: int, batch: int) -> int:
+    return math.ceil(samples / batch)
+
+
+def data_sizes(spec: dict[str, Any]) -> tuple[int, int]:
+    train, test = DATASET_SIZE[spec["dataset"]]
+    return (min(train, spec["train_subset"] or train), min(test, spec["test_subset"] or test))
+
+
+def estimate(spec: dict[str, Any], calibrations: dict[Shape, dict[str, Any]]) -> RunPlan:
+    """Hours, kJ and PFLOPs of one run from its phases and the calibrations of their shapes."""
+    from analysis.flops import forward_flops, training_flops
+
+    train, test = data_sizes(spec)
+    plan = RunPlan(spec["run_id"], spec["method"], phases_of(spec))
+    seconds, joules = 0.0, 0.0
+    for p in plan.phases:
+        cal = calibrations[p.shape]
+        model = {"arch": spec["arch"], "depth": spec["depth"], "num_classes": p.shape.num_classes}
+        ratio = forward_flops(dict(model, cfg=p.cfg), spec["dataset"]) / forward_flops(
+            dict(model, cfg=list(p.shape.cfg)), spec["dataset"])
+        epoch_s = ratio * (_batches(train, spec["batch_size"]) * cal["train_step_s"]
+                           + _batches(test, spec["batch_size"]) * cal["eval_step_s"]) + cal["checkpoint_s"]
+        seconds += p.epochs * epoch_s
+        joules = None if joules is None or cal["mean_w"] is None else joules + cal["mean_w"] * p.epochs * epoch_s
+        plan.pflops += training_flops(dict(model, cfg=p.cfg), spec["dataset"], train, p.epochs) / 1e15
+    startup = max(c["startup_s"] for c in calibrations.values())
+    plan.hours = (seconds + startup) / 3600.0
+    plan.kj = None if joules is None else joules / 1000.0
+    return plan
+
+
+def makespan_hours(hours: list[float], nodes: int) -> float:
+    """Wall time of runs on `nodes` nodes, longest first onto the node free first (as a queue places them)."""
+    free = [0.0] * max(1, nodes)
+    for h in sorted(hours, reverse=True):
+        free[free.index(min(free))] += h
+    return max(free)

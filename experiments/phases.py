@@ -213,7 +213,7 @@ class EarlyBirdSearch(Train):
         """The run's own ticket: saved, its epoch kept, announced (with a note when it came late)."""
         ratio = run.spec["prune_ratio"]
         run.state[STATE_TICKET_EPOCH] = epoch
-        late, note = lateness(run.spec, epoch)
+        late, note = lateness(run.spec, epoch, forced)
         ticket = run.save_ticket(ratio, epoch)
         run.events.emit(EB_DRAWN, ratio=ratio, epoch=epoch, ticket=ticket, forced=forced, late=late,
                         note=note)
@@ -222,31 +222,39 @@ class EarlyBirdSearch(Train):
         return run.spec["eb_stop"] and run.state.get(STATE_TICKET_EPOCH) is not None
 
 
-def lateness(spec, epoch):
-    """(late, note) of a ticket drawn after `epoch` epochs: late once the schedule's last lr decay has
-    passed, when continuing from the ticket trains only at the smallest lr and the search has cost most of
-    a dense training."""
+def lateness(spec, epoch, forced=False):
+    """(late, note) of the run's ticket drawn after `epoch` epochs.
+
+    A detected ticket is late once the schedule's last lr decay has passed: continuing from it trains only
+    at the smallest lr, and the search has cost most of a dense training. A ticket drawn at a fixed epoch
+    is where the spec asked for it (Table 1's "final" column), never late. Either way the note says when
+    none of the schedule is left to continue it.
+    """
     last_decay = max(milestone_epochs(spec), default=spec["epochs"])
-    if epoch < last_decay:
+    late = not forced and epoch >= last_decay
+    left = epoch < spec["epochs"]
+    if not late and left:
         return False, None
-    note = "ticket drawn at epoch %d of %d, at or after the last lr decay (epoch %d)" % (
-        epoch, spec["epochs"], last_decay)
-    if epoch >= spec["epochs"]:
+    note = "ticket drawn at epoch %d of %d" % (epoch, spec["epochs"])
+    if late:
+        note += ", at or after the last lr decay (epoch %d)" % last_decay
+    if not left:
         note += ": no epoch of the schedule is left to continue it, so it is retrained over the whole " \
                 "schedule"
-    return True, note
+    return late, note
 
 
 def outcome(spec, detector, ticket_epoch, search_epochs):
     """The record's `eb` block. `epoch` is the ticket's epoch, None when no ticket was drawn at the run's
     ratio (`detected` and `forced` both false); then the search's final model is pruned instead."""
-    late, note = (False, None) if ticket_epoch is None else lateness(spec, ticket_epoch)
+    forced = spec["eb_draw_epoch"] is not None
+    late, note = (False, None) if ticket_epoch is None else lateness(spec, ticket_epoch, forced)
     if ticket_epoch is None:
         note = ("no Early-Bird ticket at p=%g in %d search epochs: the search's final model is pruned and "
                 "retrained over the whole schedule" % (spec["prune_ratio"], search_epochs))
     return {
         "ratio": spec["prune_ratio"], "epsilon": spec["eb_epsilon"], "queue": spec["eb_queue"],
-        "rule": spec["eb_rule"], "detected": detector.drawn, "forced": spec["eb_draw_epoch"] is not None,
+        "rule": spec["eb_rule"], "detected": detector.drawn, "forced": forced,
         "epoch": ticket_epoch, "search_epochs": search_epochs, "late": late, "note": note,
         "distances": detector.distances,
     }

@@ -163,24 +163,27 @@ def test_ticket_early_enough_is_continued_to_the_budget_and_best_top1_is_the_ret
 
 
 @pytest.mark.slow
-def test_ticket_at_the_last_epoch_is_late_and_retrained_over_the_whole_schedule(tmp_path):
-    # lr decays at epochs 1 and 2 of 2: a ticket after 2 epochs leaves nothing to continue
-    rc, _, events = run_method(tmp_path, small_spec("ebtrain-ff", epochs=2, eb_draw_epoch=2))
+def test_ticket_detected_at_the_last_epoch_is_late_and_retrained_over_the_whole_schedule(tmp_path):
+    # lr decays at epochs 1 and 2 of 2; a FIFO of 2 masks 0.99 apart at most fires after epoch 2
+    spec = small_spec("ebtrain-ff", epochs=2, eb_draw_epoch=None, eb_queue=2, eb_epsilon=0.99)
+    rc, _, events = run_method(tmp_path, spec)
     assert rc == 0
     eb = last_end(events)["eb"]
-    assert eb["late"] is True and "last lr decay (epoch 2)" in eb["note"] and "whole schedule" in eb["note"]
+    assert (eb["epoch"], eb["detected"], eb["forced"], eb["late"]) == (2, True, False, True)
+    assert "last lr decay (epoch 2)" in eb["note"] and "whole schedule" in eb["note"]
     assert (eb["retrain_start"], eb["retrain_epochs"]) == (0, 2)
     assert [e["global_epoch"] for e in _retrain_epochs(events)] == [1, 2]
-    drawn = [e for e in _eb_events(events, EB_DRAWN) if e["ratio"] == 0.5][-1]
-    assert drawn["late"] is True and drawn["note"] == eb["note"]  # the live log says so too
+    drawn = [e for e in _eb_events(events, EB_DRAWN) if e["ratio"] == 0.5]
+    assert [(e["late"], e["note"]) for e in drawn] == [(True, eb["note"])]  # the live log says so too
 
 
 @pytest.mark.slow
-def test_ticket_after_the_last_decay_is_late_but_continued(tmp_path):
-    rc, _, events = run_method(tmp_path, small_spec("ebtrain-ff", epochs=4, eb_draw_epoch=3))
+def test_ticket_detected_after_the_last_decay_is_late_but_continued(tmp_path):
+    spec = small_spec("ebtrain-ff", epochs=4, eb_draw_epoch=None, eb_queue=3, eb_epsilon=0.99)
+    rc, _, events = run_method(tmp_path, spec)
     assert rc == 0
     eb = last_end(events)["eb"]
-    assert eb["late"] is True and "whole schedule" not in eb["note"]
+    assert (eb["epoch"], eb["late"]) == (3, True) and "whole schedule" not in eb["note"]
     assert (eb["retrain_start"], eb["retrain_epochs"]) == (3, 1)
 
 
@@ -224,7 +227,12 @@ def test_the_retrain_keeps_bn_l1_on_by_default(tmp_path):
     assert retrain.callbacks(off) == []
 
 
-@pytest.mark.parametrize("epoch,late", [(5, False), (6, True), (8, True)])
-def test_lateness_is_judged_against_the_last_lr_decay(epoch, late):
+@pytest.mark.parametrize("epoch,forced,late,whole", [(5, False, False, False), (6, False, True, False),
+                                                     (8, False, True, True), (6, True, False, False),
+                                                     (8, True, False, True)])
+def test_lateness_is_judged_against_the_last_lr_decay_for_detected_tickets(epoch, forced, late, whole):
     spec = small_spec("ebtrain-ff", epochs=8)  # decays at epochs 4 and 6
-    assert lateness(spec, epoch)[0] is late
+    is_late, note = lateness(spec, epoch, forced)
+    assert is_late is late
+    # a fixed draw at the last epoch (Table 1's "final") is not late, but the note says it is retrained whole
+    assert (note is not None and "whole schedule" in note) is whole

@@ -11,7 +11,8 @@ combinations are joined (e.g. a grid of EB Train runs plus one dense reference).
 
 A run's identity is its resolved spec. `run_id` is a readable part,
 `<arch><depth>-<dataset>-<method>-p<ratio>-s<seed>`, plus a digest of every resolved key except
-`run_id` itself and `meter_where` (where the meter hangs follows from the target, not the experiment).
+`run_id` itself and `meter_where`/`meters_extra_where` (where a meter hangs follows from the target, not
+the experiment).
 Measurement keys (`meter`, `meter_rate_hz`, `meter_idle_w`, `device`) are part of it: a run measured
 with another meter is another measurement, so a `--meter none` trial never stands in for a metered run.
 The same config therefore gives the same ids every time, and two runs share an id only when their specs
@@ -34,8 +35,9 @@ from experiments.spec import SpecError, resolve
 
 from .errors import UsageError
 
-# Keys that are not part of the experiment: the id itself, and where the meter is sampled.
-NOT_IDENTITY = ("run_id", "meter_where")
+# Keys that are not part of the experiment: the id itself, and where the meters are sampled (the harness
+# sets these from the target after the id is made).
+NOT_IDENTITY = ("run_id", "meter_where", "meters_extra_where")
 DIGEST_CHARS = 10  # 40 bits: a collision is unlikely below ~10^5 runs in one results folder
 
 

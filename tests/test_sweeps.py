@@ -1,0 +1,93 @@
+"""`ebt run CONFIG` as a sweep: a run per combination, each with its own values; the same command again
+skips what is done, continues what is not, and `--force` reruns from scratch; `--dry-run` lists it all."""
+import json
+from pathlib import Path
+
+import pytest
+import yaml
+
+from experiments import events as ev
+from experiments import paths
+from harness import sweep
+from harness.cli import main
+from harness.config import expand
+from tests.runs import TINY
+
+# 2 x 2 over keys that are not in the readable part of the run id: the case that used to collapse to 1.
+SWEEP = dict(TINY, method="ebtrain-ff", epochs=3, meter="none",
+             sweep={"eb_draw_epoch": [1, 2], "lr": [0.1, 0.05]})
+
+
+def records(results):
+    return {p.parent.name: json.loads(p.read_text()) for p in Path(results).glob("runs/*/" + paths.RECORD)}
+
+
+def starts(home, run_id):
+    return [e for e in ev.read_events(paths.events(paths.run_dir(home, run_id))) if e["event"] == ev.RUN_START]
+
+
+@pytest.fixture
+def config(tmp_path, monkeypatch):
+    monkeypatch.setenv("EBT_HOME", str(tmp_path / "home"))
+    path = tmp_path / "sweep.yaml"
+    path.write_text(yaml.safe_dump(SWEEP))
+    return path
+
+
+def run(config, tmp_path, *extra):
+    return main(["run", str(config), "--results", str(tmp_path / "results"), *extra])
+
+
+@pytest.mark.slow
+def test_a_2x2_sweep_runs_4_runs_and_the_same_command_again_starts_nothing(config, tmp_path, capsys):
+    home, results = tmp_path / "home", tmp_path / "results"
+    assert run(config, tmp_path) == 0
+    got = records(results)
+    assert len(got) == 4 and all(r["status"] == ev.OK for r in got.values())
+    values = {(r["config"]["eb_draw_epoch"], r["config"]["lr"]) for r in got.values()}
+    assert values == {(1, 0.1), (1, 0.05), (2, 0.1), (2, 0.05)}
+    assert all(r["eb"]["epoch"] == r["config"]["eb_draw_epoch"] for r in got.values())
+    capsys.readouterr()
+
+    assert run(config, tmp_path) == 0
+    assert "nothing to do: all 4 runs have ok records" in capsys.readouterr().out
+    assert all(len(starts(home, rid)) == 1 for rid in got)
+
+    # a run that ended ok but lost its record on the laptop is fetched and recorded, not trained again
+    lost = sorted(got)[0]
+    (results / "runs" / lost / paths.RECORD).unlink()
+    assert run(config, tmp_path, "--dry-run") == 0
+    assert "4 runs: 3 done (skipped), 1 to continue; dry run" in capsys.readouterr().out
+    assert run(config, tmp_path) == 0
+    assert records(results)[lost]["status"] == ev.OK and len(starts(home, lost)) == 1
+
+    # --force reruns from an empty run folder (one run only, to keep the test short)
+    one = ["--set", "eb_draw_epoch=1", "--set", "lr=0.1"]
+    forced = next(rid for rid, r in got.items() if (r["config"]["eb_draw_epoch"], r["config"]["lr"]) == (1, 0.1))
+    assert run(config, tmp_path, *one, "--force") == 0
+    assert len(starts(home, forced)) == 1 and records(results)[forced]["created"] != got[forced]["created"]
+
+
+def test_plan_reads_the_results_folder(tmp_path):
+    specs = expand(dict(SWEEP))
+    results = tmp_path / "results"
+    done, known, failed = (Path(paths.results_run(results, s["run_id"])) for s in specs[:3])
+    for folder in (done, known, failed):
+        folder.mkdir(parents=True)
+        (folder / paths.RUN_INFO).write_text("{}")
+    (done / paths.RECORD).write_text(json.dumps({"status": ev.OK}))
+    (failed / paths.RECORD).write_text(json.dumps({"status": ev.FAILED}))
+    assert [p.action for p in sweep.plan(specs, results)] == [sweep.SKIP, sweep.CONTINUE, sweep.CONTINUE,
+                                                             sweep.START]
+    assert [p.action for p in sweep.plan(specs, results, force=True)] == [sweep.RERUN] * 3 + [sweep.START]
+    assert sweep.summary(sweep.plan(specs, results)) == "4 runs: 1 done (skipped), 2 to continue, 1 to start"
+
+
+def test_dry_run_table_shows_only_the_keys_that_differ(config, tmp_path, capsys):
+    assert run(config, tmp_path, "--dry-run") == 0
+    lines = capsys.readouterr().out.strip().splitlines()
+    assert lines[0].split() == ["run_id", "method", "lr", "eb_draw_epoch", "action"]
+    assert [line.split()[2:] for line in lines[1:5]] == [
+        ["0.1", "1", "start"], ["0.05", "1", "start"], ["0.1", "2", "start"], ["0.05", "2", "start"]]
+    assert lines[5].endswith("4 runs: 4 to start; dry run, nothing started")
+    assert not (tmp_path / "results").exists() and not (tmp_path / "home").exists()

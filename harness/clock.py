@@ -17,7 +17,7 @@ import csv
 import time
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, Callable, Dict, List, Optional, Sequence, Tuple
+from typing import Any, Callable, Sequence
 
 from harness.targets.base import ClockOffset
 from hw.fileio import atomic_path
@@ -50,7 +50,7 @@ def measure(exchange: Callable[[], float], rounds: int = 8, warmup: int = 1,
             clock: Callable[[], float] = time.time) -> ClockOffset:
     """Offset from `rounds` calls of `exchange` (one round trip returning the device time);
     the first `warmup` answers are dropped because they pay for lazy setup (buffers, page-ins)."""
-    probes: List[Probe] = []
+    probes: list[Probe] = []
     for i in range(warmup + rounds):
         sent = clock()
         remote = exchange()
@@ -66,8 +66,8 @@ class ClockAlignment:
 
     start_t: float
     start: ClockOffset
-    end_t: Optional[float] = None
-    end: Optional[ClockOffset] = None
+    end_t: float | None = None
+    end: ClockOffset | None = None
 
     def offset_at(self, t_laptop: float) -> float:
         """Device minus laptop clock at laptop time `t_laptop` (linear between the two measurements,
@@ -84,15 +84,15 @@ class ClockAlignment:
         return max(self.start.uncertainty_s, self.end.uncertainty_s)
 
     @property
-    def drift_ppm(self) -> Optional[float]:
+    def drift_ppm(self) -> float | None:
         if self.end is None or self.end_t is None or self.end_t <= self.start_t:
             return None
         return (self.end.offset_s - self.start.offset_s) / (self.end_t - self.start_t) * 1e6
 
-    def to_record(self) -> Dict[str, object]:
+    def to_record(self) -> dict[str, object]:
         """The `clock` entry of a record's `meter`: what was measured and the residual uncertainty.
         `end` is null when the end measurement failed (drift then unknown, offset held constant)."""
-        def one(t: Optional[float], o: Optional[ClockOffset]) -> Optional[Dict[str, float]]:
+        def one(t: float | None, o: ClockOffset | None) -> dict[str, float] | None:
             if o is None or t is None:
                 return None
             return {"t_laptop": t, "offset_s": o.offset_s, "uncertainty_s": o.uncertainty_s}
@@ -106,13 +106,13 @@ class ClockAlignment:
         }
 
 
-def shift_traces(parts: Sequence[Tuple[Path, ClockAlignment]], dst: Path, column: str = "t") -> int:
+def shift_traces(parts: Sequence[tuple[Path, ClockAlignment]], dst: Path, column: str = "t") -> int:
     """Write the CSV power trace `dst` from laptop-clock traces, each with the alignment of the session
     that recorded it, their time column moved onto the device clock. All parts must share one header;
     a row of the wrong width or with an unreadable time (the torn last row of a crash) is dropped. Written
     atomically. Returns the number of samples."""
     rows = 0
-    header: Optional[List[str]] = None
+    header: list[str] | None = None
     with atomic_path(dst) as tmp, open(tmp, "w", newline="") as fout:
         writer = csv.writer(fout, lineterminator="\n")
         for src, alignment in parts:
@@ -132,7 +132,7 @@ def shift_traces(parts: Sequence[Tuple[Path, ClockAlignment]], dst: Path, column
     return rows
 
 
-def _shift_rows(reader: Any, writer: Any, header: List[str], index: int, alignment: ClockAlignment) -> int:
+def _shift_rows(reader: Any, writer: Any, header: list[str], index: int, alignment: ClockAlignment) -> int:
     rows = 0
     for fields in reader:
         if len(fields) != len(header):

@@ -22,7 +22,7 @@ import logging
 import os
 import time
 from pathlib import Path
-from typing import Any, Dict, List, Optional, Tuple
+from typing import Any
 
 from experiments import paths
 from harness.clock import ClockAlignment, shift_traces
@@ -32,8 +32,8 @@ from hw.fileio import atomic_write_json
 log = logging.getLogger(__name__)
 
 
-def _alignment(entry: Dict[str, Any]) -> ClockAlignment:
-    def offset(d: Optional[Dict[str, float]]) -> Optional[ClockOffset]:
+def _alignment(entry: dict[str, Any]) -> ClockAlignment:
+    def offset(d: dict[str, float] | None) -> ClockOffset | None:
         return None if d is None else ClockOffset(d["offset_s"], d["uncertainty_s"])
 
     end = entry.get("end")
@@ -56,7 +56,7 @@ class LaptopMeter:
         self._sampler = None
         self._meter = None
         self._index = -1
-        self._alignment: Optional[ClockAlignment] = None
+        self._alignment: ClockAlignment | None = None
 
     @property
     def clock_path(self) -> Path:
@@ -69,10 +69,10 @@ class LaptopMeter:
             return Path(paths.power_csv(self.folder))
         return Path(paths.secondary_power_csv(self.folder, self.n))
 
-    def _sessions(self) -> List[Dict[str, Any]]:
+    def _sessions(self) -> list[dict[str, Any]]:
         return json.loads(self.clock_path.read_text()) if self.clock_path.exists() else []
 
-    def _measure(self) -> Tuple[float, ClockOffset]:
+    def _measure(self) -> tuple[float, ClockOffset]:
         before = time.time()
         offset = self.target.clock_offset()
         return (before + time.time()) / 2.0, offset
@@ -98,7 +98,7 @@ class LaptopMeter:
             raise ValueError("meter %r measures nothing; a laptop meter must be a concrete serial meter" % self.spec)
         self._sampler = PowerSampler(self._meter, str(self.folder / raw), self.rate_hz).start()
 
-    def latest(self) -> Optional[Tuple[float, float]]:
+    def latest(self) -> tuple[float, float] | None:
         """The last sample as (device time, watts), for live progress."""
         if self._sampler is None or self._alignment is None:
             return None
@@ -107,7 +107,7 @@ class LaptopMeter:
             return None
         return sample[0] + self._alignment.offset_at(sample[0]), sample[1]
 
-    def stop(self) -> Dict[str, Any]:
+    def stop(self) -> dict[str, Any]:
         assert self._sampler is not None and self._meter is not None and self._alignment is not None
         stats = self._sampler.stop()
         self._meter.close()
@@ -123,7 +123,7 @@ class LaptopMeter:
         atomic_write_json(self.clock_path, sessions)
         return self._rebuild(info, stats.get("rate_hz"))
 
-    def _rebuild(self, info: Dict[str, Any], rate_hz: Optional[float]) -> Dict[str, Any]:
+    def _rebuild(self, info: dict[str, Any], rate_hz: float | None) -> dict[str, Any]:
         """Write the device-clock trace and its meta from every session; the meter's record entry."""
         from hw.trace import read_meta, write_meta
 
@@ -151,12 +151,12 @@ class LaptopMeters:
     """Every laptop-side meter of one run, driven as one: the primary's entry comes back from `stop()`
     (None when the primary sits on the device), the secondaries' traces go to their own files."""
 
-    def __init__(self, meters: List[LaptopMeter]):
+    def __init__(self, meters: list[LaptopMeter]):
         self.meters = meters
         self.primary = next((m for m in meters if m.n == 0), None)
 
     def start(self) -> None:
-        started: List[LaptopMeter] = []
+        started: list[LaptopMeter] = []
         try:
             for m in self.meters:
                 m.start()
@@ -166,15 +166,15 @@ class LaptopMeters:
                 m.stop()
             raise
 
-    def latest(self) -> Optional[Tuple[float, float]]:
+    def latest(self) -> tuple[float, float] | None:
         return self.primary.latest() if self.primary is not None else None
 
-    def stop(self) -> Optional[Dict[str, Any]]:
+    def stop(self) -> dict[str, Any] | None:
         entries = {m.n: m.stop() for m in self.meters}
         return entries.get(0)
 
 
-def laptop_meters(spec: Dict[str, Any], target: Target, folder: Path) -> Optional[LaptopMeters]:
+def laptop_meters(spec: dict[str, Any], target: Target, folder: Path) -> LaptopMeters | None:
     """The laptop-side meters of a run spec (its primary `meter` and its `meters_extra`, where the harness
     put them on the laptop); None when every meter sits on the device."""
     rate = spec.get("meter_rate_hz") or 10.0

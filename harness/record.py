@@ -24,7 +24,7 @@ import subprocess
 from dataclasses import dataclass
 from datetime import datetime, timezone
 from pathlib import Path
-from typing import Any, Optional
+from typing import Any
 
 import numpy as np
 
@@ -58,7 +58,7 @@ class Window:
     segments: list[tuple[float, float]]
     complete: bool
     epochs: int
-    model: Optional[dict]
+    model: dict | None
     info: dict
 
     @property
@@ -150,7 +150,7 @@ def windows(run: RunFolder) -> list[Window]:
 
 
 def window_energy(trace: Any, segments: list[tuple[float, float]], meter: dict[str, Any],
-                  idle_w: Optional[float] = None, clock_s: float = 0.0) -> dict[str, Any]:
+                  idle_w: float | None = None, clock_s: float = 0.0) -> dict[str, Any]:
     """`hw.energy.integrate` summed over a window's segments; uncertainties add (worst case)."""
     out: dict[str, Any] = {"energy_j": 0.0, "energy_uncertainty_j": 0.0, "samples": 0, "covered_s": 0.0,
                            "uncovered_s": 0.0, "gaps": [],
@@ -176,7 +176,7 @@ def _clock_s(info: dict[str, Any]) -> float:
     return float(((info.get("clock") or {}).get("uncertainty_s")) or 0.0)
 
 
-def _merged_info(run: RunFolder, meta: Optional[dict], override: Optional[dict]) -> dict[str, Any]:
+def _merged_info(run: RunFolder, meta: dict | None, override: dict | None) -> dict[str, Any]:
     """The meter's description: the spec, then the runner's `run_start`, the trace meta, the laptop's."""
     info: dict[str, Any] = {"spec": run.spec.get("meter"), "where": run.spec.get("meter_where"),
                             "rate_hz": run.spec.get("meter_rate_hz")}
@@ -185,7 +185,7 @@ def _merged_info(run: RunFolder, meta: Optional[dict], override: Optional[dict])
     return info
 
 
-def meter_block(run: RunFolder, override: Optional[dict] = None) -> dict[str, Any]:
+def meter_block(run: RunFolder, override: dict | None = None) -> dict[str, Any]:
     """The record's `meter`: the primary meter, its accuracy class, idle baseline and sampling stats."""
     meta = read_meta(paths.power_csv(run.path)) or {}
     info = _merged_info(run, meta, override)
@@ -204,7 +204,7 @@ def meter_block(run: RunFolder, override: Optional[dict] = None) -> dict[str, An
     return block
 
 
-def _flops(model: Optional[dict], samples: Optional[int], epochs: int, dataset: str) -> Optional[float]:
+def _flops(model: dict | None, samples: int | None, epochs: int, dataset: str) -> float | None:
     if not model or not samples or not epochs:
         return 0.0 if epochs == 0 else None
     from analysis.flops import training_flops
@@ -232,7 +232,7 @@ def phase_entry(w: Window, run: RunFolder, meter: dict[str, Any]) -> dict[str, A
     return entry
 
 
-def _sum(values: list[Any]) -> Optional[float]:
+def _sum(values: list[Any]) -> float | None:
     return sum(values) if values and all(v is not None for v in values) else None
 
 
@@ -297,7 +297,7 @@ def outcome(run: RunFolder) -> dict[str, Any]:
 
 
 def git_info(root: Path) -> dict[str, Any]:
-    def git(*args: str) -> Optional[str]:
+    def git(*args: str) -> str | None:
         try:
             return subprocess.run(["git", *args], cwd=root, capture_output=True, text=True,
                                   check=True, timeout=10).stdout.strip()
@@ -308,7 +308,7 @@ def git_info(root: Path) -> dict[str, Any]:
     return {"git_commit": commit, "dirty": None if status is None else bool(status)}
 
 
-def build_record(run_dir: Path, meter: Optional[dict] = None, code_root: Optional[Path] = None,
+def build_record(run_dir: Path, meter: dict | None = None, code_root: Path | None = None,
                  target: str = "local") -> dict[str, Any]:
     """The record of the run folder `run_dir` (a fetched copy), validated. `meter` overrides the primary
     meter's description (a laptop-side meter: where, clock offset); `code_root` is the checkout for `code`."""

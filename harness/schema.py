@@ -11,7 +11,7 @@ a list of dicts, the structure of that dict. Keys not listed are refused, so the
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import Any, Optional
+from typing import Any
 
 SCHEMA = 2
 
@@ -27,7 +27,7 @@ LIST = (list,)
 class Key:
     types: tuple
     null: bool = False
-    fields: Optional[dict[str, "Key"]] = None  # a dict's structure, or a list's item structure
+    fields: dict[str, "Key"] | None = None  # a dict's structure, or a list's item structure
     items: bool = False  # a list of `fields` dicts
     optional: bool = False  # may be absent (older producers, laptop-only entries)
 

@@ -3,8 +3,8 @@
 Forward FLOPs of the actual (possibly pruned) architecture come from torch's own counter
 (`torch.utils.flop_counter.FlopCounterMode`, 2 FLOPs per multiply-add, convolutions and matrix products),
 on one input of the dataset's size. Training FLOPs = 3 x forward x samples x epochs: the backward pass
-costs about twice the forward one, and this rule reproduces Table 2's dense figures (160 epochs of
-CIFAR-10: VGG16 15.0 vs the paper's 15.1 PFLOPs, PreResNet-101 7.39 vs 7.40; `benchmarks/flops_rule.py`).
+costs about twice the forward one, and this rule reproduces Table 2's dense figures (`benchmarks/flops_rule.py`
+prints the comparison).
 The device records only the channel configuration of each phase's model; the laptop counts.
 
 Two conventions of Table 2 follow from counting the architecture: unstructured masks (LT, SNIP) leave the

@@ -2,7 +2,7 @@
 
 Phases are flattened into `<phase>_<field>` columns. Partial, failed and unreadable runs are kept and
 flagged (`usable` is False) so the report can list them; `usable_runs` is what tables and figures use.
-Runs whose Early-Bird search found no ticket, or found it too late to retrain, carry an `eb_flag` and
+Runs whose Early-Bird search found no ticket, or found it late (`eb.late`), carry an `eb_flag` and
 are left out of tables and figures (`trusted_runs`), which say how many they left out.
 
 Accuracy: `best_top1` is the official metric (the best epoch's top-1, as the official code reports);
@@ -26,17 +26,17 @@ from analysis import energy_estimate
 from analysis.naming import dataset_name, eb_keys, methods, model_name
 from experiments import events as ev
 from experiments import paths
-from harness.record import SCHEMA
+from harness.schema import SCHEMA
 
 log = logging.getLogger(__name__)
 
 UNREADABLE = "unreadable"  # the analysis's own status for a record file that does not parse
 PHASE_SUMS = ("seconds", "energy_j", "energy_uncertainty_j", "uncovered_s", "flops", "epochs", "samples")
 NO_TICKET = "no ticket found"
-TOO_LATE = "ticket drawn too late to retrain"
+TOO_LATE = "ticket drawn late (after the last lr decay, or with no epoch left to retrain)"
 TEXT_COLUMNS = {"run_id", "status", "error", "method", "method_name", "arch", "model", "dataset", "dataset_name",
                 "energy_source", "estimate_rule", "energy_scope", "meter_kind", "meter_where", "board", "run_dir",
-                "eb_flag"}
+                "eb_flag", "eb_note"}
 
 
 def default_pattern(results: Path) -> str:
@@ -101,7 +101,7 @@ def usable_runs(df: pd.DataFrame, include_partial: bool = False) -> pd.DataFrame
 
 
 def trusted_runs(df: pd.DataFrame) -> pd.DataFrame:
-    """Runs without an Early-Bird flag (no ticket, or a ticket too late to retrain)."""
+    """Runs without an Early-Bird flag (no ticket, or a late one)."""
     return df[df["eb_flag"].isna() | df["eb_flag"].eq("")]
 
 
@@ -162,9 +162,9 @@ def _schedule(config: dict[str, Any]) -> dict[str, Any]:
             "eb_ratios": tuple(config.get("eb_ratios") or ()), "eb_draw_epoch": config.get("eb_draw_epoch")}
 
 
-def _epochs(fractions, epochs: Optional[int]) -> tuple:
+def _epochs(fractions, epochs: int | None) -> tuple:
     """LR decay epochs from the spec's fractions of `epochs` (0.5, 0.75 -> 80, 120 of 160)."""
-    return tuple(int(round(m * epochs)) for m in fractions or ()) if epochs else ()
+    return tuple(round(m * epochs) for m in fractions or ()) if epochs else ()
 
 
 def _early_bird(eb: dict[str, Any], config: dict[str, Any], is_eb: bool) -> dict[str, Any]:
@@ -178,7 +178,8 @@ def _early_bird(eb: dict[str, Any], config: dict[str, Any], is_eb: bool) -> dict
     return {"eb_epoch": eb.get("epoch"), "eb_ratio": eb.get("ratio"), "eb_epsilon": eb.get("epsilon"),
             "eb_detected": eb.get("detected"), "eb_late": eb.get("late"),
             "eb_retrain_epochs": eb.get("retrain_epochs"), "eb_distances": eb.get("distances"),
-            "draw_epoch": (fixed if fixed is not None else eb.get("epoch")) if is_eb else None, "eb_flag": flag}
+            "draw_epoch": (fixed if fixed is not None else eb.get("epoch")) if is_eb else None, "eb_flag": flag,
+            "eb_note": eb.get("note")}
 
 
 def _accuracy(acc: dict[str, Any], params: dict[str, Any]) -> dict[str, Any]:

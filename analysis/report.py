@@ -151,12 +151,12 @@ def _report_md(all_runs: pd.DataFrame, used: pd.DataFrame, include_partial: bool
     counts = all_runs["status"].value_counts().to_dict() if len(all_runs) else {}
     lines += [(f"Records: {len(all_runs)} ({', '.join(f'{k}: {v}' for k, v in sorted(counts.items())) or 'none'}). "
               f"Used in figures and tables: {len(used)} ({'ok and partial' if include_partial else 'ok only'}; "
-              "failed and unreadable runs never; runs whose Early-Bird search found no ticket, or one too late "
-              "to retrain, are left out and listed below). Energy: measured and estimated values are kept in "
+              "failed and unreadable runs never; runs whose Early-Bird search found no ticket, or found it late "
+              "(after the last lr decay), are left out and listed below). Energy: measured and estimated values are kept in "
               "separate columns and marked; missing values show as —, never as 0."), "", CONVENTIONS, ""]
     flagged = all_runs[~all_runs["status"].eq(ev.OK) | all_runs["eb_flag"].isin([NO_TICKET, TOO_LATE])]
     if len(flagged):
-        lines += ["## Flagged runs", "", *[f"- `{r.run_id}`: **{_why(r)}**" + (f" ({r.error})" if r.error else "")
+        lines += ["## Flagged runs", "", *[_flag_line(r)
                                           for r in flagged.head(MAX_FLAGGED_LISTED).itertuples()]]
         if len(flagged) > MAX_FLAGGED_LISTED:
             lines.append(f"- … and {len(flagged) - MAX_FLAGGED_LISTED} more (see tables/runs.csv)")
@@ -176,8 +176,12 @@ def _report_md(all_runs: pd.DataFrame, used: pd.DataFrame, include_partial: bool
     return "\n".join(lines)
 
 
-def _why(r) -> str:
-    return r.status if r.status != ev.OK else f"{r.status}, {r.eb_flag}: left out of tables and figures"
+def _flag_line(r) -> str:
+    """`run`: **why it is flagged** (and the runner's own note or error)."""
+    if r.status != ev.OK:
+        return f"- `{r.run_id}`: **{r.status}**" + (f" ({r.error})" if r.error else "")
+    note = f" ({r.eb_note})" if isinstance(r.eb_note, str) and r.eb_note else ""
+    return f"- `{r.run_id}`: **{r.status}, {r.eb_flag}: left out of tables and figures**{note}"
 
 
 def _runs(n: int) -> str:

@@ -3,7 +3,8 @@
 
     .venv/bin/python benchmarks/report_speed.py [--n 1000]
 
-The records are synthetic (analysis.synthetic) and written to a temporary folder; nothing here is a result.
+The run folders are synthetic but the records are the real record builder's (`tests/record_runs.py`),
+written to a temporary folder before the clock starts; nothing here is a result.
 """
 from __future__ import annotations
 
@@ -15,19 +16,28 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from analysis.records import load_records  # noqa: E402
-from analysis.synthetic import benchmark_set  # noqa: E402
-from harness.cli import build_parser, main as ebt  # noqa: E402
+from analysis.records import default_pattern, load_records
+from experiments import paths
+from harness.cli import build_parser
+from harness.cli import main as ebt
+from tests.record_runs import benchmark_set
 
 
 def main() -> int:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--n", type=int, default=1000, help="synthetic records (default: %(default)s)")
+    ap.add_argument("--keep", type=Path, default=None,
+                    help="build the results folder here and reuse it on the next call (building takes minutes)")
     args = ap.parse_args()
-    with tempfile.TemporaryDirectory() as tmp:
-        runs = Path(tmp) / "runs"
-        benchmark_set(runs, args.n)
-        pattern = str(runs / "*" / "record.json")
+    with tempfile.TemporaryDirectory() as scratch:
+        tmp = args.keep or Path(scratch)
+        runs = Path(paths.results_runs(tmp))
+        if not runs.is_dir():
+            t0 = time.perf_counter()
+            benchmark_set(runs, args.n)
+            print(f"set-up:       {args.n} run folders and records built in {time.perf_counter() - t0:.1f} s "
+                  "(not timed)")
+        pattern = default_pattern(Path(tmp))
         t0 = time.perf_counter()
         df = load_records(pattern)
         load_s = time.perf_counter() - t0
@@ -37,7 +47,7 @@ def main() -> int:
         build_parser()
         cli_s = time.perf_counter() - t0
         t0, c0 = time.perf_counter(), time.process_time()
-        rc = ebt(["report", "--runs", pattern, "--out", str(Path(tmp) / "results")])
+        rc = ebt(["report", "--results", str(tmp)])
         report_s, report_cpu = time.perf_counter() - t0, time.process_time() - c0
     print(f"load_records: {len(df)} records in {load_s:.3f} s")
     # CPU time too: on a shared, loaded machine the wall time says more about the neighbours.

@@ -6,7 +6,13 @@ import math
 
 import pytest
 
-from analysis.records import NO_TICKET, TOO_LATE, load_records, trusted_runs, usable_runs
+from analysis.records import (
+    NO_TICKET,
+    TOO_LATE,
+    load_records,
+    trusted_runs,
+    usable_runs,
+)
 from experiments import events as ev
 from tests.record_runs import EPOCH_S, make_run
 

@@ -20,8 +20,8 @@ def test_report_writes_figures_tables_and_page(tmp_path):
         make_run(runs, seed=seed, best_top1=acc, eb_draw_epoch=20, energy_j=210e3, masks=masks)
     make_run(runs, "snip", seed=1, best_top1=92.0, energy_j=373.1e3, wall_w_extra=6.0)
     make_run(runs, "snip", seed=2, best_top1=10.0, status=ev.PARTIAL, run_id="synthetic-partial")
-    make_run(runs, "ebtrain-ff", seed=3, best_top1=7.8, run_id="synthetic-late", eb_extra={"late": True,
-                                                                                          "retrain_epochs": 0})
+    make_run(runs, "ebtrain-ff", seed=3, best_top1=7.8, run_id="synthetic-late", eb_epoch=150,
+             eb_extra={"late": True, "note": "ticket drawn at epoch 150 of 160, at or after the last lr decay"})
     make_run(runs, "dense", prune_ratio=0.0, dataset="digits", best_top1=97.0, energy_j=None, flops=False)
     assert main(["report", "--results", str(results)]) == 0
 
@@ -35,8 +35,8 @@ def test_report_writes_figures_tables_and_page(tmp_path):
     assert ff["n"] == 2  # the too-late ticket is not averaged in
     page = (results / "REPORT.md").read_text()
     assert "`synthetic-partial`: **partial**" in page and "Records: 6 (ok: 5, partial: 1)" in page
-    assert "`synthetic-late`: **ok, ticket drawn too late to retrain" in page
-    assert "Left out (not averaged in): 1 run(s) with ticket drawn too late to retrain" in page
+    assert "`synthetic-late`: **ok, ticket drawn late" in page and "at epoch 150 of 160" in page
+    assert "Left out (not averaged in): 1 run(s) with ticket drawn late" in page
     assert "figures/fig1_retrain_accuracy.png" in page and "runs back" in page and "top-1 best" in page
     # the two-meter run: module vs wall per phase, 6 W apart
     gap = pd.read_csv(results / "tables" / "meter_gap.csv")

@@ -21,7 +21,8 @@ Field = collections.namedtuple("Field", "name type default choices help")
 # `type` is one of: int, float, bool, str, "floats" (list of floats), "ints"; `default` None means the
 # key may be null. `choices` is a tuple of allowed values or None.
 FIELDS = [
-    Field("run_id", str, None, None, "set by the harness: <UTC time>-<arch><depth>-<dataset>-<method>-p<ratio>-s<seed>"),
+    Field("run_id", str, None, None, "set by the harness: <arch><depth>-<dataset>-<method>-p<ratio>-s<seed>-<digest "
+          "of the other keys>"),
     Field("method", str, "ebtrain-ff", None, "training method: a name of the registry experiments.methods"),
     Field("arch", str, "vgg", ("vgg", "preresnet", "resnet"), "architecture family"),
     Field("depth", int, 16, None, "depth: vgg 11/13/16/19, preresnet 9n+2, resnet 18/50"),
@@ -38,6 +39,10 @@ FIELDS = [
     Field("lr", float, 0.1, None, "initial learning rate"),
     Field("lr_milestones", "floats", [0.5, 0.75], None, "lr decays at these fractions of `epochs`"),
     Field("lr_gamma", float, 0.1, None, "lr factor at each milestone"),
+    Field("search_lr", float, None, None, "initial lr of the Early-Bird search alone; null: `lr` (Table 1's "
+          "[0LR0.01, 100LR0.001] search is 0.01; the retrain keeps the main schedule)"),
+    Field("search_lr_milestones", "floats", None, None, "lr decays of the Early-Bird search alone, fractions "
+          "of `epochs`; null: `lr_milestones`"),
     Field("momentum", float, 0.9, None, "SGD momentum"),
     Field("weight_decay", float, 1e-4, None, "SGD weight decay"),
     Field("sparsity", float, 1e-4, None, "L1 strength s on BN gamma during the Early-Bird search"),
@@ -129,6 +134,9 @@ def _check_ranges(spec):
     need(spec["batch_size"] >= 1, "batch_size", "at least 1")
     need(spec["lr"] > 0, "lr", "a positive number")
     need(all(0.0 < m < 1.0 for m in spec["lr_milestones"]), "lr_milestones", "fractions in (0, 1)")
+    need(spec["search_lr"] is None or spec["search_lr"] > 0, "search_lr", "null or a positive number")
+    need(spec["search_lr_milestones"] is None or all(0.0 <= m < 1.0 for m in spec["search_lr_milestones"]),
+         "search_lr_milestones", "null or fractions in [0, 1)")
     need(spec["sparsity"] >= 0, "sparsity", "a non-negative number")
     need(len(spec["eb_ratios"]) >= 1 and all(0.0 < r < 1.0 for r in spec["eb_ratios"]),
          "eb_ratios", "one or more fractions in (0, 1)")

@@ -43,10 +43,16 @@ def milestone_epochs(spec):
     return [int(round(frac * spec["epochs"])) for frac in spec["lr_milestones"]]
 
 
-def lr_at(spec, epoch):
-    """Learning rate of 0-based `epoch` in the schedule of `spec['epochs']` epochs."""
+def lr_at(spec, epoch, search=False):
+    """Learning rate of 0-based `epoch` in the schedule of `spec['epochs']` epochs; with `search`, in the
+    Early-Bird search's own schedule (`search_lr`, `search_lr_milestones`) where the spec sets one."""
     lr = spec["lr"]
-    for milestone in milestone_epochs(spec):
+    milestones = milestone_epochs(spec)
+    if search and spec.get("search_lr") is not None:
+        lr = spec["search_lr"]
+    if search and spec.get("search_lr_milestones") is not None:
+        milestones = [int(round(frac * spec["epochs"])) for frac in spec["search_lr_milestones"]]
+    for milestone in milestones:
         if epoch >= milestone:
             lr *= spec["lr_gamma"]
     return lr
@@ -74,10 +80,10 @@ class TrainLoop:
         self.pin = self.device.type == "cuda"
         self.train_set, self.test_loader = data.loaders(spec, pin_memory=self.pin)
 
-    def train_epoch(self, model, optimizer, epoch, seed, callbacks=()):
+    def train_epoch(self, model, optimizer, epoch, seed, callbacks=(), search=False):
         """One pass over the training set at the schedule's lr for global `epoch` (0-based)."""
         seed_everything(seed)
-        lr = lr_at(self.spec, epoch)
+        lr = lr_at(self.spec, epoch, search)
         for group in optimizer.param_groups:
             group["lr"] = lr
         model.train()

@@ -45,6 +45,14 @@ def test_the_digest_covers_every_key_but_the_id_and_where_the_meter_hangs():
     assert expand({"lr": 1})[0]["run_id"] == expand({"lr": 1.0})[0]["run_id"]
 
 
+def test_keys_swept_together_take_one_value_each_from_every_tuple():
+    specs = expand({"sweep": {"arch,depth": [["vgg", 11], ["preresnet", 20]], "seed": [0, 1]}})
+    assert [(s["arch"], s["depth"], s["seed"]) for s in specs] == [
+        ("vgg", 11, 0), ("vgg", 11, 1), ("preresnet", 20, 0), ("preresnet", 20, 1)]
+    with pytest.raises(ConfigError, match=r"sweep key 'arch,depth' must list \[arch, depth\] tuples"):
+        expand({"sweep": {"arch,depth": [["vgg", 11], ["preresnet"]]}})
+
+
 def test_a_list_of_grids_is_their_union_without_repeats():
     specs = expand({"sweep": [{"method": ["ebtrain-ff"], "prune_ratio": [0.3, 0.5]},
                               {"method": ["dense"]}, {"method": ["dense"], "prune_ratio": [0.3]}]})

@@ -91,3 +91,33 @@ def test_dry_run_table_shows_only_the_keys_that_differ(config, tmp_path, capsys)
         ["0.1", "1", "start"], ["0.05", "1", "start"], ["0.1", "2", "start"], ["0.05", "2", "start"]]
     assert lines[5].endswith("4 runs: 4 to start; dry run, nothing started")
     assert not (tmp_path / "results").exists() and not (tmp_path / "home").exists()
+
+
+def test_remove_deletes_a_run_folder_on_the_local_target(tmp_path, monkeypatch):
+    from harness.targets.local import LocalTarget
+
+    monkeypatch.setenv("EBT_HOME", str(tmp_path / "home"))
+    target = LocalTarget()
+    folder = Path(target.run_dir("vgg11-digits-dense-p0-s0-0123456789"))
+    (folder / paths.CHECKPOINTS).mkdir(parents=True)
+    (folder / paths.EVENTS).write_text("{}\n")
+    target.remove(str(folder))
+    assert not folder.exists() and folder.parent.exists()
+    target.remove(str(folder))  # absent is fine
+
+
+def test_remove_on_ssh_deletes_only_run_folders(ssh_device):
+    from harness.targets.ssh import SSHTarget
+
+    target = SSHTarget(ssh_device.url)
+    try:
+        folder = target.run_dir("vgg11-digits-dense-p0-s0-0123456789")
+        Path(folder, paths.CHECKPOINTS).mkdir(parents=True)
+        Path(folder, paths.EVENTS).write_text("{}\n")
+        target.remove(folder)
+        assert not Path(folder).exists() and Path(folder).parent.exists()
+        with pytest.raises(ValueError, match="not a run folder"):
+            target.remove(str(ssh_device.root))
+        assert ssh_device.root.exists()
+    finally:
+        target.close()

@@ -146,6 +146,8 @@ def follow(info: RunInfo, target: Target, results: Path, progress: Optional[Prog
         if on_tick:
             on_tick()
         info.state = ev.outcome(seen, alive)
+        if info.state in ev.RESUMABLE and alive and target.job(info.pid) is not None:
+            info.state = ev.RUNNING  # the scheduler requeued the job (preempted): its runner resumes the run
         info.save(results)
         if info.state != ev.RUNNING:
             return info.state

@@ -11,6 +11,7 @@ import json
 import os
 import signal
 import sys
+import threading
 from pathlib import Path
 from typing import Iterator
 from urllib.parse import urlencode
@@ -19,7 +20,8 @@ import pytest
 import yaml
 
 from experiments import paths
-from experiments.events import EPOCH, RESUME, read_events
+from experiments import events as ev
+from experiments.events import CHECKPOINT, EPOCH, OK, RESUME, RUN_END, STOPPED, read_events
 from harness.cli import main as ebt
 from harness.targets.slurm import SlurmAddress, SlurmTarget
 from tests.slurm import PARTITION, SlurmCluster, missing_reason, slurm_available, start_login_host, start_slurm, \
@@ -123,3 +125,88 @@ def test_two_run_sweep_to_two_records(cluster, tmp_path, capsys):
     assert len(jobs) == 2
     table = status_table(capsys, results)
     assert table.count("completed on ebtnode") == 2, table
+
+
+def start_in_thread(*argv: str) -> tuple:
+    box: dict = {}
+    thread = threading.Thread(target=lambda: box.update(rc=ebt(list(argv))), daemon=True)
+    thread.start()
+    return thread, box
+
+
+def the_run(results: Path) -> str:
+    return wait_until("run.json", lambda: list(results.glob("runs/*/" + paths.RUN_INFO)), 120)[0].parent.name
+
+
+def events_of(root: Path, run_id: str) -> list:
+    return read_events(paths.events(root / "runs" / run_id))
+
+
+def test_runner_killed_then_requeued_finishes_every_epoch_once(cluster, tmp_path, capsys):
+    """The runner dies mid-run without a word (SIGKILL, as on a node that loses power): the job fails,
+    the run is lost; `scontrol requeue` queues the same job again, its runner resumes from the checkpoint,
+    and `ebt attach` follows it to a record with the configured epochs, none twice."""
+    slurm, url, root = cluster
+    results = tmp_path / "results"
+    thread, box = start_in_thread("run", str(config(tmp_path, epochs=6)), "--target", url, "--results", str(results))
+    run_id = the_run(results)
+    wait_until("a checkpoint", lambda: any(e["event"] == CHECKPOINT for e in events_of(root, run_id)), 300)
+    job_id = run_info(results, run_id)["pid"]
+    os.kill(int(Path(paths.runner_pid(root / "runs" / run_id)).read_text()), signal.SIGKILL)
+    thread.join(120)
+    assert not thread.is_alive() and box["rc"] == 1
+    assert slurm.wait_job(job_id, ("FAILED",), 30)["NodeList"] == "ebtnode"
+    table = status_table(capsys, results)
+    assert "lost" in table and "failed on ebtnode" in table, table
+    slurm.command("scontrol", "requeue", str(job_id))
+    table = status_table(capsys, results)
+    assert ev.PENDING in table and "requeued 1x" in table, table
+    assert ebt(["attach", run_id, "--results", str(results)]) == 0
+    record = json.loads((results / "runs" / run_id / paths.RECORD).read_text())
+    assert record["status"] == "ok" and sum(p["epochs"] for p in record["phases"]) == 6
+    log = events_of(root, run_id)
+    assert any(e["event"] == RESUME for e in log)
+    done = [e["epoch"] for e in log if e["event"] == EPOCH]
+    killed_at = max(e["phase_epoch"] for e in log[:[e["event"] for e in log].index(RESUME)]
+                    if e["event"] == CHECKPOINT)
+    # every epoch once, except one that the kill cut between its event and its checkpoint
+    assert sorted(set(done)) == list(range(1, 7)) and len(done) - 6 <= 1 and killed_at >= 1
+
+
+def test_preempted_job_is_followed_through_its_requeue(cluster, tmp_path):
+    """`scontrol requeue` of a RUNNING job (what preemption does): Slurm stops the runner (SIGTERM: a
+    `stopped` run_end at a checkpoint) and queues the job again; the follower of `ebt run` keeps following
+    the requeued job to the end instead of stopping at the first run_end."""
+    slurm, url, root = cluster
+    results = tmp_path / "results"
+    thread, box = start_in_thread("run", str(config(tmp_path, epochs=5)), "--target", url, "--results", str(results))
+    run_id = the_run(results)
+    wait_until("a checkpoint", lambda: any(e["event"] == CHECKPOINT for e in events_of(root, run_id)), 300)
+    slurm.command("scontrol", "requeue", str(run_info(results, run_id)["pid"]))
+    thread.join(300)
+    assert not thread.is_alive() and box["rc"] == 0
+    log = events_of(root, run_id)
+    assert [e["status"] for e in log if e["event"] == RUN_END] == [STOPPED, OK]
+    record = json.loads((results / "runs" / run_id / paths.RECORD).read_text())
+    assert record["status"] == "ok" and sum(p["epochs"] for p in record["phases"]) == 5
+
+
+def test_cancel_a_sweep(cluster, tmp_path, capsys):
+    """`ebt cancel CONFIG` scancels the sweep's job: the runner stops at a checkpoint, Slurm says
+    cancelled, the run is stopped (resumable); a second cancel says there is nothing left to cancel."""
+    slurm, url, root = cluster
+    results = tmp_path / "results"
+    cfg = config(tmp_path, epochs=50)
+    thread, box = start_in_thread("run", str(cfg), "--target", url, "--results", str(results))
+    run_id = the_run(results)
+    wait_until("an epoch", lambda: any(e["event"] == EPOCH for e in events_of(root, run_id)), 300)
+    assert ebt(["cancel", str(cfg), "--results", str(results)]) == 0
+    thread.join(120)
+    assert not thread.is_alive() and box["rc"] == 1
+    job_id = run_info(results, run_id)["pid"]
+    assert slurm.wait_job(job_id, ("CANCELLED",), 30)
+    table = status_table(capsys, results)
+    assert STOPPED in table and "cancelled on ebtnode" in table, table
+    assert ebt(["cancel", run_id, "--results", str(results)]) == 0
+    assert "already cancelled" in capsys.readouterr().out
+    assert ebt(["cancel", "no-such-run", "--results", str(results)]) == 2

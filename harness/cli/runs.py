@@ -24,11 +24,12 @@ from experiments import events as ev
 from experiments import paths
 from hw.fileio import parse_jsonl
 
-from ..errors import EbtError
+from ..errors import EbtError, UsageError
 from ..laptop_meter import LaptopMeter
 from ..lifecycle import RunInfo, finalize, follow_and_finish, laptop_meter, relaunch, start_metered
 from .. import CODE_ROOT
 from ..targets import Target, open_target
+from ..targets.base import Job
 
 log = logging.getLogger(__name__)
 
@@ -45,6 +46,7 @@ class RunStatus:
     epoch: str = "-"
     top1: Optional[float] = None
     launches: int = 1
+    job: str = "-"  # a scheduler's view of the run's job (Slurm: `running on node7`, `completed`, ...)
 
 
 @dataclass
@@ -104,7 +106,21 @@ def run_status(info: RunInfo, target: Optional[Target], results: Path) -> RunSta
             return status
     status.phase, status.epoch, status.top1 = summary.phase, summary.epoch, summary.top1
     status.state = ev.outcome(summary.events, alive)
+    job = _job(info, target)
+    if job is not None:
+        status.job = job.describe()
+        if not _ended_here(results, info):
+            status.state = job.run_state(summary.events)
     return status
+
+
+def _job(info: RunInfo, target: Optional[Target]) -> Optional[Job]:
+    """The scheduler's view of the run's job (None without a scheduler, or when it did not answer)."""
+    try:
+        return target.job(info.pid) if target is not None else None
+    except Exception as err:  # transport errors differ per target
+        log.debug("%s: %s", info.target, err)
+        return None
 
 
 def all_runs(results: Path) -> List[RunInfo]:
@@ -129,7 +145,7 @@ def cmd_status(args: argparse.Namespace) -> int:
     rows = []
     try:
         for info in runs:
-            if not _ended_here(args.results, info) and info.target not in targets:
+            if info.target not in targets:  # opening connects lazily: only runs not ended here use it
                 try:
                     targets[info.target] = _open(info.target, quick=True)
                 except Exception as err:  # a bad URL in an old run.json must not hide the other runs
@@ -141,12 +157,13 @@ def cmd_status(args: argparse.Namespace) -> int:
             if t is not None:
                 t.close()
     table = Table(box=None)
-    for column in ("run", "target", "state", "phase", "epoch", "top1"):
+    jobs = any(r.job != "-" for r in rows)
+    for column in ("run", "target", "state", "phase", "epoch", "top1") + (("job",) if jobs else ()):
         table.add_column(column)
     for r in rows:
         state = r.state + (" (resumed %dx)" % (r.launches - 1) if r.launches > 1 else "")
         table.add_row(r.run_id, r.target, state, str(r.phase), str(r.epoch),
-                      "-" if r.top1 is None else "%.2f" % r.top1)
+                      "-" if r.top1 is None else "%.2f" % r.top1, *((r.job,) if jobs else ()))
     Console(width=200).print(table)
     for r in rows:
         if r.state in ev.RESUMABLE:
@@ -211,6 +228,37 @@ def cmd_fetch(args: argparse.Namespace) -> int:
     return 0
 
 
+def _to_cancel(args: argparse.Namespace) -> list[RunInfo]:
+    """The runs named by RUN_ID, or every known run of the config file SWEEP."""
+    if not Path(args.what).is_file():
+        return [RunInfo.load(args.results, args.what)]
+    from ..config import load_specs, parse_overrides  # imports torch: only for a config
+    ids = [s["run_id"] for s in load_specs(Path(args.what), parse_overrides(args.overrides))]
+    known = [RunInfo.load(args.results, i) for i in ids if RunInfo.path(args.results, i).exists()]
+    if not known:
+        raise UsageError(f"none of the {len(ids)} runs of {args.what} was started from {args.results} "
+                         "(same --set options as for `ebt run`?)")
+    return known
+
+
+def cmd_cancel(args: argparse.Namespace) -> int:
+    """Cancel the scheduler jobs of a run or of a sweep's runs (their runners stop at a checkpoint)."""
+    targets: dict[str, Target] = {}
+    try:
+        for info in _to_cancel(args):
+            target = targets.setdefault(info.target, _open(info.target))
+            job = target.job(info.pid)
+            if job is not None and not job.alive:
+                print(f"{info.run_id}: job {job.job_id} already {job.state}")
+                continue
+            target.cancel(info.pid)  # targets without a scheduler say how to stop a runner instead
+            print(f"{info.run_id}: job {info.pid} cancelled; `ebt resume {info.run_id}` continues it later")
+    finally:
+        for t in targets.values():
+            t.close()
+    return 0
+
+
 def register(sub: argparse._SubParsersAction) -> None:
     def common(p: argparse.ArgumentParser) -> None:
         p.add_argument("--results", type=Path, default=Path("results"), help="results folder (default results/)")
@@ -230,3 +278,12 @@ def register(sub: argparse._SubParsersAction) -> None:
         p.add_argument("--checkpoints", action="store_true", help="also fetch checkpoints and tickets")
         common(p)
         p.set_defaults(func=func)
+
+    p = sub.add_parser("cancel", help="cancel the Slurm job of a run, or of every run of a config",
+                       description="Cancel (scancel) the job of RUN_ID, or the jobs of every run of the config "
+                                   "file SWEEP; a cancelled run stops at its last checkpoint (`ebt resume`).")
+    p.add_argument("what", metavar="RUN_ID|SWEEP", help="a run id, or the config file the sweep was run from")
+    p.add_argument("--set", dest="overrides", action="append", default=[], metavar="KEY=VALUE",
+                   help="the --set options the sweep was run with (they are part of its run ids)")
+    common(p)
+    p.set_defaults(func=cmd_cancel)

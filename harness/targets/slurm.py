@@ -37,6 +37,7 @@ from urllib.parse import parse_qs, urlencode, urlsplit
 
 from experiments import paths
 
+from ..errors import EbtError
 from .base import Job, Launched, TargetError
 from .ssh import DEFAULT_ROOT, SSHTarget
 
@@ -227,5 +228,23 @@ class SlurmTarget(SSHTarget):
 
     def cancel(self, handle: int) -> None:
         command = "scancel %d" % int(handle)
-        self._check(self._call("scancel", lambda conn: self._sh(conn, command)), "scancel")
+        result = self._call("scancel", lambda conn: self._sh(conn, command))
+        if result.exited != 0:
+            raise EbtError(f"scancel {int(handle)} on {self.url} failed: {result.stderr.strip()[-300:]}")
         self._cache.asked_at.pop(int(handle), None)
+
+    def partition_nodes(self) -> int:
+        """How many nodes the partition has (`sinfo`): how many runs go at once with --exclusive."""
+        out = self._query(["sinfo", "--noheader", "--partition=" + self.slurm.partition, "--format=%D"]) or ""
+        return max(1, sum(int(n) for n in out.split() if n.isdigit()))
+
+    def run_on_node(self, code_dir: str, argv: list[str], timeout: float) -> tuple[int, str, str]:
+        """`python -m ARGV` on a compute node of the partition (`srun`, waits for one), like a run's job."""
+        q = shlex.quote
+        srun = ["srun", "--quiet", "--nodes=1", "--ntasks=1", "--partition=" + self.slurm.partition]
+        srun += (["--exclusive"] if self.slurm.exclusive else []) + list(self.slurm.sbatch)
+        command = "cd %s && %s %s -m %s" % (q(code_dir), " ".join(q(a) for a in srun), q(self.slurm.python),
+                                            " ".join(q(a) for a in argv))
+        result = self._call("srun " + argv[0], lambda conn: self._sh(conn, command, timeout=timeout),
+                            retry_op=False)
+        return result.exited, result.stdout, result.stderr

@@ -1,0 +1,108 @@
+"""`ebt plan`: the phase layout of each method, the estimate's rules, the calibration on the local target
+and the cached calibrations behind `--dry-run`."""
+from __future__ import annotations
+
+import json
+import math
+import re
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+import yaml
+
+from analysis.flops import forward_flops
+from experiments.models import default_cfg
+from harness import plan as pl
+from harness.cli import main as ebt
+from harness.config import expand
+
+ROOT = Path(__file__).resolve().parents[1]
+VGG16 = ROOT / "experiments" / "configs" / "table2" / "vgg16-cifar10.yaml"
+
+
+def spec_of(**changes) -> dict:
+    raw = dict(yaml.safe_load(VGG16.read_text()), **changes)
+    raw.pop("sweep")
+    return expand(raw)[0]
+
+
+def layout(spec: dict) -> list[tuple]:
+    return [(p.name, p.epochs, p.shape.bits, p.cfg == default_cfg("vgg", 16)) for p in pl.phases_of(spec)]
+
+
+def test_phase_layouts_follow_the_methods():
+    assert layout(spec_of(method="dense")) == [("train", 160, None, True)]
+    # the ticket is assumed at 15% of 160 epochs; FF continues the schedule from there, pruned
+    assert layout(spec_of(method="ebtrain-ff", prune_ratio=0.5)) == [("search", 24, None, True),
+                                                                    ("retrain", 136, None, False)]
+    assert layout(spec_of(method="ebtrain-reinit", prune_ratio=0.5, eb_draw_epoch=10)) == [
+        ("search", 10, None, True), ("retrain", 160, None, False)]
+    assert layout(spec_of(method="ebtrain-ll", prune_ratio=0.3)) == [("search", 24, 8, True), ("retrain", 136, 8, False)]
+    # unstructured masks leave the architecture dense
+    assert layout(spec_of(method="lt", prune_ratio=0.7)) == [("train", 160, None, True), ("retrain", 160, None, True)]
+    pruned = pl.phases_of(spec_of(method="ns", prune_ratio=0.5))[-1].cfg
+    assert pruned == default_cfg("vgg", 16, 0.5)
+
+
+def calibration(step_s=2.0, eval_s=0.5, ckpt_s=1.0, watts=None, startup_s=3.0) -> dict:
+    return {"train_step_s": step_s, "eval_step_s": eval_s, "checkpoint_s": ckpt_s, "mean_w": watts,
+            "startup_s": startup_s}
+
+
+def test_estimate_rule():
+    dense = spec_of(method="dense", epochs=10)
+    (shape,) = {p.shape for p in pl.phases_of(dense)}
+    plan = pl.estimate(dense, {shape: calibration()})
+    epoch_s = math.ceil(50000 / 256) * 2.0 + math.ceil(10000 / 256) * 0.5 + 1.0
+    assert plan.hours == pytest.approx((10 * epoch_s + 3.0) / 3600) and plan.kj is None
+    metered = pl.estimate(dense, {shape: calibration(watts=20.0)})
+    assert metered.kj == pytest.approx(20.0 * 10 * epoch_s / 1000)
+    # a pruned phase takes its FLOPs' share of the calibrated dense step
+    ff = spec_of(method="ebtrain-ff", epochs=10, eb_draw_epoch=4, prune_ratio=0.5)
+    ratio = (forward_flops({"arch": "vgg", "depth": 16, "num_classes": 10, "cfg": default_cfg("vgg", 16, 0.5)},
+                           "cifar10") / forward_flops({"arch": "vgg", "depth": 16, "num_classes": 10,
+                                                       "cfg": default_cfg("vgg", 16)}, "cifar10"))
+    pruned_epoch_s = ratio * (epoch_s - 1.0) + 1.0
+    assert pl.estimate(ff, {shape: calibration()}).hours == pytest.approx(
+        (4 * epoch_s + 6 * pruned_epoch_s + 3.0) / 3600)
+
+
+def test_wall_time_on_nodes():
+    assert pl.makespan_hours([5, 4, 3, 3, 3], 1) == 18
+    assert pl.makespan_hours([5, 4, 3, 3, 3], 2) == 10  # longest first: 5+3 | 4+3+3
+    assert pl.makespan_hours([5, 4, 3, 3, 3], 3) == 7   # 5 | 4+3 | 3+3
+    assert pl.makespan_hours([2.0], 8) == 2.0
+
+
+def test_calibrate_refuses_a_bad_request():
+    done = subprocess.run([sys.executable, "-m", "experiments.calibrate", "{}"], cwd=str(ROOT),
+                          capture_output=True, text=True, timeout=120)
+    assert done.returncode == 2 and "'shapes'" in done.stderr
+
+
+@pytest.mark.slow
+def test_plan_on_the_local_target_then_dry_run(tmp_path, capsys):
+    """A real calibration on this machine (synthetic batches), then the same table from the cache."""
+    cfg = tmp_path / "tiny.yaml"
+    cfg.write_text(yaml.safe_dump(dict(arch="vgg", depth=11, width=0.125, dataset="digits", epochs=4,
+                                       batch_size=32, device="cpu", meter="none",
+                                       sweep={"method": ["dense", "ebtrain-ff"]})))
+    results = tmp_path / "results"
+    argv = ["plan", str(cfg), "--results", str(results), "--budget", "4"]
+    assert ebt(argv + ["--dry-run"]) == 2  # nothing calibrated yet
+    capsys.readouterr()
+    assert ebt(argv) == 0
+    table = capsys.readouterr().out
+    rows = {line.split()[1]: line.split() for line in table.splitlines() if line.startswith("vgg11-")}
+    assert set(rows) == {"dense", "ebtrain-ff"}
+    assert float(rows["dense"][4]) > float(rows["ebtrain-ff"][4]) > 0  # hours: the pruned run is cheaper
+    assert rows["dense"][5] == "null" and "kJ null (no meter)" in table  # no meter: no energy
+    assert re.search(r"wall time on 1 node: [0-9.e-]+ h", table)
+    (cached,) = (results / pl.CALIBRATIONS).iterdir()  # one shape: the dense VGG11 in FP32
+    entry = json.loads(cached.read_text())
+    assert entry["train_step_s"] > 0 and entry["target"] == "local" and entry["shape"]["depth"] == 11
+    assert ebt(argv + ["--dry-run", "--nodes", "2"]) == 0
+    again = capsys.readouterr().out
+    assert again.splitlines()[:3] == table.splitlines()[:3] and "wall time on 2 nodes" in again

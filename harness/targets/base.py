@@ -24,7 +24,7 @@ class Launched:
     """A runner started on a target."""
 
     run_dir: str  # the run folder on the target (a path in the target's file system)
-    pid: int
+    pid: int  # the runner's process id; a scheduler target's job id (what alive() and job() take)
 
 
 @dataclass(frozen=True)

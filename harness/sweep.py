@@ -4,13 +4,13 @@ Run ids are digests of the resolved spec (`harness.config`), so the same config 
 every call and "is this run done?" is a lookup in the results folder:
 
 - `skip`: `results/runs/<run_id>/record.json` exists with status ok;
-- `continue`: the laptop knows the run (`run.json`) but has no ok record: a running run is followed
-  again, a stopped, failed or lost one resumes from its last checkpoint, one that ended ok while nobody
+- `continue`: the laptop knows the run (`run.json`) but has no ok record: a running (or queued) run is
+  followed again, a stopped, failed or lost one resumes from its last checkpoint, one that ended ok while nobody
   followed it is fetched and recorded;
 - `start`: everything else.
 
 `--force` reruns every run from scratch: its run folder on the target and its copy under `results/` are
-deleted first (a run that is still running is left alone and reported).
+deleted first (a run that is still running or queued is left alone and reported).
 """
 from __future__ import annotations
 
@@ -123,12 +123,12 @@ def _continue(spec: dict[str, Any], target: Target, results: Path, checkpoints: 
     if state == ev.OK:
         finalize(info, target, results, CODE_ROOT, checkpoints=checkpoints)
         return info, state
-    if state not in (ev.RUNNING, *ev.RESUMABLE):
+    if state not in (ev.RUNNING, ev.PENDING, *ev.RESUMABLE):
         raise EbtError(f"{info.run_id} is {state} on {info.target}; try again when it answers")
     laptop = laptop_meter(spec["meter"], spec["meter_where"], spec["meter_rate_hz"], target, results,
                           spec["run_id"])
-    if state == ev.RUNNING:
-        log.info("%s: still running on %s; following it again", info.run_id, info.target)
+    if state in (ev.RUNNING, ev.PENDING):
+        log.info("%s: %s on %s; following it again", info.run_id, state, info.target)
         if laptop:
             laptop.start()
     else:
@@ -144,7 +144,7 @@ def _clear(spec: dict[str, Any], target: Target, results: Path) -> None:
     rid = spec["run_id"]
     if _known(results, rid):
         info = RunInfo.load(results, rid)
-        if info.target == target.url and run_status(info, target, results).state == ev.RUNNING:
+        if info.target == target.url and run_status(info, target, results).state in (ev.RUNNING, ev.PENDING):
             raise EbtError(f"{rid} is still running on {info.target} (pid {info.pid}); stop it before "
                            f"--force reruns it, or follow it with `ebt attach {rid}`")
     target.remove(target.run_dir(rid))

@@ -12,8 +12,7 @@ combinations are joined (e.g. a grid of EB Train runs plus one dense reference).
 A run's identity is its resolved spec. `run_id` is a readable part,
 `<arch><depth>-<dataset>-<method>-p<ratio>-s<seed>`, plus a digest of every resolved key except
 `run_id` itself and `meter_where`/`meters_extra_where` (where a meter hangs follows from the target, not
-the experiment).
-Measurement keys (`meter`, `meter_rate_hz`, `meter_idle_w`, `device`) are part of it: a run measured
+the experiment). Measurement keys (`meter`, `meter_rate_hz`, `meter_idle_w`, `device`) are part of it: a run measured
 with another meter is another measurement, so a `--meter none` trial never stands in for a metered run.
 The same config therefore gives the same ids every time, and two runs share an id only when their specs
 are identical; the only runs a sweep merges are such identical ones (dense takes ratio 0, so a sweep
@@ -26,7 +25,7 @@ import hashlib
 import itertools
 import json
 from pathlib import Path
-from typing import Any, Iterable, Optional
+from typing import Any, Iterable
 
 import yaml
 
@@ -130,7 +129,7 @@ def _resolve(raw_spec: dict[str, Any], where: dict[str, Any], source: str) -> di
     return spec
 
 
-def expand(raw: dict[str, Any], overrides: Optional[dict[str, Any]] = None,
+def expand(raw: dict[str, Any], overrides: dict[str, Any] | None = None,
            source: str = "config") -> list[dict[str, Any]]:
     """Resolved specs (each with its run_id) for every combination of the config's sweep, in order;
     identical specs once."""
@@ -145,7 +144,7 @@ def expand(raw: dict[str, Any], overrides: Optional[dict[str, Any]] = None,
     return list(specs.values())
 
 
-def load_specs(path: Path, overrides: Optional[dict[str, Any]] = None) -> list[dict[str, Any]]:
+def load_specs(path: Path, overrides: dict[str, Any] | None = None) -> list[dict[str, Any]]:
     return expand(read_config(path), overrides, source=str(path))
 
 

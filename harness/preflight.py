@@ -17,6 +17,7 @@ import sys
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Callable, Optional
+from urllib.parse import parse_qsl, urlencode, urlsplit, urlunsplit
 
 from .errors import UsageError
 from .targets import Target
@@ -101,15 +102,18 @@ def python_of(target: Target) -> str:
     return address.python if address is not None else sys.executable
 
 
-def _base_url(target: Target) -> str:
-    return target.url.split("?")[0]
+def _with_python(target: Target) -> str:
+    """The target's URL with `python=` set to a placeholder path (its other options kept)."""
+    parts = urlsplit(target.url)
+    query = [(k, v) for k, v in parse_qsl(parts.query) if k != "python"] + [("python", "/path/to/python3")]
+    return urlunsplit(parts._replace(query=urlencode(query, safe="/")))
 
 
 def torch_fix(target: Target) -> str:
     if getattr(target, "address", None) is None:
         return f"install torch into this environment ({sys.executable} -m pip install torch)"
     return (f"install NVIDIA's torch wheel for the board's JetPack ({STEP_INSTALL}), or point the target "
-            f"at an interpreter that has torch: {_base_url(target)}?python=/path/to/python3")
+            f"at an interpreter that has torch: {_with_python(target)}")
 
 
 def run_probe(target: Target, code_dir: str, needs: Needs, idle_s: float = 0.0,
@@ -133,7 +137,7 @@ def run_probe(target: Target, code_dir: str, needs: Needs, idle_s: float = 0.0,
             pass
     why = (err.strip().splitlines() or ["no output"])[-1]
     if rc == 127:  # the shell found no such interpreter
-        fix = f"point the target at an interpreter that exists: {_base_url(target)}?python=/path/to/python3"
+        fix = f"point the target at an interpreter that exists: {_with_python(target)}"
     else:
         fix = f"run `cd {code_dir} && {python_of(target)} -m hw.probe` there to see the whole error"
     return None, Check("python", False, f"{python_of(target)} on {target.url} could not run `python -m "

@@ -24,15 +24,15 @@ import time
 
 STARTED = time.time()
 
-import torch  # noqa: E402 (the import is part of what `startup_s` measures)
-import torch.nn.functional as F  # noqa: E402
+import torch  # (the import is part of what `startup_s` measures)
+import torch.nn.functional as F
 
-from hw.fileio import json_text  # noqa: E402
+from hw.fileio import json_text
 
-from . import checkpoint  # noqa: E402
-from .low_precision import Quantiser  # noqa: E402
-from .models import build  # noqa: E402
-from .train import pick_device  # noqa: E402
+from . import checkpoint
+from .low_precision import Quantiser
+from .models import build
+from .train import pick_device
 
 IMPORTED = time.time()
 EVAL_BATCHES = 2

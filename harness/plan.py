@@ -28,7 +28,7 @@ import math
 import re
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
-from typing import Any, Callable, Optional
+from typing import Any, Callable
 
 from experiments import phases as ph
 from experiments.methods import METHODS
@@ -61,7 +61,7 @@ class Shape:
     input_size: int
     batch_size: int
     device: str
-    bits: Optional[int]
+    bits: int | None
 
     @property
     def key(self) -> str:
@@ -86,8 +86,8 @@ class RunPlan:
     run_id: str
     method: str
     phases: list[PhasePlan]
-    hours: Optional[float] = None
-    kj: Optional[float] = None
+    hours: float | None = None
+    kj: float | None = None
     pflops: float = 0.0
     notes: list[str] = field(default_factory=list)
 
@@ -104,7 +104,7 @@ def eb_epoch(spec: dict[str, Any]) -> int:
     return spec["eb_draw_epoch"] or max(1, round(EB_DRAW_FRACTION * spec["epochs"]))
 
 
-def _precision_bits(phase: Any, spec: dict[str, Any]) -> Optional[int]:
+def _precision_bits(phase: Any, spec: dict[str, Any]) -> int | None:
     return None if not ph.is_low_precision(phase.precision(spec)) else int(spec["lp_bits"])
 
 

@@ -32,7 +32,6 @@ import logging
 import shlex
 import time
 from dataclasses import dataclass, field
-from typing import Optional
 from urllib.parse import parse_qs, urlencode, urlsplit
 
 from experiments import paths
@@ -64,7 +63,7 @@ class SlurmAddress:
     exclusive: bool = True
 
     @classmethod
-    def parse(cls, url: str) -> "SlurmAddress":
+    def parse(cls, url: str) -> SlurmAddress:
         usage = "expected slurm://LOGIN?partition=P[&python=PATH][&root=DIR][&sbatch=ARGS][&exclusive=0]"
         parts = urlsplit(url)
         if parts.scheme != "slurm" or not parts.netloc:
@@ -193,7 +192,7 @@ class SlurmTarget(SSHTarget):
                     self._cache.jobs.pop(j, None)
         return {int(j): self._cache.jobs[int(j)] for j in job_ids if int(j) in self._cache.jobs}
 
-    def _query(self, argv: list[str]) -> Optional[str]:
+    def _query(self, argv: list[str]) -> str | None:
         """stdout of a Slurm query on the login node, None when it failed (unknown job, no accounting)."""
         command = " ".join(shlex.quote(a) for a in argv)
         result = self._call(argv[0], lambda conn: self._sh(conn, command))
@@ -219,7 +218,7 @@ class SlurmTarget(SSHTarget):
                 jobs[int(fields[0])] = _job([fields[0], fields[1].split()[0], fields[2], "0", "0", fields[3]])
         return jobs
 
-    def job(self, handle: int) -> Optional[Job]:
+    def job(self, handle: int) -> Job | None:
         return self.jobs([handle]).get(int(handle))
 
     def alive(self, pid: int) -> bool:

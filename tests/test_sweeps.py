@@ -1,6 +1,10 @@
 """`ebt run CONFIG` as a sweep: a run per combination, each with its own values; the same command again
 skips what is done, continues what is not, and `--force` reruns from scratch; `--dry-run` lists it all."""
 import json
+import os
+import signal
+import subprocess
+import sys
 from pathlib import Path
 
 import pytest
@@ -11,7 +15,8 @@ from experiments import paths
 from harness import sweep
 from harness.cli import main
 from harness.config import expand
-from tests.runs import TINY
+from tests.runs import ROOT, TINY
+from tests.waiting import wait_for_events
 
 # 2 x 2 over keys that are not in the readable part of the run id: the case that used to collapse to 1.
 SWEEP = dict(TINY, method="ebtrain-ff", epochs=3, meter="none",
@@ -66,6 +71,31 @@ def test_a_2x2_sweep_runs_4_runs_and_the_same_command_again_starts_nothing(confi
     forced = next(rid for rid, r in got.items() if (r["config"]["eb_draw_epoch"], r["config"]["lr"]) == (1, 0.1))
     assert run(config, tmp_path, *one, "--force") == 0
     assert len(starts(home, forced)) == 1 and records(results)[forced]["created"] != got[forced]["created"]
+
+
+@pytest.mark.slow
+def test_running_the_config_again_resumes_a_stopped_run(tmp_path, monkeypatch):
+    home, results = tmp_path / "home", tmp_path / "results"
+    monkeypatch.setenv("EBT_HOME", str(home))
+    config = tmp_path / "one.yaml"
+    config.write_text(yaml.safe_dump(dict(TINY, method="dense", epochs=4, meter="none")))
+    (spec,) = expand(yaml.safe_load(config.read_text()))
+    run_dir = paths.run_dir(home, spec["run_id"])
+    argv = ["run", str(config), "--results", str(results)]
+    first = subprocess.Popen([sys.executable, "-c", "import sys; from harness.cli import main; "
+                              "sys.exit(main(sys.argv[1:]))", *argv], cwd=str(ROOT),
+                             env=dict(os.environ, OMP_NUM_THREADS="1"), stdout=subprocess.DEVNULL,
+                             stderr=subprocess.DEVNULL)
+    wait_for_events(run_dir, lambda events: any(e["event"] == ev.CHECKPOINT for e in events))
+    os.kill(int(Path(paths.runner_pid(run_dir)).read_text()), signal.SIGTERM)
+    assert first.wait(timeout=120) == 1  # `ebt run` saw the run stop
+    assert ev.last_end(ev.read_events(paths.events(run_dir)))["status"] == ev.STOPPED
+
+    assert main(argv) == 0
+    events = ev.read_events(paths.events(run_dir))
+    assert [e["event"] for e in events].count(ev.RESUME) == 1
+    assert sorted(e["epoch"] for e in events if e["event"] == ev.EPOCH) == [1, 2, 3, 4]
+    assert records(results)[spec["run_id"]]["status"] == ev.OK
 
 
 def test_plan_reads_the_results_folder(tmp_path):

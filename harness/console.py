@@ -7,20 +7,29 @@ from __future__ import annotations
 
 import logging
 import sys
+import time
 from typing import Optional
 
 from rich.console import Console
+from rich.text import Text
 
 from experiments import events as ev
+from hw.energy import RunningEnergy
 
 console = Console(stderr=True)
 log = logging.getLogger("harness.lifecycle")
+
+# Device samples reach the laptop in batches (the sampler flushes once a second, the follower polls
+# twice a second): a meter counts as lost once no new sample has come for this much past its gap threshold.
+ARRIVAL_SLACK_S = 1.5
 
 
 class Progress:
     """Live view of a run: phase, epoch/total, accuracy, watts now, joules so far, ETA of the phase.
 
-    On a terminal it is one rich status line; elsewhere (CI, logs) one log line per epoch.
+    Joules follow hw.energy's gap rule (`RunningEnergy`): a stretch without samples adds nothing, and
+    while no sample arrives the line says "meter lost" instead of a stale reading. On a terminal it is
+    one rich status line that renders itself on every refresh; elsewhere (CI, logs) one log line per epoch.
     """
 
     def __init__(self, run_id: str, live: Optional[bool] = None) -> None:
@@ -31,12 +40,12 @@ class Progress:
         self.epochs = 0
         self.top1: Optional[float] = None
         self.watts: Optional[float] = None
-        self.joules = 0.0
-        self._last_sample: Optional[tuple[float, float]] = None
+        self.energy = RunningEnergy()
+        self._arrived: Optional[float] = None  # laptop monotonic time of the last new sample
         self._epoch_s: list[float] = []
         self._status = None
         if self.live:
-            self._status = console.status(self.text())
+            self._status = console.status(self)
             self._status.start()
 
     def text(self) -> str:
@@ -44,7 +53,7 @@ class Progress:
         if self.top1 is not None:
             parts.append(f"top1 {self.top1:.2f}%")
         if self.watts is not None:
-            parts.append(f"{self.watts:.1f} W, {self.joules / 1000:.2f} kJ")
+            parts.append(self._meter_text())
         if self._epoch_s and self.epochs > self.epoch:
             recent = self._epoch_s[-5:]
             parts.append(f"phase ETA {(self.epochs - self.epoch) * sum(recent) / len(recent):.0f} s")
@@ -67,13 +76,26 @@ class Progress:
                         e["ratio"], e.get("epochs", 0))
         elif kind == ev.RESUME:
             log.info("%s: resumed at phase %d epoch %d", self.run_id, e["phase_index"], e["phase_epoch"])
-        if self._status is not None:
-            self._status.update(self.text())
+
+    def __rich__(self) -> Text:
+        return Text(self.text())  # plain text: a run id or a meter spec is never read as markup
+
+    def _meter_text(self) -> str:
+        kj = f"{self.energy.energy_j / 1000:.2f} kJ"
+        if self.energy.uncovered_s > 0:
+            kj += f" ({self.energy.uncovered_s:.0f} s uncovered)"
+        quiet = time.monotonic() - self._arrived if self._arrived is not None else 0.0
+        if quiet > self.energy.gap_s + ARRIVAL_SLACK_S:
+            return f"meter lost for {quiet:.0f} s, {kj}"
+        return f"{self.watts:.1f} W, {kj}"
 
     def on_power(self, t: float, watts: float) -> None:
-        if self._last_sample is not None and t > self._last_sample[0]:
-            self.joules += 0.5 * (watts + self._last_sample[1]) * (t - self._last_sample[0])
-        self._last_sample = (t, watts)
+        """A sample (device time, W); one already seen (the laptop meter's latest, polled again) or
+        older than the last is ignored."""
+        if self.energy.last is not None and t <= self.energy.last[0]:
+            return
+        self.energy.add(t, watts)
+        self._arrived = time.monotonic()
         self.watts = watts
 
     def close(self) -> None:

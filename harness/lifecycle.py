@@ -26,7 +26,7 @@ from .record import build_record, write_record
 from .targets import Target
 
 if TYPE_CHECKING:
-    from .laptop_meter import LaptopMeter
+    from .laptop_meter import LaptopMeters
 
 log = logging.getLogger(__name__)
 
@@ -197,17 +197,15 @@ def finalize(info: RunInfo, target: Target, results: Path, code_root: Path, chec
     return path
 
 
-def laptop_meter(meter: str, where: str, rate_hz: float, target: Target, results: Path,
-                 run_id: str) -> Optional["LaptopMeter"]:
-    """A new sampling session of a laptop-side (serial) meter, None when the meter is on the device.
-    Start it before the runner (re)starts, so that no joule of the run goes unmeasured."""
-    if where != "laptop":
-        return None
-    from .laptop_meter import LaptopMeter
-    return LaptopMeter(meter, target, Path(paths.results_run(results, run_id)), rate_hz=rate_hz)
+def laptop_meter(spec: dict, target: Target, results: Path) -> Optional["LaptopMeters"]:
+    """A new sampling session of the run's laptop-side (serial) meters, the primary and any secondary
+    one; None when every meter is on the device. Start it before the runner (re)starts, so that no joule
+    of the run goes unmeasured."""
+    from .laptop_meter import laptop_meters
+    return laptop_meters(spec, target, Path(paths.results_run(results, spec["run_id"])))
 
 
-def start_metered(laptop: Optional["LaptopMeter"], start: Callable[[], RunInfo]) -> RunInfo:
+def start_metered(laptop: Optional["LaptopMeters"], start: Callable[[], RunInfo]) -> RunInfo:
     """Start the laptop meter (if any) before the runner, so its first joule is covered; stop the meter
     again when the runner could not be started."""
     if laptop:
@@ -221,7 +219,7 @@ def start_metered(laptop: Optional["LaptopMeter"], start: Callable[[], RunInfo])
 
 
 def follow_and_finish(info: RunInfo, target: Target, results: Path, code_root: Path,
-                      checkpoints: bool = False, laptop: Optional["LaptopMeter"] = None) -> str:
+                      checkpoints: bool = False, laptop: Optional["LaptopMeters"] = None) -> str:
     """Follow the run live, stop the laptop meter, and (unless the run was lost or left detached)
     fetch it and write its record. Returns the run's state."""
     progress = Progress(info.run_id)

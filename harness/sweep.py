@@ -105,8 +105,7 @@ def _log_tail(info: RunInfo, target: Target, state: str) -> None:
 
 
 def _start(spec: dict[str, Any], target: Target, results: Path, checkpoints: bool) -> tuple[RunInfo, str]:
-    laptop = laptop_meter(spec["meter"], spec["meter_where"], spec["meter_rate_hz"], target, results,
-                          spec["run_id"])
+    laptop = laptop_meter(spec, target, results)
     info = start_metered(laptop, lambda: launch(spec, target, results, CODE_ROOT))
     return info, follow_and_finish(info, target, results, CODE_ROOT, checkpoints, laptop)
 
@@ -125,8 +124,7 @@ def _continue(spec: dict[str, Any], target: Target, results: Path, checkpoints: 
         return info, state
     if state not in (ev.RUNNING, ev.PENDING, *ev.RESUMABLE):
         raise EbtError(f"{info.run_id} is {state} on {info.target}; try again when it answers")
-    laptop = laptop_meter(spec["meter"], spec["meter_where"], spec["meter_rate_hz"], target, results,
-                          spec["run_id"])
+    laptop = laptop_meter(spec, target, results)
     if state in (ev.RUNNING, ev.PENDING):
         log.info("%s: %s on %s; following it again", info.run_id, state, info.target)
         if laptop:

@@ -25,7 +25,7 @@ from experiments import paths
 from hw.fileio import parse_jsonl
 
 from ..errors import EbtError, UsageError
-from ..laptop_meter import LaptopMeter
+from ..laptop_meter import LaptopMeters
 from ..lifecycle import RunInfo, finalize, follow_and_finish, laptop_meter, relaunch, start_metered
 from .. import CODE_ROOT
 from ..targets import Target, open_target
@@ -171,14 +171,14 @@ def cmd_status(args: argparse.Namespace) -> int:
     return 0
 
 
-def _laptop_meter(info: RunInfo, target: Target, results: Path) -> Optional[LaptopMeter]:
+def _laptop_meter(info: RunInfo, target: Target, results: Path) -> Optional[LaptopMeters]:
     spec = json.loads(target.read_from(paths.spec(info.run_dir), 0) or b"{}")
-    return laptop_meter(info.meter, info.meter_where, spec.get("meter_rate_hz") or 10.0, target, results,
-                        info.run_id)
+    return laptop_meter(dict(spec, meter=info.meter, meter_where=info.meter_where, run_id=info.run_id),
+                        target, results)
 
 
 def _follow_and_finish(info: RunInfo, target: Target, args: argparse.Namespace,
-                       laptop: Optional[LaptopMeter]) -> int:
+                       laptop: Optional[LaptopMeters]) -> int:
     state = follow_and_finish(info, target, args.results, CODE_ROOT, args.checkpoints, laptop)
     return 0 if state == ev.OK else 1
 

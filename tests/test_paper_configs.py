@@ -124,7 +124,11 @@ def test_table2_configs_are_every_method_at_three_ratios_and_dense_once():
 
 
 @pytest.mark.parametrize("name, count", [("table1.yaml", 32), ("table3.yaml", 12), ("table4.yaml", 32),
-                                         ("fig1-fig5.yaml", 228), ("fig2.yaml", 38), ("fig3.yaml", 2)])
+                                         ("fig1-fig5.yaml", 228), ("fig2.yaml", 38), ("fig3.yaml", 2),
+                                         ("table2/vgg16-cifar10.yaml", 25), ("table2/vgg16-cifar100.yaml", 25),
+                                         ("table2/preresnet101-cifar10.yaml", 25),
+                                         ("table2/preresnet101-cifar100.yaml", 25),
+                                         ("digits/table1.yaml", 8), ("digits/fig1.yaml", 13)])
 def test_dry_run_prints_the_count_and_starts_nothing(name, count, tmp_path, monkeypatch, capsys):
     monkeypatch.setenv("EBT_HOME", str(tmp_path / "home"))
     results = tmp_path / "results"

@@ -173,3 +173,23 @@ def rapl(tmp_path):
     yield "rapl?root=" + root
     load.halt.set()
     load.join()
+
+
+@pytest.fixture
+def pty_meter():
+    """The spec of a DIY `lines` meter on a pty: 5.0 W a line, 50 lines a second, until the test ends."""
+    master, slave = os.openpty()
+    tty.setraw(slave)
+    stop = threading.Event()
+
+    def feed():
+        while not stop.wait(0.02):
+            os.write(master, b"5.0\n")
+
+    thread = threading.Thread(target=feed, daemon=True)
+    thread.start()
+    yield "lines:%s" % os.ttyname(slave)
+    stop.set()
+    thread.join()
+    os.close(master)
+    os.close(slave)

@@ -23,7 +23,7 @@ from harness.targets.ssh import SSHAddress
 from tests.waiting import wait_for
 from experiments import paths
 from experiments.events import read_events
-from tests.test_ssh_laptop_meter import pty_meter  # noqa: F401 (a fixture)
+from meter_standins import pty_meter  # noqa: F401 (a fixture)
 
 pytestmark = pytest.mark.slow
 

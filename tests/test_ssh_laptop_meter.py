@@ -6,10 +6,7 @@ test feeds, and the clock offsets are measured over the test sshd.
 from __future__ import annotations
 
 import json
-import os
-import threading
 import time
-import tty
 from pathlib import Path
 
 import pytest
@@ -18,28 +15,9 @@ from experiments import paths
 from harness.laptop_meter import LaptopMeter, laptop_meters
 from harness.targets.ssh import SSHTarget
 from hw.trace import read_meta, read_trace
+from meter_standins import pty_meter  # noqa: F401  (a fixture)
 
 pytest.importorskip("serial")
-
-
-@pytest.fixture
-def pty_meter():
-    """A DIY `lines` meter: one reading (watts) a line, 50 a second, until the test ends."""
-    master, slave = os.openpty()
-    tty.setraw(slave)
-    stop = threading.Event()
-
-    def feed():
-        while not stop.wait(0.02):
-            os.write(master, b"5.0\n")
-
-    thread = threading.Thread(target=feed, daemon=True)
-    thread.start()
-    yield "lines:%s" % os.ttyname(slave)
-    stop.set()
-    thread.join()
-    os.close(master)
-    os.close(slave)
 
 
 def test_laptop_meter_sessions_on_the_device_clock(ssh_device, pty_meter, tmp_path):

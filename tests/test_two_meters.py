@@ -1,6 +1,7 @@
-"""Two meters at once through `ebt run` on the local target: a RAPL sysfs tree whose counter a thread
-advances at 12 W (the primary) and a pseudo-terminal `lines` meter streaming 17 W (a wall meter that
-also sees 5 W of supply and carrier). Both traces are written, the record keeps both energy sets apart."""
+"""Two meters at once through `ebt run`: a RAPL sysfs tree whose counter a thread advances at 12 W (the
+primary, on the device) and a pseudo-terminal `lines` meter (a wall meter). On the local target both
+are sampled by the runner; over SSH the serial one is sampled on the laptop and moved onto the device
+clock. Both traces are written, the record keeps both energy sets apart."""
 import json
 
 import pytest
@@ -10,7 +11,7 @@ from experiments import paths
 from harness.cli import main
 from harness.schema import SCHEMA, validate
 from hw.trace import read_trace
-from meter_standins import WATTS, LineStreamer, PtyPeer, rapl  # noqa: F401  (rapl: a fixture)
+from meter_standins import WATTS, LineStreamer, PtyPeer, pty_meter, rapl  # noqa: F401  (fixtures)
 from tests.runs import ROOT
 
 WALL_W = WATTS + 5.0
@@ -52,3 +53,20 @@ def test_run_with_two_meters_records_both_traces_and_energy_sets(rapl, wall, tmp
     for mine, primary in zip(sec["phases"], rec["phases"]):
         if primary["seconds"] > 1:
             assert mine["mean_w"] - primary["mean_w"] == pytest.approx(5.0, abs=0.8)
+
+
+@pytest.mark.slow
+def test_over_ssh_the_serial_meter_is_sampled_on_the_laptop(ssh_device, rapl, pty_meter, tmp_path):
+    results = tmp_path / "results"
+    config = ROOT / "experiments" / "configs" / "quickstart.yaml"
+    assert main(["run", str(config), "--target", ssh_device.url, "--results", str(results), "--set", "method=dense",
+                 "--set", "epochs=2", "--set", "train_subset=128", "--meter", rapl, "--meter", pty_meter]) == 0
+    (folder,) = [p.parent for p in results.glob("runs/*/record.json")]
+    rec = validate(json.loads((folder / paths.RECORD).read_text()))
+    assert rec["meter"]["where"] == "device" and rec["meter"]["kind"] == "rapl"
+    assert rec["totals"]["energy_j"] / rec["totals"]["seconds"] == pytest.approx(WATTS, rel=0.05)
+    (sec,) = rec["secondary_meters"]
+    assert sec["where"] == "laptop" and sec["spec"] == pty_meter
+    assert sec["totals"]["energy_j"] / rec["totals"]["seconds"] == pytest.approx(5.0, rel=0.05)
+    assert rec["config"]["meters_extra"] == [pty_meter] and rec["config"]["meters_extra_where"] == ["laptop"]
+    assert len(read_trace(paths.secondary_power_csv(folder, 1))) > 5

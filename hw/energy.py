@@ -43,6 +43,8 @@ import collections
 
 import numpy as np
 
+# For a meter that declares no accuracy class: looser than any class the suite's meters declare, so an
+# unknown instrument never looks better than a known one.
 DEFAULT_ACCURACY = {"accuracy_rel": 0.05, "accuracy_abs_w": 0.0,
                     "source": "default: the meter declares no accuracy class"}
 
@@ -72,7 +74,7 @@ def accuracy_of(meter_info):
         d = DEFAULT_ACCURACY
         return d["accuracy_rel"], d["accuracy_abs_w"], d["source"]
     return (float(info.get("accuracy_rel") or 0.0), float(info.get("accuracy_abs_w") or 0.0),
-            info.get("accuracy_source") or "meter")
+            info.get("accuracy_source") or "declared by the meter (its class, or its accuracy_* options)")
 
 
 def integrate(trace, t0, t1, max_gap_s=None, idle_w=None, meter=None, clock_s=0.0):

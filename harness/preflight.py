@@ -112,8 +112,8 @@ def _with_python(target: Target) -> str:
 def torch_fix(target: Target) -> str:
     if getattr(target, "address", None) is None:
         return f"install torch into this environment ({sys.executable} -m pip install torch)"
-    return (f"install NVIDIA's torch wheel for the board's JetPack ({STEP_INSTALL}), or point the target "
-            f"at an interpreter that has torch: {_with_python(target)}")
+    return (f"install NVIDIA's torch wheel for the board's JetPack ({STEP_INSTALL}), or point the target's "
+            f"?python= at an interpreter that has torch: {_with_python(target)}")
 
 
 def run_probe(target: Target, code_dir: str, needs: Needs, idle_s: float = 0.0,
@@ -137,7 +137,7 @@ def run_probe(target: Target, code_dir: str, needs: Needs, idle_s: float = 0.0,
             pass
     why = (err.strip().splitlines() or ["no output"])[-1]
     if rc == 127:  # the shell found no such interpreter
-        fix = f"point the target at an interpreter that exists: {_with_python(target)}"
+        fix = f"point the target's ?python= at an interpreter that exists: {_with_python(target)}"
     else:
         fix = f"run `cd {code_dir} && {python_of(target)} -m hw.probe` there to see the whole error"
     return None, Check("python", False, f"{python_of(target)} on {target.url} could not run `python -m "

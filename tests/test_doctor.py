@@ -125,3 +125,11 @@ def test_unknown_host_key_stops_doctor_at_that_step(ssh_untrusted_device, capsys
     out = capsys.readouterr().out
     assert rc != 0 and "ok    ssh reachable" in out and "FAIL  host key known:" in out, out
     assert "--trust-new-host" in out and "python:" not in out
+
+
+@pytest.mark.slow
+def test_missing_interpreter_is_named_with_the_python_option(ssh_device, capsys):
+    rc = main(["doctor", "--target", _url(ssh_device, "/nonexistent/python3")])
+    out = capsys.readouterr().out
+    assert rc != 0 and "FAIL  python: /nonexistent/python3" in out and "exit 127" in out, out
+    assert "?python= at an interpreter that exists" in out and "torch:" not in out

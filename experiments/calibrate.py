@@ -3,7 +3,7 @@
 What `ebt plan` runs on a target before a sweep: for each shape of the request (arch, depth, cfg,
 num_classes, input size, batch size, device, low-precision bits or null) it builds the model, trains it on
 SYNTHETIC batches of that shape (random images and labels: no dataset is needed or read, so a board without
-CIFAR can be calibrated; the arithmetic is the same whatever the pixels), and times one unmeasured and
+CIFAR can be calibrated; the arithmetic is the same whatever the pixels), and times two probe steps and
 `steps` measured training steps (forward, cross-entropy, backward, SGD step, the low-precision quantiser's
 work when `bits` is set), a few evaluation batches, and one checkpoint save. The request's `budget_s` is
 shared by the shapes: when steps of the run's batch do not fit, steps of two smaller batches are timed and
@@ -36,7 +36,7 @@ from .train import pick_device
 
 IMPORTED = time.time()
 EVAL_BATCHES = 2
-PROBE_BATCH = 8  # the first, unmeasured step: warms up and tells how large a batch the time budget allows
+PROBE_BATCH = 8  # the probe steps: warm up, and tell how large a batch the time budget allows
 
 
 def _sync(device):
@@ -83,13 +83,13 @@ def _timed(device, work):
 
 
 def _calibration_batch(shape, steps, budget_s, probe_s_per_sample):
-    """The largest batch (a power of two, at most the run's) whose steps, and as many at half of it, fit
-    `budget_s` (from the probe's time per sample, which overestimates larger batches' time)."""
-    fit = budget_s / (1.5 * steps * max(probe_s_per_sample, 1e-9))
+    """The run's batch when its steps fit `budget_s`, else the largest power of two whose steps, and as
+    many at half of it, do (from the probe's time per sample, which overestimates larger batches')."""
+    fit = budget_s / (steps * max(probe_s_per_sample, 1e-9))
     if fit >= shape["batch_size"]:
         return shape["batch_size"]
     size = PROBE_BATCH
-    while size * 2 <= fit:
+    while size * 2 * 1.5 <= fit:  # 1.5: the steps at half the size take their share of the budget too
         size *= 2
     return max(2 * PROBE_BATCH, size)
 
@@ -138,7 +138,9 @@ def calibrate_shape(shape, steps, budget_s, power):
     device = pick_device(shape["device"])
     model, optimizer, quantiser = _model(shape, device)
     probe = min(PROBE_BATCH, shape["batch_size"])
-    p0, p1 = _timed(device, lambda: _train_steps(model, optimizer, quantiser, _batch(shape, device, probe), 1))
+    small = _batch(shape, device, probe)
+    _train_steps(model, optimizer, quantiser, small, 1)  # the first step pays for lazy set-up: not timed
+    p0, p1 = _timed(device, lambda: _train_steps(model, optimizer, quantiser, small, 1))
     size = _calibration_batch(shape, steps, budget_s, (p1 - p0) / probe)
     sizes = [size] if size == shape["batch_size"] else [size // 2, size]
     measured = [_measure(device, model, optimizer, quantiser, shape, b, steps) for b in sizes]

@@ -8,8 +8,9 @@ labelled `estimated` with the rule it follows:
 - time of a phase = epochs x (training batches x step time + test batches x evaluation time) x the phase
   model's forward FLOPs over the calibrated (dense) model's (`analysis.flops`), + one checkpoint an epoch;
   a run adds the runner's start-up (the calibration's own import time);
-- the Early-Bird ticket is assumed drawn at `eb_draw_epoch` when the spec fixes it, else at
-  `EB_DRAW_FRACTION` of the schedule (it is found while running; the record says when it was);
+- the Early-Bird ticket is assumed drawn at `eb_draw_epoch` when the spec fixes it; else at the
+  (median) epoch where ok records under `results/` of the same search (`EB_KEYS`) drew theirs; else at
+  `EB_DRAW_FRACTION` of the schedule, not before the mask queue is full (`eb_queue`);
 - a channel-pruned model is assumed pruned uniformly, every layer keeping (1 - prune_ratio) of its
   channels; unstructured masks (LT, SNIP) leave the architecture, hence the FLOPs, dense;
 - pruning steps themselves (ThiNet's layer-wise reconstruction, SNIP's scores) and the dataset's loading
@@ -30,6 +31,8 @@ from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any, Callable
 
+from experiments import events as ev
+from experiments import paths
 from experiments import phases as ph
 from experiments.methods import METHODS
 from experiments.models import default_cfg
@@ -41,6 +44,9 @@ from .errors import EbtError
 log = logging.getLogger(__name__)
 
 EB_DRAW_FRACTION = 0.15
+# the keys that decide when a search draws its ticket: records that share them tell when it did
+EB_KEYS = ("method", "arch", "depth", "width", "dataset", "epochs", "batch_size", "lr", "sparsity", "seed",
+           "prune_ratio", "eb_epsilon", "eb_queue", "eb_rule", "train_subset")
 CALIBRATIONS = "calibrations"
 INPUT_SIZE = {"cifar10": 32, "cifar100": 32, "digits": 32, "imagenet": 224}
 # (train, test) images of each dataset; digits: the suite's 80/20 split of scikit-learn's 1,797
@@ -86,6 +92,7 @@ class RunPlan:
     run_id: str
     method: str
     phases: list[PhasePlan]
+    eb: str = "-"  # where the ticket is assumed drawn, and by which rule (`eb_epoch`)
     hours: float | None = None
     kj: float | None = None
     pflops: float = 0.0
@@ -100,21 +107,46 @@ class _Stub:
         self.state = {ph.STATE_EB: {"epoch": eb_epoch}}
 
 
-def eb_epoch(spec: dict[str, Any]) -> int:
-    return spec["eb_draw_epoch"] or max(1, round(EB_DRAW_FRACTION * spec["epochs"]))
+def _same_search(config: dict[str, Any], spec: dict[str, Any]) -> bool:
+    return all(config.get(k) == spec.get(k) for k in EB_KEYS)
+
+
+def recorded_eb_epochs(results: Path) -> list[tuple[dict, int]]:
+    """(config, ticket epoch) of every ok record under `results` whose search drew a ticket."""
+    found = []
+    for path in Path(paths.results_runs(results)).glob("*/" + paths.RECORD):
+        try:
+            record = json.loads(path.read_text())
+        except (OSError, ValueError):
+            continue
+        eb = record.get("eb") or {}
+        if record.get("status") == ev.OK and eb.get("detected") and not eb.get("forced") and eb.get("epoch"):
+            found.append((record.get("config") or {}, int(eb["epoch"])))
+    return found
+
+
+def eb_epoch(spec: dict[str, Any], recorded: list[tuple[dict, int]]) -> tuple[int, str]:
+    """Where the ticket is assumed drawn, and which rule says so."""
+    if spec["eb_draw_epoch"]:
+        return spec["eb_draw_epoch"], "fixed"
+    seen = sorted(epoch for config, epoch in recorded if _same_search(config, spec))
+    if seen:
+        return seen[len(seen) // 2], "records"
+    return min(spec["epochs"], max(spec["eb_queue"], round(EB_DRAW_FRACTION * spec["epochs"]))), "assumed"
 
 
 def _precision_bits(phase: Any, spec: dict[str, Any]) -> int | None:
     return None if not ph.is_low_precision(phase.precision(spec)) else int(spec["lp_bits"])
 
 
-def phases_of(spec: dict[str, Any]) -> list[PhasePlan]:
-    """The training phases of a run with their planned epochs and (assumed) models."""
+def phases_of(spec: dict[str, Any], eb_at: int = 1) -> list[PhasePlan]:
+    """The training phases of a run with their planned epochs and (assumed) models, the ticket drawn at
+    epoch `eb_at` (see `eb_epoch`; the model shapes do not depend on it)."""
     from experiments.thinet import ThiNetPrune
 
     dense = default_cfg(spec["arch"], spec["depth"], spec["width"])
     cfg = dense
-    stub = _Stub(spec, eb_epoch(spec))
+    stub = _Stub(spec, eb_at)
     out = []
     for phase in METHODS[spec["method"]].phases():
         if isinstance(phase, (ph.ChannelPrune, ThiNetPrune)):
@@ -183,12 +215,17 @@ def data_sizes(spec: dict[str, Any]) -> tuple[int, int]:
     return (min(train, spec["train_subset"] or train), min(test, spec["test_subset"] or test))
 
 
-def estimate(spec: dict[str, Any], calibrations: dict[Shape, dict[str, Any]]) -> RunPlan:
-    """Hours, kJ and PFLOPs of one run from its phases and the calibrations of their shapes."""
+def estimate(spec: dict[str, Any], calibrations: dict[Shape, dict[str, Any]],
+             recorded: list[tuple[dict, int]] = ()) -> RunPlan:
+    """Hours, kJ and PFLOPs of one run from its phases and the calibrations of their shapes; `recorded`
+    (from `recorded_eb_epochs`) tells when earlier runs of the same search drew their tickets."""
     from analysis.flops import forward_flops, training_flops
 
     train, test = data_sizes(spec)
-    plan = RunPlan(spec["run_id"], spec["method"], phases_of(spec))
+    at, rule = eb_epoch(spec, list(recorded))
+    plan = RunPlan(spec["run_id"], spec["method"], phases_of(spec, at))
+    if any(isinstance(p, ph.EarlyBirdSearch) for p in METHODS[spec["method"]].phases()):
+        plan.eb = f"{at} ({rule})"
     seconds, joules = 0.0, 0.0
     for p in plan.phases:
         cal = calibrations[p.shape]

@@ -29,7 +29,8 @@ def spec_of(**changes) -> dict:
 
 
 def layout(spec: dict) -> list[tuple]:
-    return [(p.name, p.epochs, p.shape.bits, p.cfg == default_cfg("vgg", 16)) for p in pl.phases_of(spec)]
+    at, _ = pl.eb_epoch(spec, [])
+    return [(p.name, p.epochs, p.shape.bits, p.cfg == default_cfg("vgg", 16)) for p in pl.phases_of(spec, at)]
 
 
 def test_phase_layouts_follow_the_methods():
@@ -44,6 +45,21 @@ def test_phase_layouts_follow_the_methods():
     assert layout(spec_of(method="lt", prune_ratio=0.7)) == [("train", 160, None, True), ("retrain", 160, None, True)]
     pruned = pl.phases_of(spec_of(method="ns", prune_ratio=0.5))[-1].cfg
     assert pruned == default_cfg("vgg", 16, 0.5)
+
+
+def test_eb_epoch_rules(tmp_path):
+    ff = spec_of(method="ebtrain-ff", prune_ratio=0.5)
+    assert pl.eb_epoch(ff, []) == (24, "assumed")
+    assert pl.eb_epoch(dict(ff, epochs=16), []) == (5, "assumed")  # not before the queue of 5 masks is full
+    assert pl.eb_epoch(dict(ff, eb_draw_epoch=7), []) == (7, "fixed")
+    # ok records of the same search say when it drew its ticket; another ratio's do not count
+    for i, (ratio, epoch) in enumerate([(0.5, 30), (0.5, 40), (0.5, 36), (0.7, 90)]):
+        folder = tmp_path / "runs" / f"r{i}"
+        folder.mkdir(parents=True)
+        (folder / "record.json").write_text(json.dumps({
+            "status": "ok", "config": dict(ff, prune_ratio=ratio),
+            "eb": {"detected": True, "forced": False, "epoch": epoch}}))
+    assert pl.eb_epoch(ff, pl.recorded_eb_epochs(tmp_path)) == (36, "records")
 
 
 def calibration(step_s=2.0, eval_s=0.5, ckpt_s=1.0, watts=None, startup_s=3.0) -> dict:
@@ -86,7 +102,7 @@ def test_calibrate_refuses_a_bad_request():
 def test_plan_on_the_local_target_then_dry_run(tmp_path, capsys):
     """A real calibration on this machine (synthetic batches), then the same table from the cache."""
     cfg = tmp_path / "tiny.yaml"
-    cfg.write_text(yaml.safe_dump(dict(arch="vgg", depth=11, width=0.125, dataset="digits", epochs=4,
+    cfg.write_text(yaml.safe_dump(dict(arch="vgg", depth=11, width=0.125, dataset="digits", epochs=20,
                                        batch_size=32, device="cpu", meter="none",
                                        sweep={"method": ["dense", "ebtrain-ff"]})))
     results = tmp_path / "results"

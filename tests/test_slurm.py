@@ -191,22 +191,40 @@ def test_preempted_job_is_followed_through_its_requeue(cluster, tmp_path):
     assert record["status"] == "ok" and sum(p["epochs"] for p in record["phases"]) == 5
 
 
-def test_cancel_a_sweep(cluster, tmp_path, capsys):
+def test_cancel_a_sweep_then_resume_it(cluster, tmp_path, capsys):
     """`ebt cancel CONFIG` scancels the sweep's job: the runner stops at a checkpoint, Slurm says
-    cancelled, the run is stopped (resumable); a second cancel says there is nothing left to cancel."""
+    cancelled, the run is stopped; a second cancel finds nothing to cancel; `ebt resume` submits a new
+    job that continues from the checkpoint to the configured epochs."""
     slurm, url, root = cluster
     results = tmp_path / "results"
-    cfg = config(tmp_path, epochs=50)
+    cfg = config(tmp_path, epochs=10)
     thread, box = start_in_thread("run", str(cfg), "--target", url, "--results", str(results))
     run_id = the_run(results)
-    wait_until("an epoch", lambda: any(e["event"] == EPOCH for e in events_of(root, run_id)), 300)
+    wait_until("an epoch", lambda: any(e["event"] == EPOCH for e in events_of(root, run_id)), 300, every_s=0.05)
     assert ebt(["cancel", str(cfg), "--results", str(results)]) == 0
     thread.join(120)
     assert not thread.is_alive() and box["rc"] == 1
-    job_id = run_info(results, run_id)["pid"]
-    assert slurm.wait_job(job_id, ("CANCELLED",), 30)
+    first_job = run_info(results, run_id)["pid"]
+    assert slurm.wait_job(first_job, ("CANCELLED",), 30)
     table = status_table(capsys, results)
     assert STOPPED in table and "cancelled on ebtnode" in table, table
     assert ebt(["cancel", run_id, "--results", str(results)]) == 0
     assert "already cancelled" in capsys.readouterr().out
     assert ebt(["cancel", "no-such-run", "--results", str(results)]) == 2
+    assert ebt(["resume", run_id, "--results", str(results)]) == 0
+    assert run_info(results, run_id)["pid"] != first_job
+    record = json.loads((results / "runs" / run_id / paths.RECORD).read_text())
+    assert record["status"] == "ok" and sum(p["epochs"] for p in record["phases"]) == 10
+
+
+def test_plan_calibrates_on_a_compute_node(cluster, tmp_path, capsys):
+    """`ebt plan` on slurm:// calibrates through srun on a node of the partition and prints the wall time
+    on the partition's nodes (sinfo: one here)."""
+    _, url, _ = cluster
+    results = tmp_path / "results"
+    capsys.readouterr()
+    assert ebt(["plan", str(config(tmp_path)), "--target", url, "--results", str(results), "--budget", "3"]) == 0
+    out = capsys.readouterr().out
+    assert "wall time on 1 node:" in out and "dense" in out, out
+    (cached,) = (results / "calibrations").iterdir()
+    assert json.loads(cached.read_text())["target"] == str(SlurmAddress.parse(url))

@@ -36,9 +36,9 @@ def register(sub: argparse._SubParsersAction) -> None:
 
 
 def _table(plans: list) -> str:
-    header = ["run_id", "method", "epochs", "PFLOPs", "hours", "kJ"]
+    header = ["run_id", "method", "epochs", "PFLOPs", "hours", "kJ", "EB epoch"]
     rows = [[p.run_id, p.method, str(sum(ph.epochs for ph in p.phases)), f"{p.pflops:.3g}", f"{p.hours:.3g}",
-             "null" if p.kj is None else f"{p.kj:.4g}"] for p in plans]
+             "null" if p.kj is None else f"{p.kj:.4g}", p.eb] for p in plans]
     widths = [max(len(r[i]) for r in [header, *rows]) for i in range(len(header))]
     return "\n".join("  ".join(c.ljust(w) for c, w in zip(r, widths)).rstrip() for r in [header, *rows])
 
@@ -88,14 +88,16 @@ def cmd_plan(args: argparse.Namespace) -> int:
         nodes = _nodes(args, target)
     finally:
         target.close()
-    plans = [pl.estimate(spec, calibrations) for spec in specs]
+    recorded = pl.recorded_eb_epochs(args.results)
+    plans = [pl.estimate(spec, calibrations, recorded) for spec in specs]
     print(_table(plans))
     hours = [p.hours for p in plans]
     kj = None if any(p.kj is None for p in plans) else sum(p.kj for p in plans)
     print(f"sweep: {len(plans)} runs, {sum(hours):.3g} board-hours, "
           f"{'kJ null (no meter)' if kj is None else f'{kj:.4g} kJ'}; wall time on {nodes} node"
           f"{'s' if nodes != 1 else ''}: {pl.makespan_hours(hours, nodes):.3g} h")
-    print(f"estimated (not measured): EB ticket at eb_draw_epoch or {pl.EB_DRAW_FRACTION:.0%} of the schedule; "
+    print(f"estimated (not measured): EB ticket at eb_draw_epoch (fixed), else where ok records of the same search "
+          f"drew it (records), else at {pl.EB_DRAW_FRACTION:.0%} of the schedule, not before eb_queue (assumed); "
           "pruned layers keep (1 - prune_ratio) of their channels; time scales with each phase's FLOPs from the "
           "calibrated step; pruning steps and data loading not counted; energy = calibrated mean power x time")
     return 0

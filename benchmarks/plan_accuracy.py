@@ -1,7 +1,8 @@
 """How close `ebt plan` comes: the quickstart's estimated hours vs the time the quickstart then takes.
 
-Runs `ebt plan CONFIG` (a fresh calibration on this machine), then `ebt run CONFIG` in a fresh results
-folder and `EBT_HOME`, and prints, per run and for the sweep, the estimate next to the measurement: each
+Runs `ebt plan CONFIG` (a fresh calibration on this machine; the Early-Bird epochs come from the suite's
+reference records under results/runs/, copied into a temp folder), then `ebt run CONFIG` in a fresh
+results folder and `EBT_HOME`, and prints, per run and for the sweep, the estimate next to the measurement: each
 run's own time (its record's `totals.seconds`, start of the runner to its end) and the wall time of the
 whole `ebt run` (which adds the harness: preflight, fetch, records).
 
@@ -11,6 +12,7 @@ import argparse
 import json
 import os
 import re
+import shutil
 import subprocess
 import sys
 import tempfile
@@ -37,8 +39,11 @@ def main():
     args = parser.parse_args()
     base = Path(tempfile.mkdtemp(prefix="ebt-plan-accuracy-"))
     env = dict(os.environ, EBT_HOME=str(base / "home"))
-    results = base / "results"
-    table, plan_s = _ebt(["plan", args.config, "--results", str(results), "--budget", args.budget], env)
+    results, planning = base / "results", base / "planning"
+    for record in (ROOT / "results" / "runs").glob("*/record.json"):
+        (planning / "runs" / record.parent.name).mkdir(parents=True)
+        shutil.copy(record, planning / "runs" / record.parent.name / record.name)
+    table, plan_s = _ebt(["plan", args.config, "--results", str(planning), "--budget", args.budget], env)
     print(table)
     estimated = {line.split()[0]: float(line.split()[4]) for line in table.splitlines()
                  if re.match(r"^\S+\s+\S+\s+\d+\s", line) and not line.startswith("run_id")}

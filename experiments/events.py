@@ -13,9 +13,11 @@ Events and their fields:
 - ``resume``: phase_index, phase_epoch (where the checkpoint put the run back).
 - ``phase_start``: phase, index, epochs (planned), done (epochs already done), model.
 - ``epoch``: phase, epoch, epochs, global_epoch, loss, top1, top5, lr, train_seconds, eval_seconds,
-  distances (Early-Bird phases).
-- ``eb_drawn``: ratio, epoch (the ticket's epoch), ticket (its file), forced (drawn at a fixed epoch).
-- ``eb_missing``: ratio, epochs (the search ended without a ticket at this ratio).
+  mask_distances (Early-Bird phases).
+- ``eb_drawn``: ratio, epoch (the ticket's epoch), ticket (its file, null for a ratio only watched),
+  forced (drawn at a fixed epoch), and for the run's own ratio late and note (a ticket at or after the
+  last lr decay, and what the retrain does about it).
+- ``eb_missing``: ratio, epochs, note (the search ended without a ticket at this ratio).
 - ``checkpoint``: phase_index, phase_epoch.
 - ``phase_end``: phase, index, epochs, model, info.
 - ``run_end``: status (``ok``, ``stopped``, ``failed``), error, sampler, and for ``ok`` accuracy, params,

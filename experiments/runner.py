@@ -20,6 +20,7 @@ from . import checkpoint, events as ev, paths, spec as specs
 from .events import EventLog, read_events
 from .methods import METHODS
 from .models import bn_layers, build, count_params, default_cfg
+from .phases import STATE_EB
 from .train import TrainLoop, epoch_seed, make_optimizer, seed_everything
 
 EXIT_BAD_SPEC = 2
@@ -232,7 +233,7 @@ class _Session:
                        params={"dense": run.dense_params, "final": run.params(),
                                "nonzero": run.nonzero_params()},
                        channels={"dense": run.dense_channels, "final": run.channels()},
-                       model=run.model_desc(), eb=run.state.get("eb"))
+                       model=run.model_desc(), eb=run.state.get(STATE_EB))
         self.events.emit(ev.RUN_END, durable=True, **end)
 
 

@@ -71,9 +71,10 @@ class Progress:
                 log.info("%s", self.text())
         elif kind == ev.EB_DRAWN:
             log.info("%s: early-bird ticket at p=%g drawn at epoch %d", self.run_id, e["ratio"], e["epoch"])
+            if e.get("late"):
+                log.warning("%s: %s", self.run_id, e.get("note"))
         elif kind == ev.EB_MISSING:
-            log.warning("%s: no early-bird ticket at p=%g within %d search epochs", self.run_id,
-                        e["ratio"], e.get("epochs", 0))
+            log.warning("%s: %s", self.run_id, e.get("note") or "no early-bird ticket at p=%g" % e["ratio"])
         elif kind == ev.RESUME:
             log.info("%s: resumed at phase %d epoch %d", self.run_id, e["phase_index"], e["phase_epoch"])
 

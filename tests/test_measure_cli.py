@@ -44,6 +44,7 @@ def test_measure_pty_meter_human_output(capfd):
     assert rc == 0 and out == ""
     seconds = float(err.split(" s,")[0])
     joules = float(err.split(", ")[1].split(" J")[0])
+    assert " J +- " in err and "scope wall" in err  # every joule with its uncertainty and scope
     assert joules == pytest.approx(6.0 * seconds, rel=0.02) and "coverage 100.0%" in err and "net of idle" in err
 
 

@@ -133,7 +133,7 @@ class _Sampling:
     def result(self, t0: float, t1: float, idle_w: Optional[float] = None) -> dict:
         if not self.meter:
             return {"energy_j": None, "net_energy_j": None, "mean_w": None, "samples": 0, "coverage": 0.0,
-                    "gaps": [], "method": None}
+                    "gaps": [], "method": None, "uncertainty_j": None}
         res = integrate(read_trace(str(self.folder)), t0, t1, idle_w=idle_w)._asdict()
         res.pop("seconds")
         res.pop("idle_w")
@@ -183,8 +183,9 @@ def _summary(out: dict) -> str:
     head = "%.2f s" % out["seconds"]
     if out["energy_j"] is None:
         return head + ", energy not measured (meter: none)"
-    text = "%s, %.3f J, mean %.3f W, %d samples, coverage %.1f%% (%s)" % (
-        head, out["energy_j"], out["mean_w"] or 0.0, out["samples"], 100 * out["coverage"], out["meter"]["spec"])
+    text = "%s, %.3f J +- %.3f J, mean %.3f W, %d samples, coverage %.1f%% (%s, scope %s)" % (
+        head, out["energy_j"], out["uncertainty_j"], out["mean_w"] or 0.0, out["samples"], 100 * out["coverage"],
+        out["meter"]["spec"], out["meter"].get("scope") or "unknown")
     if out.get("net_energy_j") is not None:
         text += ", net of idle %.3f J" % out["net_energy_j"]
     return text

@@ -255,15 +255,18 @@ def totals(phases: list[dict], meter: dict[str, Any], measured: bool) -> dict[st
 
 
 def secondary_meters(run: RunFolder, wins: list[Window]) -> list[dict[str, Any]]:
-    """One entry per secondary trace `power-1.csv`, `power-2.csv`, ... (in the order given on the command
-    line), each split by the same phase windows as the primary."""
+    """One entry per secondary meter of the spec (`meters_extra`, in the order given on the command line),
+    its trace `power-N.csv` split by the same phase windows as the primary; a meter that left no trace
+    keeps its entry, with null energies."""
+    extras = run.spec.get("meters_extra") or []
+    wheres = run.spec.get("meters_extra_where") or []
     out = []
-    n = 1
-    while os.path.exists(paths.secondary_power_csv(run.path, n)):
+    for n, spec in enumerate(extras, 1):
         path = paths.secondary_power_csv(run.path, n)
-        n += 1
         trace, meta = _trace_or_none(path), read_meta(path) or {}
-        info = dict(meta.get("meter") or {}, clock=meta.get("clock"))
+        info = {"spec": spec, "where": wheres[n - 1] if n <= len(wheres) else None}
+        info.update(meta.get("meter") or {})
+        info["clock"] = meta.get("clock")
         entry: dict[str, Any] = {k: info.get(k) for k in ("spec", "kind", "where", "scope")}
         entry["phases"] = []
         for w in wins:

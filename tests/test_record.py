@@ -184,13 +184,18 @@ def test_a_meter_without_accuracy_class_gets_the_documented_default(tmp_path):
 def test_secondary_meter_gets_its_own_energies_per_phase(tmp_path):
     events, power = _killed_and_resumed()
     _write_run(tmp_path / "run", events, power)
+    spec = dict(SPEC, meters_extra=["wattsup:/dev/x", "um25c:/dev/y"], meters_extra_where=["laptop", "device"])
+    (tmp_path / "run" / "spec.json").write_text(json.dumps(spec))
     wall = [(t, w + 5.0) for t, w in power]  # the wall sees the board plus 5 W of supply and carrier
     secondary = tmp_path / "run" / (SECONDARY_POWER % 1)
     secondary.write_text("t,watts\n" + "".join("%.3f,%.3f\n" % p for p in wall))
     write_meta(str(secondary), {"meter": {"spec": "wattsup:/dev/x", "kind": "wattsup", "where": "laptop",
                                           "scope": "wall"}, "clock": {"uncertainty_s": 0.01}})
     rec = build_record(tmp_path / "run")
-    (sec,) = rec["secondary_meters"]
+    sec, silent = rec["secondary_meters"]
+    # the second one never wrote a trace: it keeps its entry, with nothing measured
+    assert silent["spec"] == "um25c:/dev/y" and silent["where"] == "device" and silent["kind"] is None
+    assert silent["totals"]["energy_j"] is None and all(p["energy_j"] is None for p in silent["phases"])
     assert sec["kind"] == "wattsup" and sec["scope"] == "wall" and sec["where"] == "laptop"
     assert [p["name"] for p in sec["phases"]] == ["search", "retrain"]
     for mine, primary in zip(sec["phases"], rec["phases"]):

@@ -20,8 +20,9 @@ console = Console(stderr=True)
 log = logging.getLogger("harness.lifecycle")
 
 # Device samples reach the laptop in batches (the sampler flushes once a second, the follower polls
-# twice a second): a meter counts as lost once no new sample has come for this much past its gap threshold.
-ARRIVAL_SLACK_S = 1.5
+# twice a second, a slow link adds its round trips): a meter counts as lost once no new sample has come
+# for this much past its gap threshold.
+ARRIVAL_SLACK_S = 3.0
 
 
 class Progress:

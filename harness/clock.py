@@ -13,14 +13,15 @@ and the residual uncertainty is the larger of the two half round trips.
 """
 from __future__ import annotations
 
-import csv
 import time
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, Callable, Sequence
+from typing import Callable, Sequence
+
+import numpy as np
 
 from harness.targets.base import ClockOffset
-from hw.fileio import atomic_path
+from hw.trace import Trace, read_trace, write_trace
 
 
 @dataclass(frozen=True)
@@ -106,42 +107,25 @@ class ClockAlignment:
         }
 
 
-def shift_traces(parts: Sequence[tuple[Path, ClockAlignment]], dst: Path, column: str = "t") -> int:
-    """Write the CSV power trace `dst` from laptop-clock traces, each with the alignment of the session
-    that recorded it, their time column moved onto the device clock. All parts must share one header;
-    a row of the wrong width or with an unreadable time (the torn last row of a crash) is dropped. Written
-    atomically. Returns the number of samples."""
-    rows = 0
-    header: list[str] | None = None
-    with atomic_path(dst) as tmp, open(tmp, "w", newline="") as fout:
-        writer = csv.writer(fout, lineterminator="\n")
-        for src, alignment in parts:
-            with open(src, newline="") as fin:
-                reader = csv.reader(fin)
-                first = next(reader, None)
-                if first is None:
-                    continue  # a session that never got a sample
-                if header is None:
-                    header = first
-                    if column not in header:
-                        raise ValueError("%s: no %r column in header %s" % (src, column, header))
-                    writer.writerow(header)
-                elif first != header:
-                    raise ValueError("%s: header %s differs from %s" % (src, first, header))
-                rows += _shift_rows(reader, writer, header, header.index(column), alignment)
-    return rows
-
-
-def _shift_rows(reader: Any, writer: Any, header: list[str], index: int, alignment: ClockAlignment) -> int:
-    rows = 0
-    for fields in reader:
-        if len(fields) != len(header):
-            continue
-        try:
-            t = float(fields[index])
-        except ValueError:
-            continue
-        fields[index] = "%.6f" % (t + alignment.offset_at(t))
-        writer.writerow(fields)
-        rows += 1
-    return rows
+def shift_traces(parts: Sequence[tuple[Path, ClockAlignment]], dst: Path) -> int:
+    """Write the power trace `dst` from laptop-clock traces (read and written by `hw.trace`), each with
+    the alignment of the session that recorded it, their times moved onto the device clock. All parts
+    must have the same columns; a torn or garbage row (a crash's last) is dropped. Written atomically.
+    Returns the number of samples."""
+    shifted = []
+    for src, alignment in parts:
+        trace = read_trace(str(src))
+        if not len(trace):
+            continue  # a session that never got a sample
+        if shifted and (list(trace.rails), trace.counter) != (list(shifted[0].rails), shifted[0].counter):
+            raise ValueError("%s: header %s differs from %s" % (src, list(trace.rails), list(shifted[0].rails)))
+        offsets = np.array([alignment.offset_at(t) for t in trace.t])
+        shifted.append(Trace(trace.t + offsets, trace.watts, trace.rails, trace.energy_j))
+    if not shifted:
+        return 0
+    first = shifted[0]
+    write_trace(str(dst), Trace(
+        np.concatenate([x.t for x in shifted]), np.concatenate([x.watts for x in shifted]),
+        {name: np.concatenate([x.rails[name] for x in shifted]) for name in first.rails},
+        np.concatenate([x.energy_j for x in shifted]) if first.counter else None))
+    return sum(len(x) for x in shifted)

@@ -39,7 +39,7 @@ import os
 import numpy as np
 
 from experiments.paths import POWER_CSV, POWER_META
-from hw.fileio import atomic_write_json
+from hw.fileio import atomic_write, atomic_write_json
 
 CSV_NAME = POWER_CSV
 META_NAME = POWER_META
@@ -91,6 +91,20 @@ def open_for_append(path, columns):
     fh.write(line + "\n")
     fh.flush()
     return fh
+
+
+def write_trace(path, trace):
+    """Write a whole `Trace` as a power.csv, atomically (a rebuilt trace: a laptop meter's sessions moved
+    onto the device clock); a NaN rail or counter cell stays empty."""
+    rails = list(trace.rails)
+    lines = [",".join(header(rails, trace.counter))]
+    columns = [trace.rails[name] for name in rails] + ([trace.energy_j] if trace.counter else [])
+    formats = ["%.4f"] * len(rails) + (["%.6f"] if trace.counter else [])
+    for i in range(len(trace.t)):
+        cells = ["%.6f" % trace.t[i], "%.4f" % trace.watts[i]]
+        cells.extend("" if math.isnan(col[i]) else fmt % col[i] for col, fmt in zip(columns, formats))
+        lines.append(",".join(cells))
+    atomic_write(csv_path(path), "\n".join(lines) + "\n")
 
 
 def write_meta(path, meta):

@@ -63,7 +63,7 @@ def test_shift_traces_puts_each_session_on_the_device_clock(tmp_path):
     dst = tmp_path / "out" / "power.csv"
     assert shift_traces([(one, a), (two, b)], dst) == 3
     assert dst.read_text().splitlines() == [
-        "t,watts,VDD_IN", "997.000000,5.5,", "1998.000000,6.0,1.0", "5010.000000,7.0,"]
+        "t,watts,VDD_IN", "997.000000,5.5000,", "1998.000000,6.0000,1.0000", "5010.000000,7.0000,"]
     assert [p.name for p in dst.parent.iterdir()] == ["power.csv"]  # no temp file left behind
     bad = tmp_path / "bad.csv"
     bad.write_text("t,watts,other\n1.0,2.0,\n")

@@ -63,3 +63,14 @@ def test_not_a_trace(tmp_path):
     path.write_text("a,b\n1,2\n")
     with pytest.raises(ValueError):
         read_trace(str(path))
+
+
+def test_write_trace_round_trips_rails_counter_and_empty_cells(tmp_path):
+    rows = [Sample(10.0, 5.0, {"A": 1.25}, energy_j=0.0), Sample(10.5, 6.0, {}, energy_j=2.75)]
+    write_rows(tmp_path / "src.csv", rows, counter=True)
+    tr = read_trace(str(tmp_path / "src.csv"))
+    tracefmt.write_trace(str(tmp_path / "copy.csv"), tr)
+    copy = read_trace(str(tmp_path / "copy.csv"))
+    assert list(copy.t) == [10.0, 10.5] and list(copy.watts) == [5.0, 6.0] and list(copy.energy_j) == [0.0, 2.75]
+    assert copy.rails["A"][0] == 1.25 and np.isnan(copy.rails["A"][1])
+    assert (tmp_path / "copy.csv").read_text() == (tmp_path / "src.csv").read_text()

@@ -33,8 +33,9 @@ Uncertainty (`uncertainty_j`, a worst-case bound: the sum of four terms, kept ap
 * clock: a trace moved onto another clock with residual `clock_s` (a laptop meter) may be shifted
   that much against the window: clock_s x (power at t0 + power at t1).
 
-`idle_w` (W, from `ebt meters idle`) gives `net_energy_j` = energy - idle_w x covered_s. `std_w` is
-the spread (standard deviation) of the readings inside the window: for an idle baseline, its noise.
+`mean_w` is energy / covered_s (the power while measured). `idle_w` (W, from `ebt meters idle`) gives
+`net_energy_j` = energy - idle_w x covered_s. `std_w` is the spread (standard deviation) of the
+readings inside the window: for an idle baseline, its noise.
 
 Returns an `EnergyResult` namedtuple (`._asdict()` for a dict). `RunningEnergy` applies the same gap
 rule to samples as they arrive (the live view).

@@ -280,21 +280,34 @@ def secondary_meters(run: RunFolder, wins: list[Window]) -> list[dict[str, Any]]
     return out
 
 
+def _partial_accuracy(events: list[dict]) -> dict[str, Any]:
+    """A run without `run_end`: the last epoch's top-1/top-5, and the best epoch of the last training
+    phase (the one whose model the run was training, as `run_end`'s best_top1 is)."""
+    epochs = [e for e in events if e["event"] == ev.EPOCH]
+    last_phase = [e for e in epochs if epochs and e["phase"] == epochs[-1]["phase"]]
+    return {"top1": epochs[-1]["top1"] if epochs else None, "top5": epochs[-1]["top5"] if epochs else None,
+            "best_top1": max((e["top1"] for e in last_phase), default=None)}
+
+
+def _partial_eb(run: RunFolder) -> dict[str, Any] | None:
+    """A run without `run_end`: its own ticket's draw (the event at its ratio that saved a ticket)."""
+    draws = [e for e in run.events if e["event"] == ev.EB_DRAWN and e["ratio"] == run.spec["prune_ratio"]
+             and e.get("ticket")]
+    if not draws:
+        return None
+    d = draws[0]
+    return {"epoch": d["epoch"], "detected": not d.get("forced"), "forced": bool(d.get("forced")),
+            "late": bool(d.get("late")), "note": d.get("note")}
+
+
 def outcome(run: RunFolder) -> dict[str, Any]:
-    """status, accuracy, eb, params, channels and error: from `run_end` when the run finished, else the
-    last epoch and the first Early-Bird draw at the spec's ratio."""
+    """status, accuracy, eb, params, channels and error: from `run_end` when the run finished, else from
+    the events so far."""
     status = ev.record_status(run.events)
     end = ev.last_end(run.events) or {}
     done = end if status == ev.OK else {}
-    epochs = [e for e in run.events if e["event"] == ev.EPOCH]
-    accuracy = done.get("accuracy") or {
-        "top1": epochs[-1]["top1"] if epochs else None, "top5": epochs[-1]["top5"] if epochs else None,
-        "best_top1": max((e["top1"] for e in epochs), default=None)}
-    eb = done.get("eb")
-    if eb is None:
-        draws = [e for e in run.events if e["event"] == ev.EB_DRAWN and e["ratio"] == run.spec["prune_ratio"]]
-        eb = {"epoch": draws[0]["epoch"], "detected": True} if draws else None
-    return {"status": status, "accuracy": accuracy, "eb": eb, "error": end.get("error"),
+    return {"status": status, "accuracy": done.get("accuracy") or _partial_accuracy(run.events),
+            "eb": done.get("eb") if done else _partial_eb(run), "error": end.get("error"),
             "params": done.get("params") or {"dense": run.first.get("params_dense"), "final": None},
             "channels": done.get("channels") or {"dense": run.first.get("channels_dense"), "final": None}}
 

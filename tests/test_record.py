@@ -39,7 +39,7 @@ def _killed_and_resumed():
             device={"host": "h"}, meter={"spec": "lines:/dev/x", "kind": "lines"}),
         _ev(100, "phase_start", phase="search", index=0, epochs=10, model=MODEL),
         _ev(105, "epoch", phase="search", epoch=1, epochs=10, top1=50.0, top5=90.0),
-        _ev(105, "eb_drawn", ratio=0.5, epoch=1),
+        _ev(105, "eb_drawn", ratio=0.5, epoch=1, ticket="tickets/eb-p0.5.pt", forced=False),
         _ev(110, "phase_end", phase="search", index=0, epochs=1, model=MODEL),
         _ev(110, "phase_start", phase="retrain", index=1, epochs=3, model=MODEL),
         _ev(114, "epoch", phase="retrain", epoch=1, epochs=3, top1=60.0, top5=95.0),

@@ -1,11 +1,13 @@
-"""`ebt status`, `ebt attach RUN_ID`, `ebt resume RUN_ID`, `ebt fetch RUN_ID`: runs after `ebt run`.
+"""`ebt status`, `ebt attach RUN_ID`, `ebt resume RUN_ID`, `ebt fetch RUN_ID`, `ebt cancel RUN_ID|CONFIG`:
+runs after `ebt run`.
 
 Every run started by `ebt run` leaves `results/runs/<run_id>/run.json` (target, run folder, pid); these
 commands work from it in any later shell, after the laptop slept or the link dropped. A run's state is
 `experiments.events.outcome` of its log: the `run_end` status (`ok`, `stopped`, `failed`), `running`
 (no `run_end`, runner alive) or `lost` (no `run_end`, runner gone: killed, crashed, board rebooted); plus
 `unreachable` when the target did not answer (the run may well go on there). Stopped, failed and lost
-runs resume from their last checkpoint.
+runs resume from their last checkpoint. On a scheduler target (Slurm) the job's own state is shown beside
+(`Target.job`), a queued job's run is `pending`, and `ebt cancel` cancels jobs.
 
 A run whose meter hangs off the laptop (`meter_where: laptop`) gets a new laptop sampling session for
 the time `attach`/`resume` follow it (harness.laptop_meter); while nobody follows, nothing samples it,

@@ -147,26 +147,14 @@ class SlurmTarget(SSHTarget):
 
     def launch(self, code_dir: str, spec: dict, run_dir: str) -> Launched:
         """Write spec.json into `run_dir` (shared filesystem) and submit the run's job; `pid` is its job id."""
-        from hw.fileio import json_text
-
         q = shlex.quote
-        spec_path = paths.spec(run_dir)
-        body = json_text(spec).encode()
-
-        def write_spec(conn) -> None:
-            self._check(self._sh(conn, "mkdir -p %s" % q(run_dir)), "mkdir")
-            sftp = self._sftp(conn)
-            tmp = "%s.%s%s" % (spec_path, time.time_ns(), paths.TMP_SUFFIX)
-            with sftp.open(tmp, "wb") as fh:
-                fh.write(body)
-            sftp.posix_rename(tmp, spec_path)
+        spec_path = self.write_spec(spec, run_dir)
 
         def submit(conn) -> int:
             argv = self.sbatch_argv(code_dir, spec_path, run_dir, spec["run_id"])
             out = self._check(self._sh(conn, " ".join(q(a) for a in argv)), "sbatch")
             return int(out.strip().splitlines()[-1].split(";")[0])  # --parsable: `jobid[;cluster]`
 
-        self._call("writing the spec", write_spec)
         # Not retried: a link lost just after sbatch must not queue the run twice.
         job_id = self._call("submitting the job", submit, retry_op=False)
         log.info("%s: job %d submitted for %s", self.url, job_id, run_dir)

@@ -439,17 +439,24 @@ class SSHTarget(Target):
         self._call("prepare", op)
         return code_dir
 
-    def launch(self, code_dir: str, spec: dict, run_dir: str) -> Launched:
-        q = shlex.quote
+    def write_spec(self, spec: dict, run_dir: str) -> str:
+        """Write `spec.json` into `run_dir` on the device atomically (temp file + rename); its path."""
         spec_path = paths.spec(run_dir)
         body = json_text(spec).encode()
 
-        def write_spec(conn: Connection) -> None:
-            self._check(self._sh(conn, "mkdir -p %s" % q(run_dir)), "mkdir")
+        def op(conn: Connection) -> None:
+            self._check(self._sh(conn, "mkdir -p %s" % shlex.quote(run_dir)), "mkdir")
             sftp = self._sftp(conn)
             tmp = "%s.%s%s" % (spec_path, uuid.uuid4().hex[:8], paths.TMP_SUFFIX)
             sftp.putfo(io.BytesIO(body), tmp)
             sftp.posix_rename(tmp, spec_path)
+
+        self._call("writing the spec", op)
+        return spec_path
+
+    def launch(self, code_dir: str, spec: dict, run_dir: str) -> Launched:
+        q = shlex.quote
+        spec_path = self.write_spec(spec, run_dir)
 
         def start(conn: Connection) -> int:
             # setsid: own session, so the SSH session's end (hangup) never reaches the runner;
@@ -466,7 +473,6 @@ class SSHTarget(Target):
             )
             return int(self._check(self._sh(conn, command), "starting the runner").split()[-1])
 
-        self._call("writing the spec", write_spec)
         # Not retried: a link lost just after the start must not start a second runner.
         pid = self._call("starting the runner", start, retry_op=False)
         log.info("%s: runner started in %s (pid %d)", self.url, run_dir, pid)

@@ -76,7 +76,8 @@ def make_run(root: Path, method: str = "ebtrain-ff", arch: str = "vgg", depth: i
                     "prune_ratio": prune_ratio, "seed": seed, "epochs": epochs, "lr": lr,
                     "lr_milestones": list(lr_milestones), "eb_draw_epoch": eb_draw_epoch,
                     "eb_ratios": [prune_ratio] if prune_ratio > 0 else [0.5],
-                    "meter": "none" if energy_j is None else "synthetic", **spec_extra})
+                    "meter": "none" if energy_j is None else "synthetic",
+                    **({"meters_extra": ["synthetic-wall"]} if wall_w_extra is not None else {}), **spec_extra})
     Path(paths.spec(run_dir)).write_text(json.dumps(spec))
     draw = eb_draw_epoch if eb_draw_epoch is not None else eb_epoch
     plan = _plan(spec, draw)

@@ -24,6 +24,7 @@ def _row(df, **keys):
     return sel.iloc[0]
 
 
+@pytest.mark.slow
 def test_table2_means_uncertainty_ratios_and_improvement(tmp_path):
     make_run(tmp_path, "ebtrain-ff", seed=1, best_top1=93.0, final_top1=92.8, energy_j=200e3)
     make_run(tmp_path, "ebtrain-ff", seed=2, best_top1=93.4, final_top1=93.0, energy_j=220e3)

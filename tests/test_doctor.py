@@ -112,6 +112,7 @@ def test_missing_serial_port_over_ssh_leaves_nothing(ssh_device, places):
 
 
 @pytest.mark.parametrize("meter,named", [("bogusmeter:1", "bogusmeter"), ("lines:/dev/ttyNOPE", "/dev/ttyNOPE")])
+@pytest.mark.slow
 def test_bad_local_meter_is_one_line_and_leaves_nothing(places, caplog, meter, named):
     rc = main(["run", CONFIG, "--meter", meter] + places.results_arg)
     errors = [r for r in caplog.records if r.levelname == "ERROR"]

@@ -82,6 +82,7 @@ def test_idle_baseline_and_dict_form():
         integrate(trace_of(t, t), 3.0, 1.0)
 
 
+@pytest.mark.slow
 def test_pty_meter_step_profile_within_one_percent(tmp_path):
     peer = PtyPeer()
     profile = lambda rel: 2.0 if rel < 2.0 else 8.0  # noqa: E731

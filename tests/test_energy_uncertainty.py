@@ -17,6 +17,7 @@ def trace_of(t, w, e=None):
     return Trace(np.asarray(t, float), np.asarray(w, float), energy_j=e)
 
 
+@pytest.mark.slow
 def test_impossible_readings_are_counted_never_written_and_energy_stays_right(tmp_path):
     peer = PtyPeer()
     meter = open_meter("lines:%s?max_w=100" % peer.port)

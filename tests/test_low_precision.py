@@ -87,6 +87,7 @@ def test_ebtrain_ll_runs_8bit_search_and_retrain_with_swa(tmp_path):
         assert _max_distinct_per_block(p) <= 256, name
 
 
+@pytest.mark.slow
 def test_swa_average_survives_a_resume(tmp_path, monkeypatch):
     spec = small_spec("ebtrain-ll", epochs=4, swa_start=0.5)
     real = TrainLoop.train_epoch

@@ -15,6 +15,7 @@ def last_json(text):
     return json.loads(text.strip().splitlines()[-1])
 
 
+@pytest.mark.slow
 def test_measure_counter_meter_json_and_exit_code(rapl, capfd, tmp_path):
     cmd = [sys.executable, "-c", "import time, sys; time.sleep(1.0); print('hi'); sys.exit(3)"]
     rc = main(["measure", "--meter", rapl, "--rate", "20", "--json", "--out", str(tmp_path / "m"), "--"] + cmd)
@@ -75,6 +76,7 @@ def test_meters_idle_and_list(rapl, capfd, tmp_path):
     assert [m["meter"] for m in listed["meters"]] == ["ina3221", "jtop", "tegrastats", "nvml", "rapl"]
 
 
+@pytest.mark.slow
 def test_meters_watch_prints_live_watts(tmp_path, capfd):
     root = make_tx2_tree(str(tmp_path))
     assert main(["meters", "watch", "--meter", "ina3221?root=" + root, "--seconds", "0.8"]) == 0
@@ -92,6 +94,7 @@ def test_board_side_idle_without_ebt(tmp_path):
     assert res["idle_w"] == pytest.approx(5.112) and res["samples"] >= 8 and res["meter"]["kind"] == "ina3221"
 
 
+@pytest.mark.slow
 def test_measure_fake_scpi_analyser_power_step(capfd):
     """A fake WT310 on 127.0.0.1 steps from 10 W to 12 W mid-command: the energy is within 1 %."""
     pytest.importorskip("pyvisa_py")

@@ -67,6 +67,7 @@ def test_invalid_and_impossible_values_are_malformed(analyser):
         meter.close()
 
 
+@pytest.mark.slow
 def test_generic_query_and_unreachable_instrument(analyser):
     fake, port = analyser(lambda t: 3.0)
     fake.answer = lambda command: "+3.0E+00,+1.0" if command == "MEAS:POW?" else None

@@ -70,6 +70,7 @@ def test_impossible_readings_are_malformed(peer):
         meter.close()
 
 
+@pytest.mark.slow
 def test_junk_and_impossible_lines_leave_the_good_lines_energy(peer, tmp_path):
     """Good 5 W lines mixed with 1e308, -5, inf and junk: the sampler drops the bad ones, energy stays 5 W."""
     junk = [b"1e308\n", b"-5\n", b"inf\n", b"#@!\n"]
@@ -136,6 +137,7 @@ def test_wattsup_starts_logging_by_the_spec_and_parses_records(peer):
         meter.close()
 
 
+@pytest.mark.slow
 def test_wattsup_that_never_logs_fails_at_open(peer):
     with pytest.raises(MeterUnavailable) as err:
         open_meter("wattsup:%s?timeout_s=0.3" % peer.port)

@@ -92,6 +92,7 @@ def test_wall_time_on_nodes():
     assert pl.makespan_hours([2.0], 8) == 2.0
 
 
+@pytest.mark.slow
 def test_calibrate_refuses_a_bad_request():
     done = subprocess.run([sys.executable, "-m", "experiments.calibrate", "{}"], cwd=str(ROOT),
                           capture_output=True, text=True, timeout=120)

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import numpy as np
 import pandas as pd
+import pytest
 
 from experiments import events as ev
 from experiments import methods
@@ -12,6 +13,7 @@ from harness.cli import main
 from tests.record_runs import make_run
 
 
+@pytest.mark.slow
 def test_report_writes_figures_tables_and_page(tmp_path):
     results = tmp_path / "results"
     runs = results / "runs"

@@ -18,6 +18,7 @@ from meter_standins import LineStreamer, PtyPeer, make_rapl_tree, make_tx2_tree,
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 
 
+@pytest.mark.slow
 def test_polled_sysfs_meter_rate_files_and_resume(tmp_path):
     root = make_tx2_tree(str(tmp_path / "sys"))
     run = tmp_path / "run"
@@ -84,6 +85,7 @@ def test_garbage_is_counted_and_skipped(tmp_path):
     assert set(read_trace(str(tmp_path)).watts) == {4.0}
 
 
+@pytest.mark.slow
 def test_vanishing_meter_is_reopened_and_the_gap_recorded(tmp_path):
     link = tmp_path / "ttyMETER"  # like a udev symlink: the name stays, the device behind it changes
     first = PtyPeer(link=str(link))
@@ -119,6 +121,7 @@ def test_vanishing_meter_is_reopened_and_the_gap_recorded(tmp_path):
     assert set(tr.watts) == {3.0, 5.0}
 
 
+@pytest.mark.slow
 def test_a_killed_process_leaves_a_readable_trace(tmp_path):
     root = make_tx2_tree(str(tmp_path / "sys"))
     run = tmp_path / "run"

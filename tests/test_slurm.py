@@ -24,7 +24,7 @@ from experiments import events as ev
 from experiments.events import CHECKPOINT, EPOCH, OK, RESUME, RUN_END, STOPPED, read_events
 from harness.cli import main as ebt
 from harness.targets.slurm import SlurmAddress, SlurmTarget
-from tests.slurm import PARTITION, SlurmCluster, missing_reason, slurm_available, start_login_host, start_slurm, \
+from tests.slurm import PARTITION, missing_reason, slurm_available, start_login_host, start_slurm, \
     wait_until
 from tests.sshd import SSHServer, sshd_available
 

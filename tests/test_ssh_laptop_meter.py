@@ -20,6 +20,7 @@ from meter_standins import pty_meter  # noqa: F401  (a fixture)
 pytest.importorskip("serial")
 
 
+@pytest.mark.slow
 def test_laptop_meter_sessions_on_the_device_clock(ssh_device, pty_meter, tmp_path):
     target = SSHTarget(ssh_device.url)
     folder = tmp_path / "results" / "runs" / "r1"
@@ -49,6 +50,7 @@ def test_laptop_meter_sessions_on_the_device_clock(ssh_device, pty_meter, tmp_pa
     assert all(float(row.split(",")[1]) == 5.0 for row in lines[1:])
 
 
+@pytest.mark.slow
 def test_secondary_laptop_meter_writes_its_own_trace_and_meta(ssh_device, pty_meter, tmp_path):
     """`--meter jtop --meter lines:PORT` on an SSH target: the primary is on the device, the laptop
     samples the second meter into power-1.csv on the device clock, with its clock entry in the meta."""

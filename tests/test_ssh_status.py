@@ -7,6 +7,8 @@ import signal
 import socket
 import time
 
+import pytest
+
 from harness.cli import main as ebt
 from harness.cli import runs
 from harness.lifecycle import RunInfo
@@ -28,6 +30,7 @@ def status_line(capsys, results, run_id):
     return line
 
 
+@pytest.mark.slow
 def test_status_running_lost_unreachable_and_fetch(ssh_device, tmp_path, capsys, monkeypatch):
     results = tmp_path / "results"
     target = SSHTarget(ssh_device.url)

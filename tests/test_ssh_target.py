@@ -89,6 +89,7 @@ def test_changed_host_key_is_refused_even_with_trust(ssh_untrusted_device, tmp_p
 
 # --- running things ----------------------------------------------------------------------------
 
+@pytest.mark.slow
 def test_prepare_ships_the_code_once_per_version(ssh_device, tmp_path, caplog):
     caplog.set_level(logging.INFO, logger="harness.targets.ssh")
     code = make_code(tmp_path / "code")
@@ -108,6 +109,7 @@ def test_prepare_ships_the_code_once_per_version(ssh_device, tmp_path, caplog):
         target.close()
 
 
+@pytest.mark.slow
 def test_injection_strings_never_run(ssh_device, tmp_path):
     """A config value (and even a run folder name) made to break out of shell quoting stays data."""
     owned = tmp_path / "owned"
@@ -133,6 +135,7 @@ def test_injection_strings_never_run(ssh_device, tmp_path):
         target.close()
 
 
+@pytest.mark.slow
 def test_launch_read_from_alive_fetch_clock(ssh_device, tmp_path):
     code = make_code(tmp_path / "code")
     target = SSHTarget(ssh_device.url)
@@ -170,6 +173,7 @@ def test_launch_read_from_alive_fetch_clock(ssh_device, tmp_path):
         target.close()
 
 
+@pytest.mark.slow
 def test_dropped_connection_reconnects_and_continues_from_offset(ssh_device, tmp_path, caplog):
     """Kill the per-connection sshd mid-run: the detached runner goes on, the next read reconnects
     (with backoff) and the follower continues from its byte offset: every event once, in order."""

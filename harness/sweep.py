@@ -27,8 +27,16 @@ from experiments import paths
 from . import CODE_ROOT
 from .config import differing_keys
 from .errors import EbtError
-from .lifecycle import (RunInfo, finalize, follow_and_finish, laptop_meter, launch, relaunch,
-                        start_metered)
+from .lifecycle import (
+    RunInfo,
+    finalize,
+    follow_and_finish,
+    laptop_meter,
+    launch,
+    relaunch,
+    start_metered,
+)
+from .status import run_status
 from .targets import Target
 
 log = logging.getLogger(__name__)
@@ -104,16 +112,23 @@ def _log_tail(info: RunInfo, target: Target, state: str) -> None:
               "\n".join(tail.splitlines()[-15:]))
 
 
-def _start(spec: dict[str, Any], target: Target, results: Path, checkpoints: bool) -> tuple[RunInfo, str]:
+@dataclass
+class _Launched:
+    """A run set going (started, resumed, or found running), not yet followed; `state` is already
+    known when there is nothing to follow (it ended ok while nobody followed and was recorded)."""
+
+    info: RunInfo
+    laptop: Any = None
+    state: str | None = None
+
+
+def _start(spec: dict[str, Any], target: Target, results: Path) -> _Launched:
     laptop = laptop_meter(spec, target, results)
-    info = start_metered(laptop, lambda: launch(spec, target, results, CODE_ROOT))
-    return info, follow_and_finish(info, target, results, CODE_ROOT, checkpoints, laptop)
+    return _Launched(start_metered(laptop, lambda: launch(spec, target, results, CODE_ROOT)), laptop)
 
 
-def _continue(spec: dict[str, Any], target: Target, results: Path, checkpoints: bool) -> tuple[RunInfo, str]:
+def _continue(spec: dict[str, Any], target: Target, results: Path, checkpoints: bool) -> _Launched:
     """Follow a running run again, resume a stopped/failed/lost one, or record one that ended ok."""
-    from .cli.runs import run_status
-
     info = RunInfo.load(results, spec["run_id"])
     if info.target != target.url:
         raise EbtError(f"{info.run_id} was started on {info.target}, not {target.url}: continue it with "
@@ -121,7 +136,7 @@ def _continue(spec: dict[str, Any], target: Target, results: Path, checkpoints: 
     state = run_status(info, target, results).state
     if state == ev.OK:
         finalize(info, target, results, CODE_ROOT, checkpoints=checkpoints)
-        return info, state
+        return _Launched(info, state=state)
     if state not in (ev.RUNNING, ev.PENDING, *ev.RESUMABLE):
         raise EbtError(f"{info.run_id} is {state} on {info.target}; try again when it answers")
     laptop = laptop_meter(spec, target, results)
@@ -129,16 +144,13 @@ def _continue(spec: dict[str, Any], target: Target, results: Path, checkpoints: 
         log.info("%s: %s on %s; following it again", info.run_id, state, info.target)
         if laptop:
             laptop.start()
-    else:
-        log.info("%s: %s; resuming it from its last checkpoint", info.run_id, state)
-        info = start_metered(laptop, lambda: relaunch(info, target, results, CODE_ROOT))
-    return info, follow_and_finish(info, target, results, CODE_ROOT, checkpoints, laptop)
+        return _Launched(info, laptop)
+    log.info("%s: %s; resuming it from its last checkpoint", info.run_id, state)
+    return _Launched(start_metered(laptop, lambda: relaunch(info, target, results, CODE_ROOT)), laptop)
 
 
 def _clear(spec: dict[str, Any], target: Target, results: Path) -> None:
     """Delete a run's folder on the target and its copy on the laptop (`--force`)."""
-    from .cli.runs import run_status
-
     rid = spec["run_id"]
     if _known(results, rid):
         info = RunInfo.load(results, rid)
@@ -149,26 +161,45 @@ def _clear(spec: dict[str, Any], target: Target, results: Path) -> None:
     shutil.rmtree(paths.results_run(results, rid), ignore_errors=True)
 
 
+def _set_going(p: Planned, target: Target, results: Path, checkpoints: bool) -> _Launched:
+    log.info("%s %s", p.action, p.run_id)
+    if p.action == RERUN:
+        _clear(p.spec, target, results)
+    if p.action == CONTINUE:
+        return _continue(p.spec, target, results, checkpoints)
+    return _start(p.spec, target, results)
+
+
+def _finish(going: _Launched, target: Target, results: Path, checkpoints: bool) -> bool:
+    """Follow a run to its end and record it; whether it ended ok (if not, its log's tail is shown)."""
+    try:
+        state = going.state or follow_and_finish(going.info, target, results, CODE_ROOT, checkpoints,
+                                                 going.laptop)
+    except EbtError as err:
+        log.error("%s", err)
+        return False
+    if state != ev.OK:
+        _log_tail(going.info, target, state)
+    return state == ev.OK
+
+
 def execute(planned: list[Planned], target: Target, results: Path, checkpoints: bool = False) -> int:
-    """Run the plan in order; returns how many runs did not end ok (each is logged with its reason)."""
-    failures = 0
+    """Run the plan; returns how many runs did not end ok (each is logged with its reason). A scheduler
+    target gets every run submitted before any is followed, so its nodes run them side by side;
+    elsewhere runs go one after another (one board measures one run at a time)."""
+    failures, going = 0, []
     for p in planned:
         if p.action == SKIP:
             log.info("skip %s: done (ok record)", p.run_id)
             continue
-        log.info("%s %s", p.action, p.run_id)
         try:
-            if p.action == RERUN:
-                _clear(p.spec, target, results)
-            if p.action == CONTINUE:
-                info, state = _continue(p.spec, target, results, checkpoints)
-            else:
-                info, state = _start(p.spec, target, results, checkpoints)
+            going.append(_set_going(p, target, results, checkpoints))
         except EbtError as err:
             failures += 1
             log.error("%s", err)
             continue
-        if state != ev.OK:
-            failures += 1
-            _log_tail(info, target, state)
+        if not target.schedules_jobs:
+            failures += not _finish(going.pop(), target, results, checkpoints)
+    for g in going:
+        failures += not _finish(g, target, results, checkpoints)
     return failures

@@ -75,6 +75,8 @@ class Target(abc.ABC):
     """One machine that runs experiments. `url` is `local` or `ssh://[user@]host[:port]`."""
 
     url: str
+    # a scheduler target queues each run as a job: a sweep submits every run before following any
+    schedules_jobs = False
 
     @abc.abstractmethod
     def run_dir(self, run_id: str) -> str:

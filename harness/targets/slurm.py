@@ -127,6 +127,8 @@ class _JobCache:
 class SlurmTarget(SSHTarget):
     """An SSH target to a cluster's login node that runs each run as a Slurm batch job."""
 
+    schedules_jobs = True
+
     def __init__(self, url: str, trust_new_host: bool = False, **ssh_options):
         self.slurm = SlurmAddress.parse(url)
         super().__init__(self.slurm.ssh_url(), trust_new_host=trust_new_host, **ssh_options)

@@ -19,6 +19,8 @@ import tempfile
 import time
 from pathlib import Path
 
+from experiments import paths
+
 ROOT = Path(__file__).resolve().parents[1]
 EBT = [str(Path(sys.executable).with_name("ebt"))]  # the venv's console script
 
@@ -40,9 +42,10 @@ def main():
     base = Path(tempfile.mkdtemp(prefix="ebt-plan-accuracy-"))
     env = dict(os.environ, EBT_HOME=str(base / "home"))
     results, planning = base / "results", base / "planning"
-    for record in (ROOT / "results" / "runs").glob("*/record.json"):
-        (planning / "runs" / record.parent.name).mkdir(parents=True)
-        shutil.copy(record, planning / "runs" / record.parent.name / record.name)
+    for record in Path(paths.results_runs(ROOT / paths.RESULTS)).glob("*/" + paths.RECORD):
+        folder = Path(paths.results_run(planning, record.parent.name))
+        folder.mkdir(parents=True)
+        shutil.copy(record, folder / record.name)
     table, plan_s = _ebt(["plan", args.config, "--results", str(planning), "--budget", args.budget], env)
     print(table)
     estimated = {line.split()[0]: float(line.split()[4]) for line in table.splitlines()
@@ -52,7 +55,7 @@ def main():
     print("%-48s %10s %10s %7s" % ("run", "estimated h", "measured h", "error"))
     measured_total = 0.0
     for run_id, hours in sorted(estimated.items()):
-        record = json.loads((results / "runs" / run_id / "record.json").read_text())
+        record = json.loads((Path(paths.results_run(results, run_id)) / paths.RECORD).read_text())
         measured = record["totals"]["seconds"] / 3600.0
         measured_total += measured
         print("%-48s %10.4f %10.4f %+6.0f%%" % (run_id, hours, measured, 100 * (hours / measured - 1)))

@@ -58,7 +58,7 @@ RESUMABLE = (STOPPED, FAILED, LOST)
 PARTIAL = "partial"
 
 
-class EventLog(object):
+class EventLog:
     def __init__(self, path):
         self.path = str(path)
         self._fh = open(self.path, "a")

@@ -71,7 +71,7 @@ def read_jsonl(path):
     try:
         with open(str(path), "rb") as fh:
             data = fh.read()
-    except (IOError, OSError):
+    except OSError:
         return []
     if data and not data.endswith(b"\n"):
         data += b"\n"  # a final line without newline is complete if it parses

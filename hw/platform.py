@@ -55,7 +55,7 @@ def _read(root, path):
     try:
         with open(_path(root, path), "rb") as fh:
             return fh.read().decode("utf-8", "replace").replace("\x00", "").strip() or None
-    except (IOError, OSError):
+    except OSError:
         return None
 
 
@@ -164,7 +164,7 @@ def torch_versions():
             with open(os.path.join(folder, "version.py")) as fh:
                 text = fh.read()
             break
-        except (IOError, OSError):
+        except OSError:
             continue
     version = re.search(r"^__version__\s*(?::[^=\n]*)?=\s*['\"]([^'\"]+)", text, re.M)
     cuda = re.search(r"^cuda\s*(?::[^=\n]*)?=\s*['\"]([^'\"]+)", text, re.M)

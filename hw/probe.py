@@ -48,7 +48,7 @@ def _file_version(name):
             with open(os.path.join(folder, "version.py")) as fh:
                 match = re.search(r"^__version__\s*=\s*['\"]([^'\"]+)", fh.read(), re.M)
             return match.group(1) if match else "installed"
-        except (IOError, OSError):
+        except OSError:
             continue
     return "installed"
 
@@ -128,7 +128,7 @@ def _freq_locked(folders, low, high):
         try:
             with open(os.path.join(folder, low)) as a, open(os.path.join(folder, high)) as b:
                 seen.append(a.read().strip() == b.read().strip())
-        except (IOError, OSError):
+        except OSError:
             continue
     return all(seen) if seen else None
 
@@ -146,7 +146,7 @@ def clocks_state(root="/"):
 def probe(args):
     from hw.platform import device_info
     report = {"python": platform.python_version(), "executable": sys.executable,
-              "packages": dict((name, _version(name)) for name in PACKAGES), "torch": torch_state(),
+              "packages": {name: _version(name) for name in PACKAGES}, "torch": torch_state(),
               "datasets": [dataset_state(name, root, download == "1") for name, root, download in args.dataset],
               "disk": disk_state(args.run_root) if args.run_root else None,
               "platform": device_info(), "clocks": clocks_state(), "meters": [], "idle": None}

@@ -116,7 +116,7 @@ def read_meta(path):
     try:
         with open(meta_path(path)) as fh:
             return json.load(fh)
-    except (IOError, OSError, ValueError):
+    except (OSError, ValueError):
         return None
 
 
@@ -183,7 +183,7 @@ def read_trace(path):
     data = data[order]
     counter = columns[-1] == "energy_j"
     rail_names = columns[2:-1] if counter else columns[2:]
-    rails = dict((name, data[:, 2 + i]) for i, name in enumerate(rail_names))
+    rails = {name: data[:, 2 + i] for i, name in enumerate(rail_names)}
     return Trace(data[:, 0], data[:, 1], rails, data[:, -1] if counter else None,
                  read_meta(path), skipped, path)
 

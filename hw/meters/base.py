@@ -278,5 +278,5 @@ def read_text(path, default=None):
     try:
         with open(path) as fh:
             return fh.read().strip()
-    except (IOError, OSError):
+    except OSError:
         return default

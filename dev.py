@@ -5,7 +5,7 @@ Each command first makes `.venv/` and installs `requirements.txt` plus this proj
 and redoes that only when requirements.txt or pyproject.toml changed.
 
 `test` then runs the device code under the board's own stack (JetPack 4.6: Python 3.6, torch 1.8):
-`.venv36/`, made from CPython 3.6 (pyenv's 3.6.15, or $EBT_PYTHON36) with torch 1.8.1, numpy < 1.20 and
+an environment in ~/.cache/ebt/ (shared by every clone on the machine), made from CPython 3.6 (pyenv's 3.6.15, or $EBT_PYTHON36) with torch 1.8.1, numpy < 1.20 and
 requirements-device.txt, runs tests/device/ and the hw/ tests. pip's own cache keeps the torch wheel
 between runs; the environment is redone only when its inputs change. Without Python 3.6 that stage is
 skipped with a message, except under CI=true, where it fails.
@@ -22,9 +22,9 @@ VENV = ROOT / ".venv"
 PY = VENV / "bin" / "python"
 STAMP = VENV / ".installed"
 
-VENV36 = ROOT / ".venv36"
-PY36 = VENV36 / "bin" / "python"
-STAMP36 = VENV36 / ".installed"
+# Outside the checkout, keyed by its inputs: every clone on this machine (CI's fresh one included) reuses
+# it instead of downloading torch 1.8.1 again.
+CACHE = Path(os.environ.get("XDG_CACHE_HOME", Path.home() / ".cache")) / "ebt"
 PYTHON36 = Path(os.environ.get("EBT_PYTHON36", Path.home() / ".pyenv/versions/3.6.15/bin/python3.6"))
 # The board's stack: torch 1.8.1 is PyPI's last cp36 wheel of the series NVIDIA builds for JetPack 4.6.
 BOARD_PACKAGES = ["torch==1.8.1", "numpy<1.20", "pytest==7.0.1", "pytest-timeout==2.1.0"]
@@ -58,37 +58,43 @@ def ensure_venv() -> None:
 
 
 def ensure_venv36() -> bool:
-    """Make (or reuse) .venv36/; False (with a message) when there is no Python 3.6 and not in CI."""
+    """Make (or reuse) the Python 3.6 environment; False (with a message) when there is no Python 3.6 and not in CI."""
     if not PYTHON36.exists():
         why = "no Python 3.6 at %s (pyenv install 3.6.15, or set EBT_PYTHON36)" % PYTHON36
         if os.environ.get("CI") == "true":
             sys.exit("board stack: %s; CI must test the device code under the board's Python" % why)
         print("board stack: SKIPPED, %s" % why, flush=True)
         return False
-    h = hashlib.sha256((ROOT / "requirements-device.txt").read_bytes())
-    h.update(repr((str(PYTHON36), BOARD_PACKAGES)).encode())
-    if STAMP36.exists() and STAMP36.read_text() == h.hexdigest():
+    venv, stamp = _venv36(), _venv36() / ".installed"
+    if stamp.exists():
         return True
-    if not PY36.exists():
-        print("creating .venv36/ (Python 3.6, the board's) ...", flush=True)
-        subprocess.run([str(PYTHON36), "-m", "venv", str(VENV36)], check=True)
-    print("installing torch 1.8.1 and requirements-device.txt into .venv36/ (first time: minutes) ...", flush=True)
-    pip = [str(PY36), "-m", "pip", "install", "-q", "--disable-pip-version-check"]
+    if not (venv / "bin" / "python").exists():
+        print("creating %s (Python 3.6, the board's) ..." % venv, flush=True)
+        subprocess.run([str(PYTHON36), "-m", "venv", str(venv)], check=True)
+    print("installing torch 1.8.1 and requirements-device.txt into %s (first time: minutes) ..." % venv, flush=True)
+    pip = [str(venv / "bin" / "python"), "-m", "pip", "install", "-q", "--disable-pip-version-check"]
     subprocess.run(pip + ["--upgrade", "pip<22"], check=True)  # pip 21.3 is the last for Python 3.6
     subprocess.run(pip + BOARD_PACKAGES + ["-r", str(ROOT / "requirements-device.txt")], check=True)
-    STAMP36.write_text(h.hexdigest())
+    stamp.write_text("ok\n")
     return True
 
 
+def _venv36() -> Path:
+    """The board-stack environment for the current inputs (requirements-device.txt, the packages above)."""
+    h = hashlib.sha256((ROOT / "requirements-device.txt").read_bytes())
+    h.update(repr((str(PYTHON36), BOARD_PACKAGES)).encode())
+    return CACHE / ("venv36-" + h.hexdigest()[:12])
+
+
 def test_board_stack() -> int:
-    """tests/device/ and the hw/ tests under .venv36 (no laptop conftest: it needs Python >= 3.9)."""
+    """tests/device/ and the hw/ tests under Python 3.6 (no laptop conftest: it needs Python >= 3.9)."""
     if not ensure_venv36():
         return 0
     hw_tests = [str(path) for path in sorted((ROOT / "tests").glob("test_*.py"))
                 if HW_IMPORT.search(path.read_text()) and not LAPTOP_SIDE.search(path.read_text())]
     print("board stack: Python 3.6 + torch 1.8.1: every method end to end, kill -9 + resume, hw/ tests",
           flush=True)
-    pytest = [str(PY36), "-m", "pytest", "-q", "--noconftest", "-p", "no:cacheprovider"]
+    pytest = [str(_venv36() / "bin" / "python"), "-m", "pytest", "-q", "--noconftest", "-p", "no:cacheprovider"]
     rc = run(pytest + ["-s", "tests/device"])
     print("board stack: the hw/ tests under Python 3.6: %s" % " ".join(Path(t).name for t in hw_tests), flush=True)
     return run(pytest + hw_tests) or rc

@@ -1,6 +1,6 @@
 """The device code under the board's own stack (JetPack 4.6: Python 3.6, torch 1.8-1.10, numpy 1.19).
 
-`python3 dev.py test` runs this module in `.venv36/` (CPython 3.6 + torch 1.8.1 + numpy < 1.20), without
+`python3 dev.py test` runs this module in its Python 3.6 environment (CPython 3.6 + torch 1.8.1 + numpy < 1.20), without
 the laptop's conftest: every method of the registry end to end through `python3 -m experiments run` on
 the offline digits set, on VGG and on PreResNet, and a runner killed with SIGKILL that resumes to the
 end. Each finished run prints one line, so the CI log shows what ran under which stack.
@@ -18,7 +18,7 @@ import pytest
 
 pytestmark = pytest.mark.skipif(sys.version_info[:2] != (3, 6),
                                 reason="the board-stack tests run under Python 3.6: `python3 dev.py test` "
-                                       "runs them in .venv36/")
+                                       "runs them under Python 3.6")
 
 ROOT = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 # Tiny but real: 1/8 width, 128 digits, 2 epochs, the ticket drawn at epoch 1.

@@ -62,7 +62,7 @@ class Board:
         return self.name
 
 
-def _write(path, text):
+def write(path, text):
     os.makedirs(os.path.dirname(path), exist_ok=True)
     with open(path, "w") as fh:
         fh.write(text)
@@ -73,10 +73,10 @@ def iio_tree(root, devices, driver="ina3221x"):
     for n, (dev, chans) in enumerate(sorted(devices.items())):
         iio = os.path.join(root, "sys/bus/i2c/drivers", driver, dev, "iio:device%d" % n)
         for k, (name, mw) in enumerate(chans):
-            _write(os.path.join(iio, "rail_name_%d" % k), name + "\n")
-            _write(os.path.join(iio, "in_power%d_input" % k), "%d\n" % mw)
-            _write(os.path.join(iio, "in_voltage%d_input" % k), "19000\n")
-            _write(os.path.join(iio, "in_current%d_input" % k), "%d\n" % (mw * 1000 // 19000))
+            write(os.path.join(iio, "rail_name_%d" % k), name + "\n")
+            write(os.path.join(iio, "in_power%d_input" % k), "%d\n" % mw)
+            write(os.path.join(iio, "in_voltage%d_input" % k), "19000\n")
+            write(os.path.join(iio, "in_current%d_input" % k), "%d\n" % (mw * 1000 // 19000))
     return root
 
 
@@ -85,23 +85,23 @@ def hwmon_tree(root, devices, update_ms=None):
     for n, (dev, chans) in enumerate(sorted(devices.items())):
         hw = os.path.join(root, "sys/bus/i2c/drivers/ina3221", dev, "hwmon", "hwmon%d" % (n + 1))
         for k, (label, mv, ma) in enumerate(chans, start=1):
-            _write(os.path.join(hw, "in%d_label" % k), label + "\n")
-            _write(os.path.join(hw, "in%d_input" % k), "%d\n" % mv)
-            _write(os.path.join(hw, "curr%d_input" % k), "%d\n" % ma)
-        _write(os.path.join(hw, "in7_label"), "sum of shunt voltages\n")
-        _write(os.path.join(hw, "in7_input"), "40\n")
-        _write(os.path.join(hw, "curr7_input"), "400\n")
+            write(os.path.join(hw, "in%d_label" % k), label + "\n")
+            write(os.path.join(hw, "in%d_input" % k), "%d\n" % mv)
+            write(os.path.join(hw, "curr%d_input" % k), "%d\n" % ma)
+        write(os.path.join(hw, "in7_label"), "sum of shunt voltages\n")
+        write(os.path.join(hw, "in7_input"), "40\n")
+        write(os.path.join(hw, "curr7_input"), "400\n")
         if update_ms is not None:
-            _write(os.path.join(hw, "update_interval"), "%d\n" % update_ms)
+            write(os.path.join(hw, "update_interval"), "%d\n" % update_ms)
     return root
 
 
 def ina238_tree(root, dev, uw, mv, ma):
     """Thor's INA238 hwmon node: power1_input in uW, in1_input mV, curr1_input mA (no label)."""
     hw = os.path.join(root, "sys/bus/i2c/drivers/ina238", dev, "hwmon", "hwmon9")
-    _write(os.path.join(hw, "power1_input"), "%d\n" % uw)
-    _write(os.path.join(hw, "in1_input"), "%d\n" % mv)
-    _write(os.path.join(hw, "curr1_input"), "%d\n" % ma)
+    write(os.path.join(hw, "power1_input"), "%d\n" % uw)
+    write(os.path.join(hw, "in1_input"), "%d\n" % mv)
+    write(os.path.join(hw, "curr1_input"), "%d\n" % ma)
     return root
 
 

@@ -9,6 +9,7 @@ import threading
 import time
 import tty
 
+import boards
 import pytest
 
 WATTS = 12.0
@@ -112,22 +113,12 @@ TX2_RAILS = {  # bus-address: [(rail, mW)] as on a TX2 under L4T R32
 }
 
 
-def write(path, text):
-    os.makedirs(os.path.dirname(path), exist_ok=True)
-    with open(path, "w") as fh:
-        fh.write(text)
+write = boards.write
 
 
 def make_tx2_tree(root, rails=TX2_RAILS):
     """The R32 `ina3221x` iio layout: rail_name_N, in_powerN_input (mW), in_voltageN/in_currentN."""
-    for n, (dev, chans) in enumerate(sorted(rails.items())):
-        iio = os.path.join(root, "sys/bus/i2c/drivers/ina3221x", dev, "iio:device%d" % n)
-        for k, (name, mw) in enumerate(chans):
-            write(os.path.join(iio, "rail_name_%d" % k), name + "\n")
-            write(os.path.join(iio, "in_power%d_input" % k), "%d\n" % mw)
-            write(os.path.join(iio, "in_voltage%d_input" % k), "19000\n")
-            write(os.path.join(iio, "in_current%d_input" % k), "%d\n" % (mw * 1000 // 19000))
-    return root
+    return boards.iio_tree(root, rails)
 
 
 def make_rapl_tree(root, zones=(("0", "package-0", 1000), ("0:0", "core", 500), ("1", "psys", 3000)),

@@ -1,25 +1,20 @@
 """INA3221 (L4T R32 iio layout, R35+ hwmon layout) and RAPL meters on sysfs trees in a temp folder."""
 import os
 
+import boards
 import pytest
+from meter_standins import make_rapl_tree, make_tx2_tree, set_uj, write
 
 from hw.meters import MeterUnavailable, open_meter, probe
 from hw.meters.ina3221 import find_rails
-from meter_standins import make_rapl_tree, make_tx2_tree, set_uj, write
 
 
 def make_orin_tree(root):
-    """The R35+ mainline `ina3221` hwmon layout: inN_label, inN_input (mV), currN_input (mA)."""
-    hw = os.path.join(root, "sys/bus/i2c/drivers/ina3221/1-0040/hwmon/hwmon3")
-    for k, (label, mv, ma) in enumerate([("VDD_IN", 19080, 268), ("VDD_CPU_GPU_CV", 19104, 30),
-                                         ("VDD_SOC", 19096, 74)], start=1):
-        write(os.path.join(hw, "in%d_label" % k), label + "\n")
-        write(os.path.join(hw, "in%d_input" % k), "%d\n" % mv)
-        write(os.path.join(hw, "curr%d_input" % k), "%d\n" % ma)
-    write(os.path.join(hw, "in7_label"), "sum of shunt voltages\n")
-    write(os.path.join(hw, "in7_input"), "40\n")
-    write(os.path.join(hw, "curr7_input"), "400\n")
-    write(os.path.join(hw, "in4_label"), "NC\n")
+    """The R35+ mainline `ina3221` hwmon layout (inN_label, inN_input mV, currN_input mA, the in7 sum),
+    with an unconnected channel labelled NC."""
+    boards.hwmon_tree(root, {"1-0040": [("VDD_IN", 19080, 268), ("VDD_CPU_GPU_CV", 19104, 30),
+                                        ("VDD_SOC", 19096, 74)]})
+    write(os.path.join(root, "sys/bus/i2c/drivers/ina3221/1-0040/hwmon/hwmon1/in4_label"), "NC\n")
     return root
 
 

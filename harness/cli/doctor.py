@@ -8,6 +8,7 @@ from .. import CODE_ROOT
 from ..errors import EbtError
 from ..preflight import Check, doctor, needs_of
 from ..targets import open_target
+from . import options
 
 
 def register(sub: argparse._SubParsersAction) -> None:
@@ -18,14 +19,11 @@ def register(sub: argparse._SubParsersAction) -> None:
                                    "non-zero when a run could not work. With CONFIG, also its datasets, "
                                    "meter and checkpoint space.")
     p.add_argument("config", type=Path, nargs="?", help="YAML config whose runs to check for")
-    p.add_argument("--target", default="local", help="local (default) or ssh://[user@]host[:port][?python=PATH]")
+    options.target(p)
     p.add_argument("--meter", default=None, help="power meter spec to open and read (default: the config's)")
-    p.add_argument("--set", dest="overrides", action="append", default=[], metavar="KEY=VALUE",
-                   help="override a config key (repeatable), as for ebt run")
+    options.overrides(p, "override a config key (repeatable), as for ebt run")
     p.add_argument("--idle", type=float, default=0.0, metavar="SECONDS",
                    help="also measure the meter's idle baseline for SECONDS")
-    p.add_argument("--trust-new-host", action="store_true",
-                   help="accept and record an SSH host key not yet in known_hosts")
     p.set_defaults(func=cmd_doctor)
 
 

@@ -26,7 +26,14 @@ from typing import Any, Optional
 from experiments import paths
 from harness.errors import EbtError, UsageError
 from hw.energy import integrate
-from hw.meters import AUTO_ORDER, LAPTOP_KINDS, MeterSpecError, MeterUnavailable, open_meter, probe
+from hw.meters import (
+    AUTO_ORDER,
+    LAPTOP_KINDS,
+    MeterSpecError,
+    MeterUnavailable,
+    open_meter,
+    probe,
+)
 from hw.sampler import PowerSampler, measure_idle
 from hw.trace import read_trace
 

@@ -8,6 +8,7 @@ from pathlib import Path
 from .. import CODE_ROOT
 from ..errors import UsageError
 from ..targets import open_target
+from . import options
 from .run import meter_where
 
 log = logging.getLogger(__name__)
@@ -19,19 +20,16 @@ def register(sub: argparse._SubParsersAction) -> None:
                                    "meter on), then print estimated hours and kJ per run and for the sweep; for "
                                    "Slurm also the wall time on N nodes.")
     p.add_argument("config", type=Path, help="YAML config (e.g. experiments/configs/table2/vgg16-cifar10.yaml)")
-    p.add_argument("--target", default="local", help="local (default), ssh://... or slurm://LOGIN?partition=P")
+    options.target(p)
     p.add_argument("--meter", default=None, help="power meter spec for the calibration; default: the config's")
-    p.add_argument("--set", dest="overrides", action="append", default=[], metavar="KEY=VALUE",
-                   help="override a config key (repeatable)")
-    p.add_argument("--results", type=Path, default=Path("results"), help="results folder (default results/)")
+    options.overrides(p)
+    options.results(p)
     p.add_argument("--nodes", type=int, default=None,
                    help="nodes that run the sweep at once (default: a Slurm partition's node count, else 1)")
     p.add_argument("--budget", type=float, default=30.0, metavar="SECONDS",
                    help="time for the calibration's training steps, shared by the shapes (default 30)")
     p.add_argument("--dry-run", action="store_true",
                    help="use the calibrations kept under results/calibrations/ (no calibration on the target)")
-    p.add_argument("--trust-new-host", action="store_true",
-                   help="accept and record an SSH host key not yet in known_hosts")
     p.set_defaults(func=cmd_plan)
 
 

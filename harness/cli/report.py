@@ -6,6 +6,7 @@ import logging
 from pathlib import Path
 
 from ..errors import EbtError
+from . import options
 
 log = logging.getLogger(__name__)
 
@@ -13,8 +14,7 @@ log = logging.getLogger(__name__)
 def register(subparsers) -> None:
     p = subparsers.add_parser("report", help="regenerate figures, tables and REPORT.md from run records",
                               description=__doc__)
-    p.add_argument("--results", type=Path, default=Path("results"),
-                   help="results folder: reads its runs/*/record.json (default results/)")
+    options.results(p, "results folder: reads its runs/*/record.json")
     p.add_argument("--runs", default=None, metavar="GLOB",
                    help="read these record files or run folders instead (default: RESULTS/runs/*/record.json)")
     p.add_argument("--out", type=Path, default=None,

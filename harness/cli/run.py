@@ -6,6 +6,7 @@ import logging
 from pathlib import Path
 
 from ..targets import open_target
+from . import options
 
 log = logging.getLogger(__name__)
 
@@ -24,16 +25,13 @@ def register(sub: argparse._SubParsersAction) -> None:
                                    "`sweep:`) on the target, following progress live, then fetch the run "
                                    "folder and write results/runs/<run_id>/record.json.")
     p.add_argument("config", type=Path, help="YAML config (e.g. experiments/configs/quickstart.yaml)")
-    p.add_argument("--target", default="local", help="local (default) or ssh://[user@]host[:port]")
+    options.target(p)
     p.add_argument("--meter", action="append", default=None,
                    help="power meter spec (auto, none, jtop, ina3221, nvml, rapl, wattsup:PORT, ...); default: "
                         "the config's. Repeat it to record several meters at once: the first is the primary "
                         "(tables), each other one gets its own trace and energies in the record")
-    p.add_argument("--set", dest="overrides", action="append", default=[], metavar="KEY=VALUE",
-                   help="override a config key (repeatable)")
-    p.add_argument("--results", type=Path, default=Path("results"), help="results folder (default results/)")
-    p.add_argument("--trust-new-host", action="store_true",
-                   help="accept and record an SSH host key not yet in known_hosts")
+    options.overrides(p)
+    options.results(p)
     p.add_argument("--checkpoints", action="store_true", help="also fetch checkpoints and tickets")
     p.add_argument("--dry-run", action="store_true",
                    help="list every run (id, method, the keys that differ, what would happen) and stop")
@@ -43,9 +41,11 @@ def register(sub: argparse._SubParsersAction) -> None:
 
 
 def cmd_run(args: argparse.Namespace) -> int:
-    from .. import sweep  # both import torch: only when running
+    from .. import (
+        CODE_ROOT,
+        sweep,  # both import torch: only when running
+    )
     from ..config import load_specs, parse_overrides
-    from .. import CODE_ROOT
     from ..preflight import before_run
     overrides = parse_overrides(args.overrides)
     if args.meter:

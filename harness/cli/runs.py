@@ -37,6 +37,7 @@ from ..lifecycle import (
 )
 from ..status import run_status
 from ..targets import Target, open_target
+from . import options
 
 log = logging.getLogger(__name__)
 
@@ -189,7 +190,7 @@ def cmd_cancel(args: argparse.Namespace) -> int:
 
 def register(sub: argparse._SubParsersAction) -> None:
     def common(p: argparse.ArgumentParser) -> None:
-        p.add_argument("--results", type=Path, default=Path("results"), help="results folder (default results/)")
+        options.results(p)
 
     p = sub.add_parser("status", help="every run: target, phase, epoch, state (running/finished/failed/lost)")
     common(p)
@@ -211,7 +212,6 @@ def register(sub: argparse._SubParsersAction) -> None:
                        description="Cancel (scancel) the job of RUN_ID, or the jobs of every run of the config "
                                    "file SWEEP; a cancelled run stops at its last checkpoint (`ebt resume`).")
     p.add_argument("what", metavar="RUN_ID|SWEEP", help="a run id, or the config file the sweep was run from")
-    p.add_argument("--set", dest="overrides", action="append", default=[], metavar="KEY=VALUE",
-                   help="the --set options the sweep was run with (they are part of its run ids)")
+    options.overrides(p, "the --set options the sweep was run with (they are part of its run ids)")
     common(p)
     p.set_defaults(func=cmd_cancel)

@@ -19,8 +19,8 @@ The ratio is per layer (ThiNet compresses each layer by the same rate), every la
 cut is pruned in forward order, and each layer is sampled from the network already pruned above it. Which
 channels can be cut is `experiments.prune`'s table: every VGG BN, the two internal BNs of each PreResNet
 bottleneck (ThiNet's ResNet rule: the residual stream is never pruned), ResNet's block-internal BNs. With
-BN, the pruned BN and the conv writing it are sliced (`prune.prune`), which is the reconstruction of the
-next conv's pre-BN output the research notes ask for.
+BN, the pruned BN and the conv writing it are sliced (`prune.prune`), which reconstructs the next conv's
+pre-BN output.
 
 Fine-tune budget: the whole schedule (`finetune_epochs: null`). Table 2's ThiNet FLOPs are exactly 160
 dense epochs plus 160 epochs of a network pruned uniformly per layer: for VGG16 CIFAR-10 a kept fraction

@@ -1,4 +1,4 @@
-"""The paper's numbers and the Improv. rule (NOTES.md) against the paper's own printed row."""
+"""The paper's numbers and the Improv. rule against the paper's own printed row."""
 from __future__ import annotations
 
 import pytest
@@ -6,7 +6,8 @@ import pytest
 from analysis import paper
 from analysis.improvement import improvement, matches_printed, round_half_up, truncate
 
-# The two printed energy ratios that the paper's own rule cannot give (NOTES.md, table2_improvement notes).
+# The two printed energy ratios that the paper's own rule cannot give (the `note` column of
+# analysis/paper/table2_improvement.csv).
 ENERGY_EXCEPTIONS = {("VGG16", "CIFAR-10", 0.3), ("VGG16", "CIFAR-100", 0.5)}
 
 

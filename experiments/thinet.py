@@ -24,8 +24,8 @@ pre-BN output.
 
 Fine-tune budget: the whole schedule (`finetune_epochs: null`). Table 2's ThiNet FLOPs are exactly 160
 dense epochs plus 160 epochs of a network pruned uniformly per layer: for VGG16 CIFAR-10 a kept fraction
-k = 1 - p leaves about k^2 of the dense FLOPs, and `benchmarks/flops_rule.py` counts 22.5 / 18.8 / 16.4
-PFLOPs at p = 0.3 / 0.5 / 0.7 against the printed 22.6 / 19.0 / 16.6 (within 1%). ThiNet's own ImageNet
+k = 1 - p leaves about k^2 of the dense FLOPs (`benchmarks/flops_rule.py` prints this rule's FLOPs beside
+Table 2's). ThiNet's own ImageNet
 recipe (1-2 epochs between layers, then a short fine-tune) is not what Table 2 paid for.
 """
 import torch

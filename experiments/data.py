@@ -7,9 +7,8 @@ per-channel normalisation.
 Offline dataset (`digits`): scikit-learn's bundled 8x8 handwritten digits (1,797 images, 10 classes,
 kept as `digits.npz` in this package, so nothing is downloaded and nothing beyond numpy is needed),
 scaled to 32x32 and repeated on 3 channels so every CIFAR model and the CIFAR augmentation apply
-unchanged. It is real image classification with a learnable signal (a small VGG reaches well above
-90%), unlike random tensors, and small enough that a full EB Train run takes about a minute on two CPU
-cores. The split is fixed: the last 20% (seeded permutation) is the test set.
+unchanged. It is real image classification with a learnable signal, unlike random tensors, and small
+enough for a whole EB Train run on a laptop's CPU. The split is fixed: the last 20% (seeded permutation) is the test set.
 """
 import os
 import pickle

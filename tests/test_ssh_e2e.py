@@ -115,7 +115,7 @@ def test_killed_runner_is_lost_then_resumed(ssh_device, tmp_path, capsys):
 
     capsys.readouterr()
     assert ebt(["status", "--results", str(results)]) == 0
-    assert re.search(r"%s\s.*\bfinished\b" % re.escape(run_id), capsys.readouterr().out)
+    assert re.search(r"%s\s.*\bok\b" % re.escape(run_id), capsys.readouterr().out)
 
 
 def test_resume_samples_a_laptop_meter_on_the_device_clock(ssh_device, pty_meter, tmp_path):

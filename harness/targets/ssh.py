@@ -54,11 +54,11 @@ import paramiko
 from fabric import Config, Connection
 from invoke.exceptions import CommandTimedOut
 
-from harness import clock
 from experiments import paths
+from harness import clock
 from harness.errors import EbtError
-from hw.fileio import json_text
 from harness.targets.base import ClockOffset, Launched, Target, TargetError
+from hw.fileio import json_text
 
 log = logging.getLogger(__name__)
 

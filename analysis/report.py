@@ -21,6 +21,7 @@ from analysis.records import (
     usable_runs,
 )
 from experiments import events as ev
+from experiments import paths
 
 log = logging.getLogger(__name__)
 
@@ -83,7 +84,7 @@ def build_report(runs: str, out_dir: Path, include_partial: bool = False) -> Rep
         write_text(tab_dir / f"{t.name}.md", f"# {t.title}\n\n{t.backing}\n\n{t.text}")
     write_csv(tab_dir / "runs.csv", all_runs.reindex(columns=RUN_INDEX_COLUMNS))
 
-    write_text(out_dir / "REPORT.md", _report_md(all_runs, used, include_partial, runs, figures, built))
+    write_text(out_dir / paths.REPORT, _report_md(all_runs, used, include_partial, runs, figures, built))
     return Report(out_dir, len(all_runs), len(used), [f.name for f in figures if f.fig is not None],
                   [t.name for t in built])
 

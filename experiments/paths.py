@@ -28,9 +28,10 @@ LAPTOP_CLOCK = "laptop-clock.json"
 LAPTOP_SESSION = "session-%d.csv"  # one raw trace per sampling session, inside LAPTOP_POWER
 RECORD = "record.json"
 
-# the results folder on the laptop
+# the results folder on the laptop, and the report `ebt report` writes into it
 RUNS = "runs"
 RESULTS = "results"
+REPORT = "REPORT.md"
 
 # fetched only on request (large), and never (the runner's own bookkeeping)
 BULKY = (CHECKPOINTS, TICKETS)

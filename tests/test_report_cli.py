@@ -75,6 +75,7 @@ def test_a_method_registered_only_in_the_registry_shows_up(tmp_path, monkeypatch
 
 def test_report_with_zero_records(tmp_path):
     results = tmp_path / "results"
+    results.mkdir()  # a results folder with no runs yet
     assert main(["report", "--results", str(results)]) == 0
     page = (results / "REPORT.md").read_text()
     assert "No run records found" in page and "Records: 0" in page
@@ -86,3 +87,10 @@ def test_unwritable_out_is_a_clear_error(tmp_path, caplog):
     blocker.write_text("not a folder")
     assert main(["report", "--results", str(tmp_path), "--out", str(blocker)]) == 1
     assert "cannot write the report" in caplog.text and "--out" in caplog.text
+
+
+def test_missing_results_folder_is_one_line_and_writes_nothing(tmp_path, caplog):
+    missing = tmp_path / "no-such-results"
+    assert main(["report", "--results", str(missing)]) == 2
+    assert "no results folder" in caplog.text and "ebt run" in caplog.text
+    assert not missing.exists()

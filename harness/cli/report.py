@@ -5,7 +5,9 @@ import argparse
 import logging
 from pathlib import Path
 
-from ..errors import EbtError
+from experiments import paths
+
+from ..errors import EbtError, UsageError
 from . import options
 
 log = logging.getLogger(__name__)
@@ -29,13 +31,17 @@ def cmd_report(args: argparse.Namespace) -> int:
     from analysis.records import default_pattern
     from analysis.report import build_report
 
+    if args.runs is None and not Path(args.results).is_dir():
+        raise UsageError(f"no results folder {args.results}: run `ebt run CONFIG` first, or point --results "
+                         "at the folder that holds runs/")
     pattern = args.runs or default_pattern(args.results)
     out = args.out or args.results
     try:
         report = build_report(pattern, out, args.include_partial)
     except OSError as exc:
         raise EbtError(f"cannot write the report under {out}: {exc}; give a writable folder with --out") from exc
+    page = report.out_dir / paths.REPORT
     log.info("%d records (%d used): %d figures, %d tables -> %s", report.n_records, report.n_used,
-             len(report.figures), len(report.tables), report.out_dir / "REPORT.md")
-    print(report.out_dir / "REPORT.md")
+             len(report.figures), len(report.tables), page)
+    print(page)
     return 0

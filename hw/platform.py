@@ -123,15 +123,26 @@ def _min_is_max(folder, low, high):
     return None if lo is None or hi is None else lo == hi
 
 
+def clock_locks(root="/"):
+    """(cpu, gpu): whether every CPU policy, and every GPU devfreq node, is pinned (min == max, as after
+    `jetson_clocks`); None for a side with nothing readable."""
+    def pinned(states):
+        seen = [s for s in states if s is not None]
+        return all(seen) if seen else None
+
+    # policyN on current kernels; cpuN/cpufreq (the same files) where only those exist
+    policies = (_glob(root, "/sys/devices/system/cpu/cpufreq/policy*")
+                or _glob(root, "/sys/devices/system/cpu/cpu[0-9]*/cpufreq"))
+    cpu = pinned(_min_is_max(p, "scaling_min_freq", "scaling_max_freq") for p in policies)
+    gpu = pinned(_min_is_max(d, "min_freq", "max_freq") for d in _glob(root, "/sys/class/devfreq/*")
+                 if GPU_DEVFREQ.search(os.path.basename(d)))
+    return cpu, gpu
+
+
 def clocks_locked(root="/"):
-    """True when every CPU policy and GPU devfreq node is pinned (min == max), as after `jetson_clocks`."""
-    states = [_min_is_max(p, "scaling_min_freq", "scaling_max_freq")
-              for p in _glob(root, "/sys/devices/system/cpu/cpufreq/policy*")]
-    if not any(s is not None for s in states):
-        return None
-    states += [_min_is_max(d, "min_freq", "max_freq") for d in _glob(root, "/sys/class/devfreq/*")
-               if GPU_DEVFREQ.search(os.path.basename(d))]
-    return all(s for s in states if s is not None)
+    """True when every CPU policy and GPU devfreq node is pinned; None when no CPU policy reads."""
+    cpu, gpu = clock_locks(root)
+    return None if cpu is None else cpu and gpu is not False
 
 
 def temperatures(root="/"):

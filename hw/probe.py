@@ -13,7 +13,6 @@ asked (of the first meter), platform (`hw.platform.device_info()`), clocks {cpu_
 detail} (min == max frequency is what `jetson_clocks` leaves), time (this clock, seconds since the epoch).
 """
 import argparse
-import glob
 import json
 import os
 import platform
@@ -121,26 +120,10 @@ def meter_state(spec, idle_seconds):
         meter.close()
 
 
-def _freq_locked(folders, low, high):
-    """True when every folder's `low` == `high` frequency file, None when none is readable."""
-    seen = []
-    for folder in folders:
-        try:
-            with open(os.path.join(folder, low)) as a, open(os.path.join(folder, high)) as b:
-                seen.append(a.read().strip() == b.read().strip())
-        except OSError:
-            continue
-    return all(seen) if seen else None
-
-
 def clocks_state(root="/"):
-    cpus = glob.glob(os.path.join(root, "sys/devices/system/cpu/cpu[0-9]*/cpufreq"))
-    gpus = [d for d in glob.glob(os.path.join(root, "sys/class/devfreq/*"))
-            if any(k in os.path.basename(d) for k in ("gpu", "gp10b", "gv11b", "ga10b", "gb10b"))]
-    cpu = _freq_locked(cpus, "scaling_min_freq", "scaling_max_freq")
-    gpu = _freq_locked(gpus, "min_freq", "max_freq")
-    return {"cpu_locked": cpu, "gpu_locked": gpu,
-            "detail": "%d CPU and %d GPU frequency domains" % (len(cpus), len(gpus))}
+    from hw.platform import clock_locks
+    cpu, gpu = clock_locks(root)
+    return {"cpu_locked": cpu, "gpu_locked": gpu}
 
 
 def probe(args):

@@ -98,11 +98,11 @@ def disk_state(path):
 
 
 def meter_state(spec, idle_seconds):
-    from hw.meters import MeterError, open_meter
+    from hw.meters import MeterError, first_line, open_meter
     try:
         meter = open_meter(spec)
     except (ValueError, MeterError, OSError) as exc:
-        return {"spec": spec, "error": str(exc).splitlines()[0] if str(exc) else type(exc).__name__}, None
+        return {"spec": spec, "error": first_line(exc)}, None
     if meter is None:
         return {"spec": spec, "none": True}, None
     try:
@@ -112,10 +112,10 @@ def meter_state(spec, idle_seconds):
             from hw.sampler import measure_idle
             with tempfile.TemporaryDirectory(prefix="ebt-probe-idle-") as folder:
                 res = measure_idle(meter, idle_seconds, folder)[0]
-            idle = {"idle_w": res.mean_w, "samples": res.samples}
+            idle = {"idle_w": res.mean_w, "idle_std_w": res.std_w, "samples": res.samples}
         return state, idle
     except (MeterError, OSError) as exc:
-        return {"spec": spec, "error": "opened but reading failed: %s" % exc}, None
+        return {"spec": spec, "error": "opened but reading failed: %s" % first_line(exc)}, None
     finally:
         meter.close()
 

@@ -222,8 +222,10 @@ def laptop_meter_checks(needs: Needs) -> list[Check]:
 def device_meter_checks(report: dict, needs: Needs) -> list[Check]:
     checks = [meter_check(state, "device") for state in report["meters"]]
     if report.get("idle"):
-        checks.append(Check("idle baseline", True, f"{report['idle']['idle_w']:.2f} W "
-                            f"({report['idle']['samples']} samples): use --set meter_idle_w=..."))
+        idle = report["idle"]
+        std = idle.get("idle_std_w") or 0.0
+        checks.append(Check("idle baseline", True, f"{idle['idle_w']:.2f} W ± {std:.2f} ({idle['samples']} "
+                            f"samples): --set meter_idle_w={idle['idle_w']:.3f} --set meter_idle_std_w={std:.3f}"))
     return checks
 
 

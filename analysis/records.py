@@ -24,9 +24,9 @@ import pandas as pd
 
 from analysis import energy_estimate
 from analysis.naming import dataset_name, eb_keys, methods, model_name
+from analysis.schema import SCHEMA
 from experiments import events as ev
 from experiments import paths
-from harness.schema import SCHEMA
 
 log = logging.getLogger(__name__)
 

@@ -1,5 +1,5 @@
 """Run records: one `record.json` per run, built from a fetched run folder. Its structure and version
-are `harness.schema`'s (explained field by field in docs/record.md); every record is validated
+are `analysis.schema`'s (explained field by field in docs/record.md); every record is validated
 against it before it is written.
 
 The record is derived only from what the run wrote: `events.jsonl` (phases, epochs, Early-Bird draw,
@@ -31,7 +31,7 @@ import numpy as np
 from analysis.energy_estimate import estimate as estimate_energy
 from experiments import events as ev
 from experiments import paths
-from harness.schema import SCHEMA, validate
+from analysis.schema import SCHEMA, validate
 from hw.energy import accuracy_of, integrate
 from hw.fileio import atomic_write_json
 from hw.trace import read_meta, read_trace

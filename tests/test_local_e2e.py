@@ -6,7 +6,7 @@ import pytest
 import yaml
 
 from harness.cli import main
-from harness.schema import SCHEMA
+from analysis.schema import SCHEMA
 from meter_standins import WATTS, rapl  # noqa: F401  (the fixture)
 from tests.runs import ROOT
 

@@ -5,7 +5,7 @@ import pytest
 
 from harness.record import build_record, write_record
 from experiments.paths import SECONDARY_POWER
-from harness.schema import SCHEMA, SchemaError
+from analysis.schema import SCHEMA, SchemaError
 from hw.energy import DEFAULT_ACCURACY
 from hw.trace import write_meta
 

@@ -9,7 +9,7 @@ import yaml
 
 from experiments import paths
 from harness.cli import main
-from harness.schema import SCHEMA, validate
+from analysis.schema import SCHEMA, validate
 from hw.trace import read_trace
 from meter_standins import WATTS, LineStreamer, PtyPeer, pty_meter, rapl  # noqa: F401  (fixtures)
 from tests.runs import ROOT

@@ -156,8 +156,8 @@ def calibrate_shape(shape, steps, budget_s, power):
 
 def _metered(meter_spec):
     """(sampler or None, meter info or None, power(t0, t1) -> mean watts or None, folder)."""
-    from hw.meters import open_meter
-    meter = None if meter_spec in (None, "none") else open_meter(meter_spec)
+    from hw.meters import NONE, open_meter
+    meter = None if meter_spec in (None, NONE) else open_meter(meter_spec)
     if meter is None:
         return None, None, (lambda t0, t1: None), None
     from hw.energy import integrate

@@ -149,7 +149,7 @@ class EarlyBirdSearch(Train):
     a ticket (`paths.ticket`, its epoch inside). The search ends at the detection for the run's ratio (or
     at `eb_draw_epoch` when the draw epoch is fixed); with `eb_stop: false` it goes on to the full budget so
     the whole mask-distance matrix (Fig 3) can be drawn. Its outcome goes to `run.state[STATE_EB]` (see
-    `outcome`), and `eb_missing` is logged when no ticket was drawn at the run's ratio.
+    `eb_block`), and `eb_missing` is logged when no ticket was drawn at the run's ratio.
     """
 
     search = True
@@ -177,7 +177,7 @@ class EarlyBirdSearch(Train):
         self.begin(run)
         with open(paths.masks(run.run_dir), "a") as self._masks:
             super().execute(run, done)
-        run.state[STATE_EB] = outcome(run.spec, self._detectors[str(run.spec["prune_ratio"])],
+        run.state[STATE_EB] = eb_block(run.spec, self._detectors[str(run.spec["prune_ratio"])],
                                       run.state.get(STATE_TICKET_EPOCH), run.phase_epoch)
         eb = run.state[STATE_EB]
         if eb["epoch"] is None:
@@ -244,7 +244,7 @@ def lateness(spec, epoch, forced=False):
     return late, note
 
 
-def outcome(spec, detector, ticket_epoch, search_epochs):
+def eb_block(spec, detector, ticket_epoch, search_epochs):
     """The record's `eb` block. `epoch` is the ticket's epoch, None when no ticket was drawn at the run's
     ratio (`detected` and `forced` both false); then the search's final model is pruned instead."""
     forced = spec["eb_draw_epoch"] is not None

@@ -141,11 +141,11 @@ def _device_info(device):
 def _open_sampler(spec, run_dir):
     """(the primary meter when it sits on this device, else None; the samplers of every meter here, else
     None). The primary samples into power.csv, secondary meter n (`meters_extra`) into power-n.csv."""
-    from hw.meters import open_meter
+    from hw.meters import NONE, open_meter
     from hw.sampler import PowerSampler, SamplerGroup
     rate = spec["meter_rate_hz"]
     meter = None
-    if spec["meter"] != "none" and spec["meter_where"] == "device":
+    if spec["meter"] != NONE and spec["meter_where"] == "device":
         meter = open_meter(spec["meter"])
     extras = []
     try:

@@ -8,7 +8,8 @@ device runner (when it reads `spec.json`) call it, so a bad value never starts a
 Defaults are the paper's CIFAR settings (Sec 4.1 and the official scripts): 160 epochs, batch 256, SGD
 momentum 0.9, weight decay 1e-4, lr 0.1 divided by 10 at 50% and 75% of the epochs, BN-gamma L1 strength
 1e-4 in the Early-Bird search and in the ticket's retrain (the official search and retrain scripts all pass
-`-sr`), Early-Bird FIFO of 5 masks, epsilon 0.1. A new key's default must leave old runs unchanged.
+`-sr`), Early-Bird FIFO of 5 masks, epsilon 0.1. A new key's default must leave old runs unchanged, and a
+default never changes: run ids hash only the values that differ from their default (`harness.config`).
 """
 import collections
 import json
@@ -22,7 +23,7 @@ Field = collections.namedtuple("Field", "name type default choices help")
 # key may be null. `choices` is a tuple of allowed values or None.
 FIELDS = [
     Field("run_id", str, None, None, "set by the harness: <arch><depth>-<dataset>-<method>-p<ratio>-s<seed>-<digest "
-          "of the other keys>"),
+          "of those and of the keys not at their default>"),
     Field("method", str, "ebtrain-ff", None, "training method: a name of the registry experiments.methods"),
     Field("arch", str, "vgg", ("vgg", "preresnet", "resnet"), "architecture family"),
     Field("depth", int, 16, None, "depth: vgg 11/13/16/19, preresnet 9n+2, resnet 18/50"),

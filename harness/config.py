@@ -10,33 +10,46 @@ combinations are joined (e.g. a grid of EB Train runs plus one dense reference).
 `experiments.spec.resolve`, so the laptop rejects exactly what the board would.
 
 A run's identity is its resolved spec. `run_id` is a readable part,
-`<arch><depth>-<dataset>-<method>-p<ratio>-s<seed>`, plus a digest of every resolved key except
-`run_id` itself and `meter_where`/`meters_extra_where` (where a meter hangs follows from the target, not
-the experiment). Measurement keys (`meter`, `meter_rate_hz`, `meter_idle_w`, `device`) are part of it: a run measured
-with another meter is another measurement, so a `--meter none` trial never stands in for a metered run.
-The same config therefore gives the same ids every time, and two runs share an id only when their specs
-are identical; the only runs a sweep merges are such identical ones (dense takes ratio 0, so a sweep
-over ratios runs it once). A new spec key, or a changed default, changes the digests of all runs: the
-resolved spec is what a run is.
+`<arch><depth>-<dataset>-<method>-p<ratio>-s<seed>`, plus a digest of the keys that name the run (`NAMING`,
+always) and of every other key whose value differs from its default in `experiments.spec.FIELDS`; never of
+`run_id` itself nor of `meter_where`/`meters_extra_where` (where a meter hangs follows from the target, not
+the experiment). Measurement keys (`meter`, `meter_rate_hz`, `meter_idle_w`, `device`) count like any
+other: a run measured with another meter is another measurement, so a `--meter none` trial never stands in
+for a metered run. The same config therefore gives the same ids every time, and two runs share an id only
+when their specs are identical; the only runs a sweep merges are such identical ones (dense takes ratio 0,
+so a sweep over ratios runs it once). A key added to the table with a default that changes nothing (as
+`experiments.spec` requires) leaves every id as it was, so an upgrade never restarts finished runs; a
+default must never change (add a key instead), since a run at the old default would keep its id.
+
+Run folders made while the digest covered every resolved key keep their ids: `adopt_existing` gives a spec
+whose folder is missing the id of a folder with the same readable part whose `spec.json` resolves to the
+same identity, and says so in one log line.
 """
 from __future__ import annotations
 
 import hashlib
 import itertools
 import json
+import logging
 from pathlib import Path
 from typing import Any, Iterable
 
 import yaml
 
+from experiments import paths
 from experiments.methods import METHODS
-from experiments.spec import SpecError, resolve
+from experiments.spec import BY_NAME, SpecError, resolve
+from experiments.spec import load as load_spec
 
 from .errors import UsageError
+
+log = logging.getLogger(__name__)
 
 # Keys that are not part of the experiment: the id itself, and where the meters are sampled (the harness
 # sets these from the target after the id is made).
 NOT_IDENTITY = ("run_id", "meter_where", "meters_extra_where")
+# The keys the readable part of a run id spells out: hashed whatever their value.
+NAMING = ("arch", "depth", "dataset", "method", "prune_ratio", "seed")
 DIGEST_CHARS = 10  # 40 bits: a collision is unlikely below ~10^5 runs in one results folder
 
 
@@ -71,17 +84,50 @@ def read_config(path: Path) -> dict[str, Any]:
     return raw
 
 
+def identity(spec: dict[str, Any]) -> dict[str, Any]:
+    """What a run's id hashes: the naming keys, and every other identity key not at its default."""
+    return {k: v for k, v in spec.items()
+            if k not in NOT_IDENTITY and (k in NAMING or k not in BY_NAME or v != BY_NAME[k].default)}
+
+
 def spec_digest(spec: dict[str, Any]) -> str:
-    """Hex digest of the canonical JSON of every identity key of a resolved spec."""
-    body = {k: v for k, v in spec.items() if k not in NOT_IDENTITY}
-    text = json.dumps(body, sort_keys=True, separators=(",", ":"))
+    """Hex digest of the canonical JSON of a resolved spec's `identity`."""
+    text = json.dumps(identity(spec), sort_keys=True, separators=(",", ":"))
     return hashlib.sha256(text.encode()).hexdigest()[:DIGEST_CHARS]
 
 
 def run_id(spec: dict[str, Any]) -> str:
     """`<arch><depth>-<dataset>-<method>-p<ratio>-s<seed>-<digest>`: a plain folder name."""
+    return f"{readable_id(spec)}-{spec_digest(spec)}"
+
+
+def readable_id(spec: dict[str, Any]) -> str:
     return (f"{spec['arch']}{spec['depth']}-{spec['dataset']}-{spec['method']}"
-            f"-p{spec['prune_ratio']:g}-s{spec['seed']}-{spec_digest(spec)}")
+            f"-p{spec['prune_ratio']:g}-s{spec['seed']}")
+
+
+def adopt_existing(specs: list[dict[str, Any]], results: Path) -> None:
+    """Give each spec without a folder under `results/runs/` the id of an existing folder of the same
+    run made under an earlier id rule (same readable part, `spec.json` resolving to the same identity)."""
+    runs = Path(paths.results_runs(results))
+    for spec in specs:
+        if (runs / spec["run_id"]).exists():
+            continue
+        name = readable_id(spec)
+        for folder in sorted(runs.glob(name + "-*")):
+            if folder.name.rsplit("-", 1)[0] == name and _same_run(folder, spec):
+                log.info("%s: found as %s (made under the earlier run-id rule); keeping that id",
+                         spec["run_id"], folder.name)
+                spec["run_id"] = folder.name
+                break
+
+
+def _same_run(folder: Path, spec: dict[str, Any]) -> bool:
+    try:
+        old = load_spec(paths.spec(folder))
+    except SpecError:  # unreadable, or keys this version no longer has: another run
+        return False
+    return identity(old) == identity(spec)
 
 
 def _grids(sweep: Any, source: str) -> list[dict[str, list]]:
@@ -144,8 +190,33 @@ def expand(raw: dict[str, Any], overrides: dict[str, Any] | None = None,
     return list(specs.values())
 
 
-def load_specs(path: Path, overrides: dict[str, Any] | None = None) -> list[dict[str, Any]]:
-    return expand(read_config(path), overrides, source=str(path))
+def load_specs(path: Path, overrides: dict[str, Any] | None = None, meters: list[str] | None = None,
+               target_url: str | None = None, results: Path | None = None) -> list[dict[str, Any]]:
+    """The config's resolved specs, as every command reads them. `meters` (`--meter`, the first the
+    primary) replace the config's meters; with `target_url`, each meter's `meter_where` follows from it;
+    with `results`, runs made under an earlier id rule keep their ids (`adopt_existing`)."""
+    overrides = dict(overrides or {})
+    if meters:
+        from hw.meters import parse_spec
+        for given in meters:
+            parse_spec(given)  # a bad spec fails here, before any run folder exists
+        overrides["meter"], overrides["meters_extra"] = meters[0], list(meters[1:])
+    specs = expand(read_config(path), overrides, source=str(path))
+    if target_url is not None:
+        for spec in specs:
+            spec["meter_where"] = meter_where(spec["meter"], target_url)
+            spec["meters_extra_where"] = [meter_where(m, target_url) for m in spec["meters_extra"]]
+    if results is not None:
+        adopt_existing(specs, results)
+    return specs
+
+
+def meter_where(meter: str, target_url: str) -> str:
+    """Serial meters hang off the laptop in an SSH setup; everything else is read where the run is."""
+    if target_url in ("", "local"):
+        return "device"
+    from hw.meters import is_serial
+    return "laptop" if is_serial(meter) else "device"
 
 
 def differing_keys(specs: list[dict[str, Any]]) -> list[str]:

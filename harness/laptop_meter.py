@@ -28,6 +28,7 @@ from experiments import paths
 from harness.clock import ClockAlignment, shift_traces
 from harness.targets.base import ClockOffset, Target
 from hw.fileio import atomic_write_json
+from hw.meters import NONE
 
 log = logging.getLogger(__name__)
 
@@ -179,7 +180,7 @@ def laptop_meters(spec: dict[str, Any], target: Target, folder: Path) -> LaptopM
     put them on the laptop); None when every meter sits on the device."""
     rate = spec.get("meter_rate_hz") or 10.0
     meters = []
-    if spec.get("meter_where") == "laptop" and spec.get("meter") not in (None, "none"):
+    if spec.get("meter_where") == "laptop" and spec.get("meter") not in (None, NONE):
         meters.append(LaptopMeter(spec["meter"], target, folder, rate))
     where = spec.get("meters_extra_where") or []
     for n, extra in enumerate(spec.get("meters_extra") or [], 1):

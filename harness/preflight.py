@@ -19,6 +19,8 @@ from pathlib import Path
 from typing import Any, Callable, Optional
 from urllib.parse import parse_qsl, urlencode, urlsplit, urlunsplit
 
+from hw.meters import NONE
+
 from .errors import UsageError
 from .targets import Target
 
@@ -80,7 +82,7 @@ def checkpoint_mb(spec: dict[str, Any]) -> float:
 def needs_of(specs: list[dict[str, Any]], meter: Optional[str] = None, where: str = "device") -> Needs:
     """Needs of `specs` (their meters); without specs, only `meter` (sampled `where`)."""
     needs = Needs()
-    if meter and meter != "none":
+    if meter and meter != NONE:
         (needs.laptop_meters if where == "laptop" else needs.device_meters).append(meter)
     for spec in specs:
         data = (spec["dataset"], spec["data_root"], bool(spec["download"]))
@@ -90,7 +92,7 @@ def needs_of(specs: list[dict[str, Any]], meter: Optional[str] = None, where: st
         wheres = [spec.get("meter_where")] + list(spec.get("meters_extra_where") or [])
         for meter, where in zip(meters, wheres):
             kind = needs.laptop_meters if where == "laptop" else needs.device_meters
-            if meter != "none" and meter not in kind:
+            if meter != NONE and meter not in kind:
                 kind.append(meter)
         needs.cuda = needs.cuda or spec["device"] == "cuda"
         needs.need_mb += checkpoint_mb(spec)

@@ -300,7 +300,7 @@ def _partial_eb(run: RunFolder) -> dict[str, Any] | None:
             "late": bool(d.get("late")), "note": d.get("note")}
 
 
-def outcome(run: RunFolder) -> dict[str, Any]:
+def result_fields(run: RunFolder) -> dict[str, Any]:
     """status, accuracy, eb, params, channels and error: from `run_end` when the run finished, else from
     the events so far."""
     status = ev.record_status(run.events)
@@ -344,7 +344,7 @@ def build_record(run_dir: Path, meter: dict | None = None, code_root: Path | Non
         "device": run.first.get("device"), "target": target,
         "code": git_info(code_root) if code_root else {"git_commit": None, "dirty": None},
         "resumed": any(e["event"] == ev.RESUME for e in run.events),
-        **outcome(run),
+        **result_fields(run),
     }
     return validate(record)
 

@@ -5,6 +5,7 @@ import subprocess
 import sys
 from pathlib import Path
 
+from experiments import spec as spec_table
 from experiments.spec import resolve
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -13,6 +14,14 @@ ROOT = Path(__file__).resolve().parents[1]
 TINY = dict(arch="vgg", depth=11, width=0.125, dataset="digits", train_subset=384, test_subset=128,
             batch_size=32, lr=0.1, epochs=6, device="cpu", workers=0, seed=0,
             eb_ratios=[0.5], eb_queue=2, eb_epsilon=0.3, prune_ratio=0.5)
+
+
+def added_key(monkeypatch, name="added_knob", default=3):
+    """The spec table as a later version may have it: one key more, whose default changes nothing."""
+    field = spec_table.Field(name, int, default, None, "a key added by an upgrade")
+    monkeypatch.setattr(spec_table, "FIELDS", spec_table.FIELDS + [field])
+    monkeypatch.setitem(spec_table.BY_NAME, name, field)
+    return name
 
 
 def tiny_spec(**overrides):

@@ -1,10 +1,16 @@
 """YAML configs -> validated specs: sweeps, overrides, run ids, clear errors."""
+import hashlib
+import json
+import logging
 import re
 from pathlib import Path
 
 import pytest
 
-from harness.config import ConfigError, differing_keys, expand, load_specs, parse_overrides, spec_digest
+from experiments import paths
+from harness.config import (NAMING, ConfigError, differing_keys, expand, identity, load_specs, parse_overrides,
+                            spec_digest)
+from tests.runs import added_key
 
 CONFIGS = Path(__file__).resolve().parents[1] / "experiments" / "configs"
 
@@ -35,14 +41,51 @@ def test_run_ids_are_the_same_on_every_expansion_and_plain_folder_names():
         assert s["run_id"].endswith("-" + spec_digest(s))
 
 
-def test_the_digest_covers_every_key_but_the_id_and_where_the_meter_hangs():
+def test_the_digest_covers_every_changed_key_but_not_the_id_or_where_the_meter_hangs():
     spec = expand({})[0]
     same = dict(spec, run_id="other", meter_where="laptop")
     assert spec_digest(same) == spec_digest(spec)
-    for key, value in (("weight_decay", 5e-4), ("meter", "jtop"), ("eb_stop", False), ("lr", 0.1 + 1e-9)):
+    for key, value in (("weight_decay", 5e-4), ("meter", "jtop"), ("eb_stop", False), ("lr", 0.1 + 1e-9),
+                       ("seed", 1), ("depth", 11)):
         assert spec_digest(dict(spec, **{key: value})) != spec_digest(spec), key
     # a value written as an int or a float resolves to the same spec, hence the same id
     assert expand({"lr": 1})[0]["run_id"] == expand({"lr": 1.0})[0]["run_id"]
+    # the keys that name the run are hashed even at their default; the rest only when they differ from it
+    assert set(identity(spec)) == set(NAMING)
+    assert set(identity(expand({"lr": 0.5})[0])) == set(NAMING) | {"lr"}
+
+
+def test_a_key_added_with_a_default_keeps_every_id_and_another_value_gives_new_ids(monkeypatch):
+    before = {p.name: [s["run_id"] for s in load_specs(p)] for p in sorted(CONFIGS.rglob("*.yaml"))}
+    key = added_key(monkeypatch)
+    assert {p.name: [s["run_id"] for s in load_specs(p)] for p in sorted(CONFIGS.rglob("*.yaml"))} == before
+    changed = [s["run_id"] for s in load_specs(CONFIGS / "quickstart.yaml", {key: 4})]
+    assert len(changed) == 2 and not set(changed) & set(before["quickstart.yaml"])
+
+
+def _legacy_id(spec):
+    """The id the earlier rule gave: a digest of every resolved key but the id and where meters hang."""
+    body = {k: v for k, v in spec.items() if k not in ("run_id", "meter_where", "meters_extra_where")}
+    text = json.dumps(body, sort_keys=True, separators=(",", ":"))
+    return spec["run_id"].rsplit("-", 1)[0] + "-" + hashlib.sha256(text.encode()).hexdigest()[:10]
+
+
+def test_a_folder_made_under_the_earlier_id_rule_keeps_its_id(tmp_path, caplog):
+    specs = load_specs(CONFIGS / "quickstart.yaml")
+    eb, dense = specs
+    old = _legacy_id(eb)
+    assert old != eb["run_id"]
+    folder = Path(paths.results_run(tmp_path, old))
+    folder.mkdir(parents=True)
+    (folder / paths.SPEC).write_text(json.dumps(dict(eb, run_id=old, meter_where="device")))
+    # the same readable part but another run (another lr): never adopted
+    other = Path(paths.results_run(tmp_path, _legacy_id(dict(dense, lr=0.5))))
+    other.mkdir(parents=True)
+    (other / paths.SPEC).write_text(json.dumps(dict(dense, lr=0.5)))
+    with caplog.at_level(logging.INFO):
+        adopted = load_specs(CONFIGS / "quickstart.yaml", results=tmp_path)
+    assert [s["run_id"] for s in adopted] == [old, dense["run_id"]]
+    assert "earlier run-id rule" in caplog.text and caplog.text.count(old) == 1
 
 
 def test_keys_swept_together_take_one_value_each_from_every_tuple():

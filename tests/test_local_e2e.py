@@ -8,7 +8,7 @@ import yaml
 from harness.cli import main
 from analysis.schema import SCHEMA
 from meter_standins import WATTS, rapl  # noqa: F401  (the fixture)
-from tests.runs import ROOT
+from tests.runs import ROOT, added_key
 
 
 @pytest.fixture
@@ -22,7 +22,8 @@ def quick_config(tmp_path):
 
 
 @pytest.mark.slow
-def test_quickstart_runs_both_methods_and_records_measured_energy(quick_config, rapl, tmp_path, monkeypatch):
+def test_quickstart_runs_both_methods_and_records_measured_energy(quick_config, rapl, tmp_path, monkeypatch,
+                                                                   capsys):
     monkeypatch.setenv("EBT_HOME", str(tmp_path / "home"))
     results = tmp_path / "results"
     assert main(["run", str(quick_config), "--results", str(results), "--meter", rapl]) == 0
@@ -48,6 +49,15 @@ def test_quickstart_runs_both_methods_and_records_measured_energy(quick_config, 
     assert eb["params"]["final"] < eb["params"]["dense"] == dense["params"]["final"]
     assert eb["totals"]["flops"] < dense["totals"]["flops"]
     assert dense["accuracy"]["top1"] > 30  # 10 classes: chance is 10%
+
+    # an upgrade adds a spec key with a default: the same runs, nothing to do; another value: new runs
+    key = added_key(monkeypatch)
+    capsys.readouterr()
+    assert main(["run", str(quick_config), "--results", str(results), "--meter", rapl]) == 0
+    assert "nothing to do: all 2 runs have ok records" in capsys.readouterr().out
+    assert main(["run", str(quick_config), "--results", str(results), "--meter", rapl, "--dry-run",
+                 "--set", f"{key}=4"]) == 0
+    assert "2 to start" in capsys.readouterr().out
 
 
 def test_bad_config_fails_before_anything_runs(tmp_path, monkeypatch, caplog):

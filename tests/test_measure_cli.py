@@ -18,7 +18,7 @@ def last_json(text):
 @pytest.mark.slow
 def test_measure_counter_meter_json_and_exit_code(rapl, capfd, tmp_path):
     cmd = [sys.executable, "-c", "import time, sys; time.sleep(1.0); print('hi'); sys.exit(3)"]
-    rc = main(["measure", "--meter", rapl, "--rate", "20", "--json", "--out", str(tmp_path / "m"), "--"] + cmd)
+    rc = main(["measure", "--meter", rapl, "--rate", "20", "--json", "--trace", str(tmp_path / "m"), "--"] + cmd)
     out, err = capfd.readouterr()
     assert rc == 3
     assert out.startswith("hi\n")

@@ -20,7 +20,7 @@ def register(sub: argparse._SubParsersAction) -> None:
                                    "meter and checkpoint space.")
     p.add_argument("config", type=Path, nargs="?", help="YAML config whose runs to check for")
     options.target(p)
-    p.add_argument("--meter", default=None, help="power meter spec to open and read (default: the config's)")
+    options.meter(p, "power meter to open and read")
     options.overrides(p, "override a config key (repeatable), as for ebt run")
     p.add_argument("--idle", type=float, default=0.0, metavar="SECONDS",
                    help="also measure the meter's idle baseline for SECONDS")
@@ -29,18 +29,11 @@ def register(sub: argparse._SubParsersAction) -> None:
 
 def _specs(args: argparse.Namespace) -> list[dict]:
     from ..config import load_specs, parse_overrides
-    from .run import meter_where
-    overrides = parse_overrides(args.overrides)
-    if args.meter is not None:
-        overrides["meter"] = args.meter
-    specs = load_specs(args.config, overrides)
-    for spec in specs:
-        spec["meter_where"] = meter_where(spec["meter"], args.target)
-    return specs
+    return load_specs(args.config, parse_overrides(args.overrides), options.meters_given(args), args.target)
 
 
 def cmd_doctor(args: argparse.Namespace) -> int:
-    from .run import meter_where
+    from ..config import meter_where
     specs = _specs(args) if args.config else []
     meter = None if specs or args.meter is None else args.meter
     needs = needs_of(specs, meter, meter_where(meter, args.target) if meter else "device")

@@ -5,7 +5,7 @@
 * `ebt meters watch --meter SPEC [--rate HZ] [--seconds N]` prints live watts.
 * `ebt meters idle --meter SPEC --seconds N [--json]` measures the idle baseline (mean W) that
   records keep next to gross energy (`net_energy_j`).
-* `ebt measure --meter SPEC [--rate HZ] [--json] [--out DIR] [--idle-w W] -- CMD ...` runs CMD while
+* `ebt measure --meter SPEC [--rate HZ] [--json] [--trace DIR] [--idle-w W] -- CMD ...` runs CMD while
   sampling, then reports seconds, joules, mean W, samples and coverage (human summary on stderr;
   with --json one JSON object as the last line of stdout) and exits with CMD's exit code.
 """
@@ -27,6 +27,7 @@ from experiments import paths
 from harness.errors import EbtError, UsageError
 from hw.energy import integrate
 from hw.meters import (
+    AUTO,
     AUTO_ORDER,
     LAPTOP_KINDS,
     MeterSpecError,
@@ -36,6 +37,8 @@ from hw.meters import (
 )
 from hw.sampler import PowerSampler, measure_idle
 from hw.trace import read_trace
+
+from . import options
 
 log = logging.getLogger(__name__)
 
@@ -52,32 +55,30 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     watch = actions.add_parser("watch", help="print live watts")
     _meter_args(watch)
     watch.add_argument("--seconds", type=float, default=None, help="stop after N seconds (default: Ctrl-C)")
-    watch.add_argument("--out", type=Path, default=None, help="keep the trace in this folder")
+    options.trace(watch)
     watch.set_defaults(func=cmd_watch)
 
     idle = actions.add_parser("idle", help="measure the idle baseline (mean W over N seconds)")
     _meter_args(idle)
     idle.add_argument("--seconds", type=float, default=30.0, help="how long to sample (default 30)")
     idle.add_argument("--json", action="store_true", help="print one JSON object")
-    idle.add_argument("--out", type=Path, default=None, help="keep the trace in this folder")
+    options.trace(idle)
     idle.set_defaults(func=cmd_idle)
 
     measure = subparsers.add_parser("measure", help="run a command and measure its energy",
                                     description="Run CMD while sampling power; report its energy.",
-                                    usage="ebt measure [--meter SPEC] [--rate HZ] [--json] [--out DIR] "
+                                    usage="ebt measure [--meter SPEC] [--rate HZ] [--json] [--trace DIR] "
                                           "[--idle-w W] -- CMD [ARG ...]")
     _meter_args(measure)
     measure.add_argument("--json", action="store_true", help="last stdout line: one JSON object")
-    measure.add_argument("--out", type=Path, default=None, help="keep power.csv/power.meta.json here")
+    options.trace(measure)
     measure.add_argument("--idle-w", type=float, default=None, help="idle baseline in W: also report net energy")
     measure.add_argument("cmd", nargs=argparse.REMAINDER, help="the command, after --")
     measure.set_defaults(func=cmd_measure)
 
 
 def _meter_args(parser: argparse.ArgumentParser) -> None:
-    parser.add_argument("--meter", default="auto",
-                        help="meter spec: auto, ina3221[:VDD_IN+VDD_MUX], jtop, tegrastats, nvml, rapl, "
-                             "wattsup:/dev/ttyUSB0, um25c:PORT, scpi:tcp://HOST:PORT, lines:PORT (options after ?)")
+    options.meter(parser, "power meter", default=AUTO)
     parser.add_argument("--rate", type=float, default=10.0, help="sampling rate in Hz (default 10)")
 
 
@@ -158,7 +159,7 @@ def cmd_measure(args: argparse.Namespace) -> int:
     if not cmd:
         raise UsageError("ebt measure: give the command after --, e.g. ebt measure -- python3 train.py")
     meter = _open(args.meter)
-    sampling = _Sampling(meter, args.out, args.rate)
+    sampling = _Sampling(meter, args.trace, args.rate)
     try:
         with sampling:
             t_start = time.time()
@@ -173,7 +174,7 @@ def cmd_measure(args: argparse.Namespace) -> int:
         out = {"command": cmd, "exit_code": rc, "seconds": t_end - t_start, "t_start": t_start, "t_end": t_end,
                "meter": meter.info() if meter else None, "idle_w": args.idle_w}
         out.update(sampling.result(t_start, t_end, args.idle_w))
-        if args.out:
+        if args.trace:
             out["trace"] = paths.power_csv(sampling.folder)
         if sampling.stats:
             out["malformed"] = sampling.stats["malformed"]
@@ -200,8 +201,8 @@ def _summary(out: dict) -> str:
 
 def cmd_idle(args: argparse.Namespace) -> int:
     meter = _open(args.meter, required=True)
-    tmp = None if args.out else tempfile.mkdtemp(prefix="ebt-power-")
-    folder = Path(args.out) if args.out else Path(tmp)
+    tmp = None if args.trace else tempfile.mkdtemp(prefix="ebt-power-")
+    folder = Path(args.trace) if args.trace else Path(tmp)
     folder.mkdir(parents=True, exist_ok=True)
     try:
         res, t0, t1 = measure_idle(meter, args.seconds, str(folder), rate_hz=args.rate)
@@ -226,7 +227,7 @@ def cmd_idle(args: argparse.Namespace) -> int:
 
 def cmd_watch(args: argparse.Namespace) -> int:
     meter = _open(args.meter, required=True)
-    sampling = _Sampling(meter, args.out, args.rate)
+    sampling = _Sampling(meter, args.trace, args.rate)
     print("watching %s (Ctrl-C to stop)" % meter.spec)
     shown = None
     try:

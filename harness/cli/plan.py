@@ -9,7 +9,6 @@ from .. import CODE_ROOT
 from ..errors import UsageError
 from ..targets import open_target
 from . import options
-from .run import meter_where
 
 log = logging.getLogger(__name__)
 
@@ -21,7 +20,7 @@ def register(sub: argparse._SubParsersAction) -> None:
                                    "Slurm also the wall time on N nodes.")
     p.add_argument("config", type=Path, help="YAML config (e.g. experiments/configs/table2/vgg16-cifar10.yaml)")
     options.target(p)
-    p.add_argument("--meter", default=None, help="power meter spec for the calibration; default: the config's")
+    options.meter(p, "power meter for the calibration")
     options.overrides(p)
     options.results(p)
     p.add_argument("--nodes", type=int, default=None,
@@ -69,16 +68,15 @@ def _calibrations(args: argparse.Namespace, target, shapes: list, meter: str) ->
 
 def cmd_plan(args: argparse.Namespace) -> int:
     from .. import plan as pl  # imports torch: only when planning
+    from hw.meters import NONE
+
     from ..config import load_specs, parse_overrides
 
-    overrides = parse_overrides(args.overrides)
-    if args.meter is not None:
-        overrides["meter"] = args.meter
-    specs = load_specs(args.config, overrides)
+    specs = load_specs(args.config, parse_overrides(args.overrides), options.meters_given(args), args.target)
     meter = specs[0]["meter"]
-    if meter_where(meter, args.target) == "laptop":
+    if specs[0]["meter_where"] == "laptop":
         log.warning("%s hangs off the laptop: the calibration runs without it, so kJ stay null", meter)
-        meter = "none"
+        meter = NONE
     target = open_target(args.target, trust_new_host=args.trust_new_host)
     try:
         shapes = list(dict.fromkeys(p.shape for spec in specs for p in pl.phases_of(spec)))

@@ -11,14 +11,6 @@ from . import options
 log = logging.getLogger(__name__)
 
 
-def meter_where(meter: str, target_url: str) -> str:
-    """Serial meters hang off the laptop in an SSH setup; everything else is read where the run is."""
-    if target_url in ("", "local"):
-        return "device"
-    from hw.meters import is_serial
-    return "laptop" if is_serial(meter) else "device"
-
-
 def register(sub: argparse._SubParsersAction) -> None:
     p = sub.add_parser("run", help="run a config's experiments on a target and record them",
                        description="Run every experiment of a YAML config (one per combination of its "
@@ -26,10 +18,7 @@ def register(sub: argparse._SubParsersAction) -> None:
                                    "folder and write results/runs/<run_id>/record.json.")
     p.add_argument("config", type=Path, help="YAML config (e.g. experiments/configs/quickstart.yaml)")
     options.target(p)
-    p.add_argument("--meter", action="append", default=None,
-                   help="power meter spec (auto, none, jtop, ina3221, nvml, rapl, wattsup:PORT, ...); default: "
-                        "the config's. Repeat it to record several meters at once: the first is the primary "
-                        "(tables), each other one gets its own trace and energies in the record")
+    options.meter(p, "power meter", several=True)
     options.overrides(p)
     options.results(p)
     p.add_argument("--checkpoints", action="store_true", help="also fetch checkpoints and tickets")
@@ -47,16 +36,8 @@ def cmd_run(args: argparse.Namespace) -> int:
     )
     from ..config import load_specs, parse_overrides
     from ..preflight import before_run
-    overrides = parse_overrides(args.overrides)
-    if args.meter:
-        from hw.meters import parse_spec
-        for given in args.meter:
-            parse_spec(given)  # a bad spec fails here, before any run folder exists
-        overrides["meter"], overrides["meters_extra"] = args.meter[0], args.meter[1:]
-    specs = load_specs(args.config, overrides)
-    for spec in specs:
-        spec["meter_where"] = meter_where(spec["meter"], args.target)
-        spec["meters_extra_where"] = [meter_where(m, args.target) for m in spec["meters_extra"]]
+    specs = load_specs(args.config, parse_overrides(args.overrides), options.meters_given(args), args.target,
+                       args.results)
     planned = sweep.plan(specs, args.results, force=args.force)
     if args.dry_run:
         print(sweep.table(planned))

@@ -20,7 +20,7 @@ from urllib.parse import unquote
 from hw.meters.base import (COMMON_OPTIONS, MalformedReading, Meter, MeterDisconnected, MeterError, MeterSpecError,
                             MeterUnavailable, NoReading, Sample)
 
-__all__ = ["open_meter", "open_auto", "make_meter", "parse_spec", "is_serial", "where", "probe", "KINDS",
+__all__ = ["AUTO", "NONE", "open_meter", "open_auto", "make_meter", "parse_spec", "is_serial", "where", "probe", "KINDS",
            "AUTO_ORDER", "DEVICE_KINDS", "LAPTOP_KINDS", "Meter", "Sample", "MeterError", "MeterSpecError",
            "MeterUnavailable", "MalformedReading", "NoReading", "MeterDisconnected"]
 
@@ -41,7 +41,8 @@ KINDS = collections.OrderedDict([
     ("scpi", Kind("hw.meters.scpi", "ScpiMeter", "laptop", True)),
     ("lines", Kind("hw.meters.serialmeters", "LinesMeter", "laptop", True)),
 ])
-SPECIAL = ("auto", "none")
+AUTO, NONE = "auto", "none"  # the two specs that name no kind: find one, measure nothing
+SPECIAL = (AUTO, NONE)
 DEVICE_KINDS = tuple(k for k, v in KINDS.items() if v.where == "device")
 LAPTOP_KINDS = tuple(k for k, v in KINDS.items() if v.where == "laptop")
 # What `auto` tries, in order: the on-board monitors first (no service, fastest), then jtop's

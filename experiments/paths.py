@@ -1,25 +1,24 @@
 """Every file of a run folder, and where run folders live: the one owner of these names.
 
 Both sides import it (the runner on the board, the harness and the analysis on the laptop), so a file
-name is written here and nowhere else. A run folder on the target holds what the runner writes; the
+name is written here and nowhere else; the power trace's names are `hw.trace`'s (its format), re-exported. A run folder on the target holds what the runner writes; the
 laptop's copy under `results/runs/<run_id>/` holds the fetched files plus the laptop's own
 (`RUN_INFO`, `LAPTOP_POWER`, `LAPTOP_CLOCK`, `RECORD`).
 """
 import os
 
+from hw.fileio import TMP_SUFFIX  # noqa: F401 (a half-written file's suffix, re-exported)
+from hw.trace import POWER_CSV, POWER_META, SECONDARY_POWER  # noqa: F401 (the trace format's, re-exported)
+
 # written by the runner on the target
 SPEC = "spec.json"
 EVENTS = "events.jsonl"
-POWER_CSV = "power.csv"
-POWER_META = "power.meta.json"
-SECONDARY_POWER = "power-%d.csv"  # the trace of secondary meter n (1, 2, ...), beside the primary's power.csv
 MASKS = "masks.jsonl"
 RUNNER_LOG = "runner.log"
 RUNNER_PID = "runner.pid"
 LOCK = ".lock"
 CHECKPOINTS = "checkpoints"
 TICKETS = "tickets"
-TMP_SUFFIX = ".tmp"
 
 # written by the laptop into its copy of the run folder
 RUN_INFO = "run.json"

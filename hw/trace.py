@@ -36,20 +36,19 @@ import json
 import math
 import os
 
-import numpy as np
-
-from experiments.paths import POWER_CSV, POWER_META
 from hw.fileio import atomic_write, atomic_write_json
 
-CSV_NAME = POWER_CSV
-META_NAME = POWER_META
+# The trace's file names, owned here; `experiments.paths` re-exports them for the run folder's layout.
+POWER_CSV = "power.csv"
+POWER_META = "power.meta.json"
+SECONDARY_POWER = "power-%d.csv"  # the trace of secondary meter n (1, 2, ...), beside the primary's power.csv
 FORMAT = "ebt-power-trace/1"
 
 
 def csv_path(path):
     """`path` itself when it names a `.csv` file, else `power.csv` inside that (run) folder."""
     path = str(path)
-    return path if path.endswith(".csv") and not os.path.isdir(path) else os.path.join(path, CSV_NAME)
+    return path if path.endswith(".csv") and not os.path.isdir(path) else os.path.join(path, POWER_CSV)
 
 
 def meta_path(path):
@@ -128,6 +127,7 @@ class Trace:
     """
 
     def __init__(self, t, watts, rails=None, energy_j=None, meta=None, skipped_rows=0, path=None):
+        import numpy as np  # on use: the CLI and the run-folder names import this module without arrays
         self.t = np.asarray(t, dtype=float)
         self.watts = np.asarray(watts, dtype=float)
         self.rails = dict(rails or {})
@@ -178,6 +178,7 @@ def read_trace(path):
             skipped += 1
             continue
         rows.append(row)
+    import numpy as np
     data = np.array(rows, dtype=float).reshape(len(rows), width)
     order = np.argsort(data[:, 0], kind="mergesort")  # stable: equal times keep their written order
     data = data[order]

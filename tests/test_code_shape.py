@@ -1,5 +1,5 @@
 """The code's shape rules that nothing else would catch: short functions, and every run-folder file name
-owned by experiments/paths.py alone."""
+owned by experiments/paths.py alone (the power trace's by hw/trace.py, which paths.py re-exports)."""
 import ast
 from pathlib import Path
 
@@ -32,10 +32,10 @@ def test_no_function_is_longer_than_50_lines():
 
 
 def test_run_folder_names_are_written_only_in_the_paths_module():
-    owner = ROOT / "experiments" / "paths.py"
+    owners = (ROOT / "experiments" / "paths.py", ROOT / "hw" / "trace.py")
     found = []
     for path, tree in _sources():
-        if path == owner:
+        if path in owners:
             continue
         docstrings = {id(n.body[0].value) for n in ast.walk(tree)
                       if isinstance(n, (ast.Module, ast.FunctionDef, ast.ClassDef, ast.AsyncFunctionDef))

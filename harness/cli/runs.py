@@ -162,7 +162,7 @@ def _to_cancel(args: argparse.Namespace) -> list[RunInfo]:
     if not Path(args.what).is_file():
         return [RunInfo.load(args.results, args.what)]
     from ..config import load_specs, parse_overrides  # imports torch: only for a config
-    ids = [s["run_id"] for s in load_specs(Path(args.what), parse_overrides(args.overrides))]
+    ids = [s["run_id"] for s in load_specs(Path(args.what), parse_overrides(args.overrides), results=args.results)]
     known = [RunInfo.load(args.results, i) for i in ids if RunInfo.path(args.results, i).exists()]
     if not known:
         raise UsageError(f"none of the {len(ids)} runs of {args.what} was started from {args.results} "

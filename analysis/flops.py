@@ -17,9 +17,9 @@ from functools import lru_cache
 
 import torch
 
+from experiments.datasets import DATASETS
 from experiments.models import build
 
-INPUT_SIZE = {"cifar10": 32, "cifar100": 32, "digits": 32, "imagenet": 224}
 TRAIN_FACTOR = 3
 
 
@@ -36,7 +36,7 @@ def forward_flops(model: dict, dataset: str) -> int:
     """FLOPs of one forward pass of one sample. `model` is the runner's description
     `{arch, depth, num_classes, cfg}`."""
     return _forward_flops(model["arch"], int(model["depth"]), int(model["num_classes"]),
-                          tuple(model["cfg"]), INPUT_SIZE[dataset])
+                          tuple(model["cfg"]), DATASETS[dataset].input_size)
 
 
 def training_flops(model: dict, dataset: str, samples: int, epochs: int) -> float:

@@ -9,9 +9,8 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
+from experiments.datasets import DATASETS
 from experiments.methods import BASELINE, EB, REFERENCE  # noqa: F401 (the groups, re-exported for analysis)
-
-DATASET_NAMES = {"cifar10": "CIFAR-10", "cifar100": "CIFAR-100", "imagenet": "ImageNet"}
 
 # The paper's labels of the two EB variants its draw-epoch experiments use (Tables 1/4, Figs 1/5; Fig 2).
 DEFAULT_EB = "EB Train (FF)"
@@ -72,8 +71,9 @@ def model_name(arch: str, depth: int | None) -> str:
 
 
 def dataset_name(dataset: str) -> str:
-    """The paper's dataset name; datasets the paper lacks (e.g. the offline 'digits') keep their own name."""
-    return DATASET_NAMES.get(str(dataset).lower(), str(dataset))
+    """The paper's dataset name (the registry's `display`); a name the registry lacks stays as it is."""
+    known = DATASETS.get(str(dataset).lower())
+    return known.display if known else str(dataset)
 
 
 def method_name(method: str) -> str:

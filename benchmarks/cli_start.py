@@ -5,13 +5,15 @@ libraries each one loaded (torch must not be among them).
 
     .venv/bin/python benchmarks/cli_start.py [--repeat 5] [--results results]
 
-Prints the median and the fastest wall time of `--repeat` starts; the machine's load shows in the spread.
+Prints the median and the fastest wall time of `--repeat` starts, and the median CPU time (user + system)
+of the process: on a shared, loaded machine the wall time says as much about the neighbours.
 """
 from __future__ import annotations
 
 import argparse
 import json
 import os
+import resource
 import statistics
 import subprocess
 import sys
@@ -26,14 +28,20 @@ PROBE = ("import sys, json\nfrom harness.cli import main\ntry:\n    rc = main(sy
          "sys.exit(rc)\n" % (HEAVY,))
 
 
-def start(argv: list[str]) -> tuple[float, list[str], int]:
+def _child_cpu() -> float:
+    usage = resource.getrusage(resource.RUSAGE_CHILDREN)
+    return usage.ru_utime + usage.ru_stime
+
+
+def start(argv: list[str]) -> tuple[float, float, list[str], int]:
+    """(wall s, CPU s, heavy libraries loaded, exit code) of one `ebt ARGV` in a fresh process."""
     env = dict(os.environ, PYTHONPATH=str(ROOT))
-    t0 = time.perf_counter()
+    t0, c0 = time.perf_counter(), _child_cpu()
     proc = subprocess.run([sys.executable, "-c", PROBE] + argv, cwd=ROOT, env=env,
                           stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True)
-    wall = time.perf_counter() - t0
+    wall, cpu = time.perf_counter() - t0, _child_cpu() - c0
     loaded = [json.loads(line[7:]) for line in proc.stderr.splitlines() if line.startswith("LOADED ")]
-    return wall, (loaded[-1] if loaded else ["?"]), proc.returncode
+    return wall, cpu, (loaded[-1] if loaded else ["?"]), proc.returncode
 
 
 def main() -> int:
@@ -43,13 +51,15 @@ def main() -> int:
     args = ap.parse_args()
     bad = 0
     for argv in (["--help"], ["status", "--results", args.results]):
-        times, loaded, rc = [], [], 0
+        times, cpus, loaded, rc = [], [], [], 0
         for _ in range(args.repeat):
-            wall, loaded, rc = start(argv)
+            wall, cpu, loaded, rc = start(argv)
             times.append(wall)
+            cpus.append(cpu)
         label = "ebt " + " ".join(argv)
-        print(f"{label:40s} median {statistics.median(times):.2f} s, fastest {min(times):.2f} s "
-              f"(goal <= 0.5 s); loaded: {', '.join(loaded) or 'none of ' + ', '.join(HEAVY)}"
+        print(f"{label:32s} wall median {statistics.median(times):.2f} s, fastest {min(times):.2f} s; "
+              f"CPU median {statistics.median(cpus):.2f} s (goal <= 0.5 s); "
+              f"loaded: {', '.join(loaded) or 'none of ' + ', '.join(HEAVY)}"
               + ("" if rc == 0 else f"  rc={rc}"))
         bad += rc != 0 or "torch" in loaded
     return 1 if bad else 0

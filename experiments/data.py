@@ -17,13 +17,12 @@ import numpy as np
 import torch
 from torch.utils.data import DataLoader, Dataset, Subset
 
+from .datasets import CIFAR_LAYOUT, DIGITS_FILE, DIGITS_TRAIN_FRACTION
+
 CIFAR_MEAN = (0.4914, 0.4822, 0.4465)
 CIFAR_STD = (0.2023, 0.1994, 0.2010)
 IMAGENET_MEAN = (0.485, 0.456, 0.406)
 IMAGENET_STD = (0.229, 0.224, 0.225)
-# scikit-learn's copy of the UCI optdigits test set (images 0..16, labels), as uint8 arrays: the board
-# needs no scikit-learn (and no scipy) for the offline dataset.
-DIGITS_FILE = os.path.join(os.path.dirname(os.path.abspath(__file__)), "digits.npz")
 
 
 class DataError(RuntimeError):
@@ -34,13 +33,6 @@ def _cifar_transforms(train):
     from torchvision import transforms
     steps = [transforms.RandomCrop(32, padding=4), transforms.RandomHorizontalFlip()] if train else []
     return transforms.Compose(steps + [transforms.ToTensor(), transforms.Normalize(CIFAR_MEAN, CIFAR_STD)])
-
-
-CIFAR_LAYOUT = {
-    # name: (folder torchvision extracts to, train files, test files, label key)
-    "cifar10": ("cifar-10-batches-py", ["data_batch_%d" % i for i in range(1, 6)], ["test_batch"], "labels"),
-    "cifar100": ("cifar-100-python", ["train"], ["test"], "fine_labels"),
-}
 
 
 class CifarFolder(Dataset):
@@ -136,14 +128,14 @@ def _digits(train):
     images = (images.clamp(0, 1) * 255).round().to(torch.uint8).repeat(1, 3, 1, 1)
     labels = torch.from_numpy(raw_labels.astype(np.int64))
     order = torch.from_numpy(np.random.RandomState(0).permutation(len(labels)))
-    cut = int(0.8 * len(labels))
+    cut = int(DIGITS_TRAIN_FRACTION * len(labels))
     idx = order[:cut] if train else order[cut:]
     return TensorImages(images[idx], labels[idx], train)
 
 
 def dataset(spec, train):
     name = spec["dataset"]
-    if name in ("cifar10", "cifar100"):
+    if name in CIFAR_LAYOUT:
         ds = _cifar(name, spec["data_root"], train, spec["download"])
     elif name == "imagenet":
         ds = _imagenet(spec["data_root"], train)

@@ -14,6 +14,7 @@ default never changes: run ids hash only the values that differ from their defau
 import collections
 import json
 
+from .datasets import DATASETS
 from .methods import METHODS
 from .models import check as check_arch
 
@@ -28,7 +29,7 @@ FIELDS = [
     Field("arch", str, "vgg", ("vgg", "preresnet", "resnet"), "architecture family"),
     Field("depth", int, 16, None, "depth: vgg 11/13/16/19, preresnet 9n+2, resnet 18/50"),
     Field("width", float, 1.0, None, "channel multiplier of the dense model (< 1 for quick runs)"),
-    Field("dataset", str, "cifar10", ("cifar10", "cifar100", "imagenet", "digits"), "dataset"),
+    Field("dataset", str, "cifar10", tuple(DATASETS), "dataset (the registry experiments.datasets)"),
     Field("data_root", str, "data", None, "folder holding the dataset (torchvision CIFAR layout, ImageFolder)"),
     Field("download", bool, False, None, "download CIFAR when missing"),
     Field("train_subset", int, None, None, "use only the first N training samples (quick runs)"),
@@ -204,4 +205,4 @@ def load(path):
 
 
 def num_classes(spec):
-    return {"cifar10": 10, "cifar100": 100, "imagenet": 1000, "digits": 10}[spec["dataset"]]
+    return DATASETS[spec["dataset"]].classes

@@ -5,6 +5,10 @@ event log was read), written atomically, so `ebt status`, `ebt attach` and `ebt 
 later shell. Following reads `events.jsonl` (and `power.csv`, for live watts) by byte offset: after a
 dropped connection it reconnects with backoff and continues where it stopped, losing nothing. The run's
 state comes from its log through `experiments.events.outcome`, the one place that decides it.
+
+Only a target's own failures (`harness.targets.TargetFailure`) count as a dropped link. The live view and
+the record builder are this program's: an error in them is a bug, shown in one line (the traceback with
+`-v`), and the run is still followed to its end, never left detached because of it.
 """
 from __future__ import annotations
 
@@ -20,12 +24,11 @@ from experiments import paths
 from hw.fileio import atomic_write_json, parse_jsonl
 from hw.trace import parse_tail
 
-from .console import Progress
 from .errors import EbtError, UnknownRun
-from .record import build_record, write_record
-from .targets import Target
+from .targets import Target, TargetFailure
 
 if TYPE_CHECKING:
+    from .console import Progress
     from .laptop_meter import LaptopMeters
 
 log = logging.getLogger(__name__)
@@ -65,33 +68,51 @@ class RunInfo:
         return cls(**json.loads(path.read_text()))
 
 
+def log_bug(what: str, err: Exception) -> None:
+    """One line for a bug in a part the run does not depend on; the traceback with `-v`."""
+    log.error("%s failed: %s: %s (a bug; run with -v for the traceback)", what, type(err).__name__, err,
+              exc_info=err if log.isEnabledFor(logging.DEBUG) else None)
+
+
 @dataclass
 class _Follower:
     """Reads a run's new events (and power rows, for the live view) by byte offset."""
 
     info: RunInfo
     target: Target
-    progress: Optional[Progress]
+    progress: Optional["Progress"]
     power_offset: int = 0
 
-    def poll(self) -> tuple[list[dict], bool]:
-        """New complete events since the last poll, and whether the runner is alive; the transport's
-        own errors propagate (the caller reconnects)."""
+    def poll(self) -> tuple[list[dict], bool, list[tuple[float, float]]]:
+        """New complete events since the last poll, whether the runner is alive, and new power samples
+        for the live view; the target's failures propagate (the caller reconnects)."""
         chunk = self.target.read_from(paths.events(self.info.run_dir), self.info.events_offset)
         power = (self.target.read_from(paths.power_csv(self.info.run_dir), self.power_offset)
                  if self.progress else b"")
         alive = self.target.alive(self.info.pid)
         rows, used = parse_jsonl(chunk)
         self.info.events_offset += used
+        samples: list[tuple[float, float]] = []
         if power:
             samples, pused = parse_tail(power, has_header=self.power_offset == 0)
             self.power_offset += pused
+        return rows, alive, samples
+
+    def show(self, rows: list[dict], samples: list[tuple[float, float]],
+             on_tick: Optional[Callable[[], None]] = None) -> None:
+        """Pass new events and watts to the live view (and tick it); a view that fails is switched off."""
+        if self.progress is None:
+            return
+        try:
             for t, watts in samples:
                 self.progress.on_power(t, watts)
-        if self.progress:
             for e in rows:
                 self.progress.on_event(e)
-        return rows, alive
+            if on_tick:
+                on_tick()
+        except Exception as err:  # the view's own bug: the run is followed and recorded without it
+            log_bug(f"{self.info.run_id}: the live view", err)
+            self.progress = None
 
     def drained(self) -> bool:
         """Whether the log has nothing unread (a runner may write its last lines just before exiting)."""
@@ -123,7 +144,7 @@ class _Backoff:
         return True
 
 
-def follow(info: RunInfo, target: Target, results: Path, progress: Optional[Progress] = None,
+def follow(info: RunInfo, target: Target, results: Path, progress: Optional["Progress"] = None,
            on_tick: Optional[Callable[[], None]] = None) -> str:
     """Follow the run until its log ends (-> the `run_end` status) or its runner is gone without one
     (-> lost). Reconnects with backoff when the target drops; after RECONNECT_GIVE_UP_S without the
@@ -132,19 +153,19 @@ def follow(info: RunInfo, target: Target, results: Path, progress: Optional[Prog
     seen: list[dict] = []
     while True:
         try:
-            rows, alive = follower.poll()
-            seen.extend(e for e in rows if e.get("event") in (ev.RUN_START, ev.RUN_END))
-            if not alive and not follower.drained():
-                continue
-        except Exception as err:  # the transport's own errors differ per target (OSError, SSHException...)
+            rows, alive, samples = follower.poll()
+            drained = alive or follower.drained()
+        except TargetFailure as err:
             if backoff.failed(info, err):
                 continue
             info.state = ev.DETACHED
             info.save(results)
             return info.state
         backoff.ok()
-        if on_tick:
-            on_tick()
+        seen.extend(e for e in rows if e.get("event") in (ev.RUN_START, ev.RUN_END))
+        follower.show(rows, samples, on_tick if drained else None)
+        if not drained:
+            continue
         info.state = ev.outcome(seen, alive)
         if info.state in ev.RESUMABLE and alive and target.job(info.pid) is not None:
             info.state = ev.RUNNING  # the scheduler requeued the job (preempted): its runner resumes the run
@@ -185,9 +206,18 @@ def relaunch(info: RunInfo, target: Target, results: Path, code_root: Path) -> R
 def finalize(info: RunInfo, target: Target, results: Path, code_root: Path, checkpoints: bool = False,
              meter: Optional[dict[str, Any]] = None) -> Path:
     """Fetch the run folder into `results/runs/<run_id>/` and write its record."""
+    from .record import build_record, write_record  # numpy, and torch to count FLOPs: only to record
+
     dest = Path(paths.results_run(results, info.run_id))
     target.fetch(info.run_dir, dest, checkpoints=checkpoints)
-    record = build_record(dest, meter=meter, code_root=code_root, target=info.target)
+    try:
+        record = build_record(dest, meter=meter, code_root=code_root, target=info.target)
+    except EbtError:
+        raise
+    except Exception as err:  # the builder's bug, not the run's: its state stays what its log says
+        log.debug("%s: the record builder's traceback", info.run_id, exc_info=True)
+        raise EbtError(f"{info.run_id}: its record could not be built: {type(err).__name__}: {err} (a bug; run "
+                       f"with -v for the traceback; `ebt attach {info.run_id}` writes it again)") from err
     path = write_record(record, dest)
     top1 = record["accuracy"].get("top1")
     energy = record["totals"]["energy_j"]
@@ -222,6 +252,8 @@ def follow_and_finish(info: RunInfo, target: Target, results: Path, code_root: P
                       checkpoints: bool = False, laptop: Optional["LaptopMeters"] = None) -> str:
     """Follow the run live, stop the laptop meter, and (unless the run was lost or left detached)
     fetch it and write its record. Returns the run's state."""
+    from .console import Progress  # rich: only when following a run live
+
     progress = Progress(info.run_id)
 
     def show_laptop_watts() -> None:
@@ -232,7 +264,10 @@ def follow_and_finish(info: RunInfo, target: Target, results: Path, code_root: P
     try:
         state = follow(info, target, results, progress, on_tick=show_laptop_watts if laptop else None)
     finally:
-        progress.close()
+        try:
+            progress.close()
+        except Exception as err:  # the view's bug: the meter is still stopped and the run recorded
+            log_bug(f"{info.run_id}: the live view", err)
         meter_block = laptop.stop() if laptop else None
     if state == ev.LOST:
         log.error("%s: the runner on %s is gone without finishing; `ebt resume %s`",

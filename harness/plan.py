@@ -34,6 +34,7 @@ from typing import Any, Callable
 from experiments import events as ev
 from experiments import paths
 from experiments import phases as ph
+from experiments.datasets import DATASETS
 from experiments.methods import METHODS
 from experiments.models import default_cfg
 from experiments.spec import num_classes
@@ -48,10 +49,6 @@ EB_DRAW_FRACTION = 0.15
 EB_KEYS = ("method", "arch", "depth", "width", "dataset", "epochs", "batch_size", "lr", "sparsity", "seed",
            "prune_ratio", "eb_epsilon", "eb_queue", "eb_rule", "train_subset")
 CALIBRATIONS = "calibrations"
-INPUT_SIZE = {"cifar10": 32, "cifar100": 32, "digits": 32, "imagenet": 224}
-# (train, test) images of each dataset; digits: the suite's 80/20 split of scikit-learn's 1,797
-DATASET_SIZE = {"cifar10": (50000, 10000), "cifar100": (50000, 10000), "imagenet": (1281167, 50000),
-                "digits": (1437, 360)}
 CALIBRATE_TIMEOUT_S = 900.0
 BUDGET_S = 30.0
 
@@ -157,7 +154,7 @@ def phases_of(spec: dict[str, Any], eb_at: int = 1) -> list[PhasePlan]:
         if isinstance(phase, ph.EarlyBirdSearch) and spec["eb_stop"]:
             epochs = min(epochs, stub.state[ph.STATE_EB]["epoch"])
         shape = Shape(spec["arch"], int(spec["depth"]), tuple(dense), num_classes(spec),
-                      INPUT_SIZE[spec["dataset"]], int(spec["batch_size"]), spec["device"],
+                      DATASETS[spec["dataset"]].input_size, int(spec["batch_size"]), spec["device"],
                       _precision_bits(phase, spec))
         out.append(PhasePlan(phase.name, int(epochs), list(cfg), shape))
     return out
@@ -211,7 +208,7 @@ def _batches(samples: int, batch: int) -> int:
 
 
 def data_sizes(spec: dict[str, Any]) -> tuple[int, int]:
-    train, test = DATASET_SIZE[spec["dataset"]]
+    train, test = DATASETS[spec["dataset"]].train, DATASETS[spec["dataset"]].test
     return (min(train, spec["train_subset"] or train), min(test, spec["test_subset"] or test))
 
 

@@ -3,7 +3,7 @@
 Each check is a `Check(name, ok, detail, fix)`; `fix` names the command or the set-up step of
 hw/jetson/README.md that repairs it. A failed `blocking` check means a run cannot work (no torch, no
 dataset, no disk, a meter that does not open); the others are warnings (clocks not locked, a clock
-offset). The target side is one call, `python3 -m hw.probe` from the shipped code (Python 3.6 there),
+offset). The target side is one call, `python3 -m experiments.probe` from the shipped code (Python 3.6 there),
 which reports what it finds as JSON and creates nothing.
 
 A target type can add its own checks (a scheduler's partition, `sbatch`): a method `checks() -> list[Check]`
@@ -19,6 +19,7 @@ from pathlib import Path
 from typing import Any, Callable, Optional
 from urllib.parse import parse_qsl, urlencode, urlsplit, urlunsplit
 
+from experiments.datasets import DATASETS
 from hw.meters import NONE
 
 from .errors import UsageError
@@ -121,7 +122,7 @@ def torch_fix(target: Target) -> str:
 def run_probe(target: Target, code_dir: str, needs: Needs, idle_s: float = 0.0,
               run_root: Optional[str] = None) -> tuple[Optional[dict], Optional[Check]]:
     """(the probe's report, None) or (None, a failed `python` check saying why it did not run)."""
-    argv = ["hw.probe"]
+    argv = ["experiments.probe"]
     for name, root, download in needs.datasets:
         argv += ["--dataset", name, root, "1" if download else "0"]
     for meter in needs.device_meters:
@@ -141,9 +142,9 @@ def run_probe(target: Target, code_dir: str, needs: Needs, idle_s: float = 0.0,
     if rc == 127:  # the shell found no such interpreter
         fix = f"point the target's ?python= at an interpreter that exists: {_with_python(target)}"
     else:
-        fix = f"run `cd {code_dir} && {python_of(target)} -m hw.probe` there to see the whole error"
+        fix = f"run `cd {code_dir} && {python_of(target)} -m experiments.probe` there to see the whole error"
     return None, Check("python", False, f"{python_of(target)} on {target.url} could not run `python -m "
-                       f"hw.probe` (exit {rc}): {why}", fix)
+                       f"experiments.probe` (exit {rc}): {why}", fix)
 
 
 def python_checks(report: dict, needs: Needs, target: Target) -> list[Check]:
@@ -162,7 +163,7 @@ def python_checks(report: dict, needs: Needs, target: Target) -> list[Check]:
     packages = report["packages"]
     checks.append(Check("numpy", packages["numpy"] is not None, packages["numpy"] or "not installed",
                         f"{python} -m pip install 'numpy<1.20' on Python 3.6 ({STEP_INSTALL})"))
-    if any(name != "digits" for name, _, _ in needs.datasets):
+    if any(not DATASETS[name].bundled for name, _, _ in needs.datasets):
         checks.append(Check("torchvision", packages["torchvision"] is not None,
                             packages["torchvision"] or "not installed (CIFAR and ImageNet need it)",
                             f"build torchvision for this torch ({STEP_INSTALL})"))

@@ -14,7 +14,7 @@ from experiments import paths
 from hw.fileio import parse_jsonl
 
 from .lifecycle import RunInfo
-from .targets import Target
+from .targets import Target, TargetFailure
 from .targets.base import Job
 
 log = logging.getLogger(__name__)
@@ -76,7 +76,7 @@ def run_status(info: RunInfo, target: Optional[Target], results: Path) -> RunSta
         try:
             summary = _Summary.of(target.read_from(paths.events(info.run_dir), 0))
             alive = target.alive(info.pid)
-        except Exception as err:  # transport errors differ per target (OSError, paramiko's SSHException)
+        except TargetFailure as err:
             log.debug("%s: %s", info.target, err)
             status.state = ev.UNREACHABLE
             return status
@@ -94,6 +94,6 @@ def _job(info: RunInfo, target: Optional[Target]) -> Optional[Job]:
     """The scheduler's view of the run's job (None without a scheduler, or when it did not answer)."""
     try:
         return target.job(info.pid) if target is not None else None
-    except Exception as err:  # transport errors differ per target
+    except TargetFailure as err:
         log.debug("%s: %s", info.target, err)
         return None

@@ -1,13 +1,14 @@
-"""What a run needs on this machine, as one JSON object: `python3 -m hw.probe [options]` (for `ebt doctor`).
+"""What a run needs on this machine, as one JSON object: `python3 -m hw.probe [options]`; `ebt doctor` runs
+`python3 -m experiments.probe`, which adds the datasets (their layout is `experiments.datasets`').
 
 Runs under the board's Python (3.6 on JetPack 4.6) and never fails on a missing package: each part reports
 what it found or the error, and the laptop turns that into checks with fixes. Nothing is created: the run
 root's free space and write access are read from its nearest existing folder.
 
-    python3 -m hw.probe --dataset cifar10 data 0 --run-root ~/ebt/runs --meter ina3221
+    python3 -m hw.probe --run-root ~/ebt/runs --meter ina3221
 
 Keys: python, executable, packages {name: version or null}, torch {version, cuda, device} or {error},
-datasets [{ok, detail}] (one per --dataset NAME DATA_ROOT DOWNLOAD), disk {path, existing, free_mb,
+disk {path, existing, free_mb,
 writable}, meters [{spec, watts, info} or {spec, error} or {spec, none}], idle {idle_w, samples} when
 asked (of the first meter), platform (`hw.platform.device_info()`), clocks {cpu_locked, gpu_locked,
 detail} (min == max frequency is what `jetson_clocks` leaves), time (this clock, seconds since the epoch).
@@ -62,31 +63,6 @@ def torch_state():
             "device": torch.cuda.get_device_name(0) if cuda else None}
 
 
-def _expect_files(name, data_root):
-    """The files a dataset reads (empty for the bundled digits), without importing torch."""
-    if name == "digits":
-        return [os.path.join(os.path.dirname(os.path.dirname(os.path.abspath(__file__))), "experiments",
-                             "digits.npz")]
-    if name == "imagenet":
-        return [os.path.join(data_root, "train"), os.path.join(data_root, "val")]
-    folder, train, test = {"cifar10": ("cifar-10-batches-py", ["data_batch_%d" % i for i in range(1, 6)],
-                                       ["test_batch"]),
-                           "cifar100": ("cifar-100-python", ["train"], ["test"])}[name]
-    return [os.path.join(data_root, folder, f) for f in train + test]
-
-
-def dataset_state(name, data_root, download):
-    missing = [p for p in _expect_files(name, data_root) if not os.path.exists(p)]
-    if not missing:
-        where = "bundled with the code" if name == "digits" else "found under " + os.path.abspath(data_root)
-        return {"ok": True, "detail": "%s %s" % (name, where)}
-    if download and name in ("cifar10", "cifar100"):
-        return {"ok": True, "detail": "%s not under %s yet; `download: true` fetches it at the start"
-                                      % (name, os.path.abspath(data_root))}
-    return {"ok": False, "detail": "%s not found: %s missing (data_root=%s)"
-                                   % (name, missing[0], os.path.abspath(data_root))}
-
-
 def disk_state(path):
     path = os.path.abspath(os.path.expanduser(path))
     existing = path
@@ -130,7 +106,6 @@ def probe(args):
     from hw.platform import device_info
     report = {"python": platform.python_version(), "executable": sys.executable,
               "packages": {name: _version(name) for name in PACKAGES}, "torch": torch_state(),
-              "datasets": [dataset_state(name, root, download == "1") for name, root, download in args.dataset],
               "disk": disk_state(args.run_root) if args.run_root else None,
               "platform": device_info(), "clocks": clocks_state(), "meters": [], "idle": None}
     for i, spec in enumerate(args.meter):
@@ -141,15 +116,16 @@ def probe(args):
     return report
 
 
-def main(argv=None):
-    ap = argparse.ArgumentParser(prog="python3 -m hw.probe", description=__doc__.strip().splitlines()[0])
-    ap.add_argument("--dataset", nargs=3, action="append", default=[], metavar=("NAME", "DATA_ROOT", "DOWNLOAD"),
-                    help="a dataset whose files must be under DATA_ROOT (DOWNLOAD 1: `download: true`)")
+def parser(prog="python3 -m hw.probe"):
+    ap = argparse.ArgumentParser(prog=prog, description=__doc__.strip().splitlines()[0])
     ap.add_argument("--run-root", default=None, help="folder the run folders go to (not created)")
     ap.add_argument("--meter", action="append", default=[], help="meter spec to open and read once")
     ap.add_argument("--idle-seconds", type=float, default=0.0, help="also measure the first meter's idle baseline")
-    args = ap.parse_args(argv)
-    print(json.dumps(probe(args), sort_keys=True))
+    return ap
+
+
+def main(argv=None):
+    print(json.dumps(probe(parser().parse_args(argv)), sort_keys=True))
     return 0
 
 

@@ -22,6 +22,7 @@ import numpy as np
 from experiments import events as ev
 from experiments import paths
 from experiments.events import EventLog
+from experiments.datasets import DATASETS
 from experiments.spec import resolve
 from harness.record import build_record, write_record
 from hw import trace as tr
@@ -30,8 +31,6 @@ from hw.meters.base import Sample
 EPOCHS = 160
 EPOCH_S = 1.0
 T0 = 1_700_000_000.0
-SAMPLES = {"cifar10": 50000, "cifar100": 50000, "imagenet": 1281167, "digits": 1437}
-CLASSES = {"cifar10": 10, "cifar100": 100, "imagenet": 1000, "digits": 10}
 
 
 def _plan(spec: dict, draw: int) -> list[tuple[str, int, dict]]:
@@ -53,8 +52,8 @@ def _plan(spec: dict, draw: int) -> list[tuple[str, int, dict]]:
 
 def _model(arch: str, depth: int, dataset: str) -> dict[str, Any]:
     from experiments.models import build
-    cfg = build(arch, depth, CLASSES[dataset]).cfg
-    return {"arch": arch, "depth": depth, "num_classes": CLASSES[dataset], "cfg": list(cfg)}
+    cfg = build(arch, depth, DATASETS[dataset].classes).cfg
+    return {"arch": arch, "depth": depth, "num_classes": DATASETS[dataset].classes, "cfg": list(cfg)}
 
 
 def make_run(root: Path, method: str = "ebtrain-ff", arch: str = "vgg", depth: int = 16, dataset: str = "cifar10",
@@ -119,7 +118,7 @@ def _events(run_dir: Path, spec: dict, plan, model, status: str, eb_events, scop
              device={"board": None, "host": "synthetic"},
              meter={"spec": spec["meter"], "kind": None if spec["meter"] == "none" else "synthetic",
                     "where": "device", "scope": scope},
-             params_dense=1000, channels_dense=[64, 64], train_samples=SAMPLES[spec["dataset"]],
+             params_dense=1000, channels_dense=[64, 64], train_samples=DATASETS[spec["dataset"]].train,
              phases=[p[0] for p in plan])
     for index, (name, n, info) in enumerate(plan):
         log.emit(ev.PHASE_START, t=t, phase=name, index=index, epochs=n, done=0, model=model)

@@ -1,4 +1,5 @@
 """The CIFAR reader on small files written in torchvision's format, and the offline digits set."""
+import os
 import pickle
 
 import numpy as np
@@ -112,3 +113,21 @@ def test_imagenet_imagefolder_on_generated_images(tmp_path):
     assert train.classes == ["n01440764", "n01443537"]
     x, y = val[1]
     assert x.shape == (3, 224, 224) and y == 1
+
+
+def test_the_registry_says_what_the_loaders_serve(tmp_path):
+    """Sizes, classes and input size of the registry are those of the real loaders (digits: the whole
+    set; CIFAR: the files the registry lists are the ones the reader opens)."""
+    from experiments.datasets import DATASETS
+    digits = DATASETS["digits"]
+    spec = _spec(dataset="digits")
+    train, test = data.dataset(spec, True), data.dataset(spec, False)
+    assert (len(train), len(test)) == (digits.train, digits.test)
+    x, _ = train[0]
+    assert tuple(x.shape) == (3, digits.input_size, digits.input_size)
+    assert max(int(v) for v in train.labels) + 1 == digits.classes
+    cifar = DATASETS["cifar100"]
+    for path in cifar.files(str(tmp_path)):
+        os.makedirs(os.path.dirname(path), exist_ok=True)
+        _write_batch(path, 2, "fine_labels", 0, cifar.classes)
+    assert len(data.dataset(_spec(dataset="cifar100", data_root=str(tmp_path)), True)) == 2

@@ -75,3 +75,27 @@ def test_unknown_target_is_a_clear_error_not_a_traceback(tmp_path, monkeypatch, 
     assert main(["run", str(config), "--results", str(tmp_path / "results"), "--target", "ftp://board"]) == 2
     assert "unknown target 'ftp://board'" in caplog.text and "ssh://" in caplog.text
     assert not (tmp_path / "home").exists()
+
+
+@pytest.mark.slow
+def test_a_bug_in_the_live_view_is_one_line_and_the_run_is_still_followed_and_recorded(
+        quick_config, tmp_path, monkeypatch, caplog):
+    from harness import console
+    from harness.lifecycle import RunInfo
+
+    monkeypatch.setenv("EBT_HOME", str(tmp_path / "home"))
+
+    def broken(self, event):
+        raise KeyError("injected")  # a bug of the view's, e.g. an event without a field it expects
+
+    monkeypatch.setattr(console.Progress, "on_event", broken)
+    results = tmp_path / "results"
+    assert main(["run", str(quick_config), "--results", str(results), "--set", "method=dense",
+                 "--set", "epochs=2"]) == 0
+    (folder,) = results.glob("runs/*")
+    assert json.loads((folder / "record.json").read_text())["status"] == "ok"
+    assert RunInfo.load(results, folder.name).state == "ok"  # followed to its end, not detached
+    bugs = [r for r in caplog.records if "injected" in r.getMessage()]
+    assert len(bugs) == 1 and "live view" in bugs[0].getMessage() and "-v" in bugs[0].getMessage()
+    assert bugs[0].exc_info is None  # the traceback only with -v
+    assert "lost contact" not in caplog.text and "connection to" not in caplog.text

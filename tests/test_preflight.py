@@ -9,6 +9,7 @@ import pytest
 
 from harness import CODE_ROOT, preflight
 from harness.targets import LocalTarget
+from experiments import datasets
 from hw import probe
 from hw.platform import device_info
 from meter_standins import LineStreamer, PtyPeer, make_tx2_tree
@@ -16,16 +17,16 @@ from runs import tiny_spec
 
 
 def test_dataset_state_names_the_missing_file_and_accepts_download(tmp_path):
-    missing = probe.dataset_state("cifar10", str(tmp_path), False)
+    missing = datasets.state("cifar10", str(tmp_path), False)
     assert not missing["ok"] and "data_batch_1" in missing["detail"]
-    assert probe.dataset_state("cifar10", str(tmp_path), True)["ok"]
+    assert datasets.state("cifar10", str(tmp_path), True)["ok"]
     folder = tmp_path / "cifar-10-batches-py"
     folder.mkdir()
     for name in ["data_batch_%d" % i for i in range(1, 6)] + ["test_batch"]:
         (folder / name).write_bytes(b"x")
-    assert probe.dataset_state("cifar10", str(tmp_path), False)["ok"]
-    assert probe.dataset_state("digits", str(tmp_path / "nowhere"), False)["ok"]  # bundled
-    assert not probe.dataset_state("imagenet", str(tmp_path), False)["ok"]
+    assert datasets.state("cifar10", str(tmp_path), False)["ok"]
+    assert datasets.state("digits", str(tmp_path / "nowhere"), False)["ok"]  # bundled
+    assert not datasets.state("imagenet", str(tmp_path), False)["ok"]
 
 
 def _freq(folder, low, high, lo_name, hi_name):

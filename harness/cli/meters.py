@@ -25,7 +25,6 @@ from typing import Any, Optional
 
 from experiments import paths
 from harness.errors import EbtError, UsageError
-from hw.energy import integrate
 from hw.meters import (
     AUTO,
     AUTO_ORDER,
@@ -35,8 +34,6 @@ from hw.meters import (
     open_meter,
     probe,
 )
-from hw.sampler import PowerSampler, measure_idle
-from hw.trace import read_trace
 
 from . import options
 
@@ -117,9 +114,10 @@ def cmd_list(args: argparse.Namespace) -> int:
 
 
 class _Sampling:
-    """A sampler into --out or a temporary folder that is removed afterwards."""
+    """A sampler into --trace or a temporary folder that is removed afterwards."""
 
     def __init__(self, meter: Any, out: Optional[Path], rate: float):
+        from hw.sampler import PowerSampler  # numpy: only when sampling (`ebt --help` starts without it)
         self.meter = meter
         self.tmp = None if out else tempfile.mkdtemp(prefix="ebt-power-")
         self.folder = Path(out) if out else Path(self.tmp)
@@ -142,6 +140,8 @@ class _Sampling:
         if not self.meter:
             return {"energy_j": None, "net_energy_j": None, "mean_w": None, "samples": 0, "coverage": 0.0,
                     "gaps": [], "method": None, "uncertainty_j": None}
+        from hw.energy import integrate
+        from hw.trace import read_trace
         res = integrate(read_trace(str(self.folder)), t0, t1, idle_w=idle_w)._asdict()
         res.pop("seconds")
         res.pop("idle_w")
@@ -200,6 +200,7 @@ def _summary(out: dict) -> str:
 
 
 def cmd_idle(args: argparse.Namespace) -> int:
+    from hw.sampler import measure_idle
     meter = _open(args.meter, required=True)
     tmp = None if args.trace else tempfile.mkdtemp(prefix="ebt-power-")
     folder = Path(args.trace) if args.trace else Path(tmp)

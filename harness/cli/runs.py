@@ -19,14 +19,13 @@ import argparse
 import json
 import logging
 from pathlib import Path
-from typing import Optional
+from typing import TYPE_CHECKING, Optional
 
 from experiments import events as ev
 from experiments import paths
 
 from .. import CODE_ROOT
 from ..errors import EbtError, UsageError
-from ..laptop_meter import LaptopMeters
 from ..lifecycle import (
     RunInfo,
     finalize,
@@ -38,6 +37,9 @@ from ..lifecycle import (
 from ..status import run_status
 from ..targets import Target, open_target
 from . import options
+
+if TYPE_CHECKING:
+    from ..laptop_meter import LaptopMeters
 
 log = logging.getLogger(__name__)
 
@@ -100,14 +102,14 @@ def cmd_status(args: argparse.Namespace) -> int:
     return 0
 
 
-def _laptop_meter(info: RunInfo, target: Target, results: Path) -> Optional[LaptopMeters]:
+def _laptop_meter(info: RunInfo, target: Target, results: Path) -> Optional["LaptopMeters"]:
     spec = json.loads(target.read_from(paths.spec(info.run_dir), 0) or b"{}")
     return laptop_meter(dict(spec, meter=info.meter, meter_where=info.meter_where, run_id=info.run_id),
                         target, results)
 
 
 def _follow_and_finish(info: RunInfo, target: Target, args: argparse.Namespace,
-                       laptop: Optional[LaptopMeters]) -> int:
+                       laptop: Optional["LaptopMeters"]) -> int:
     state = follow_and_finish(info, target, args.results, CODE_ROOT, args.checkpoints, laptop)
     return 0 if state == ev.OK else 1
 

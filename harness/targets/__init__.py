@@ -2,7 +2,7 @@
 `slurm://LOGIN?partition=P`."""
 from __future__ import annotations
 
-from .base import ClockOffset, Launched, Target, TargetError
+from .base import ClockOffset, Launched, RemoteCommandError, Target, TargetError, TargetFailure, TargetUnreachable
 from .local import LocalTarget
 
 
@@ -19,4 +19,5 @@ def open_target(url: str = "local", trust_new_host: bool = False) -> Target:
                       "'slurm://LOGIN?partition=P'")
 
 
-__all__ = ["ClockOffset", "Launched", "LocalTarget", "Target", "TargetError", "open_target"]
+__all__ = ["ClockOffset", "Launched", "LocalTarget", "RemoteCommandError", "Target", "TargetError", "TargetFailure",
+           "TargetUnreachable", "open_target"]

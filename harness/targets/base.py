@@ -1,7 +1,10 @@
 """What a target is: a machine that runs `python3 -m experiments run` on a run folder.
 
 The local target and the SSH target implement this one interface; the run lifecycle
-(`harness.lifecycle`) only talks to it.
+(`harness.lifecycle`) only talks to it. An operation that fails for the target's own reasons raises a
+`TargetFailure` (`TargetUnreachable`: the link is down; `RemoteCommandError`: an operation failed on a
+working link): each target turns its transport's errors (OSError, paramiko's, a command's exit status)
+into these at its boundary, so callers catch only these and anything else is a bug.
 """
 from __future__ import annotations
 
@@ -12,11 +15,23 @@ from typing import Optional
 
 from experiments import events as ev
 
-from ..errors import UsageError
+from ..errors import EbtError, UsageError
 
 
 class TargetError(UsageError):
     """A target URL is malformed: unknown scheme, missing host, unknown option."""
+
+
+class TargetFailure(EbtError):
+    """A target could not do an operation, for a reason of the target's (its link, its machine)."""
+
+
+class TargetUnreachable(TargetFailure, ConnectionError):
+    """The target cannot be reached: the link is down and did not come back within the target's retry time."""
+
+
+class RemoteCommandError(TargetFailure):
+    """An operation failed on a working link: a command's exit status, a file the target cannot read."""
 
 
 @dataclass(frozen=True)

@@ -15,7 +15,7 @@ from pathlib import Path
 from experiments import paths
 from hw.fileio import atomic_write_json
 
-from .base import ClockOffset, Launched, Target
+from .base import ClockOffset, Launched, RemoteCommandError, Target
 
 
 class LocalTarget(Target):
@@ -52,6 +52,8 @@ class LocalTarget(Target):
                 return fh.read()
         except FileNotFoundError:
             return b""
+        except OSError as err:
+            raise RemoteCommandError(f"local: cannot read {path}: {err}") from err
 
     def alive(self, pid: int) -> bool:
         child = self._children.get(pid)

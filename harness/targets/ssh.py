@@ -56,8 +56,15 @@ from invoke.exceptions import CommandTimedOut
 
 from experiments import paths
 from harness import clock
-from harness.errors import EbtError
-from harness.targets.base import ClockOffset, Launched, Target, TargetError
+from harness.targets.base import (
+    ClockOffset,
+    Launched,
+    RemoteCommandError,
+    Target,
+    TargetError,
+    TargetFailure,
+    TargetUnreachable,
+)
 from hw.fileio import json_text
 
 log = logging.getLogger(__name__)
@@ -71,20 +78,16 @@ _CODE_MARKER = ".ebt-code"  # written last into a code folder: its presence mean
 _RUN_ID = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._+-]*$")
 
 
-class HostKeyError(EbtError, ConnectionError):
+class HostKeyError(TargetFailure, ConnectionError):
     """The device's host key is unknown or changed: refused, connection closed (never retried)."""
 
 
-class SFTPUnavailable(EbtError):
+class SFTPUnavailable(TargetFailure):
     """The device's sshd offers no SFTP subsystem (files travel over SFTP): a server setting, never retried."""
 
 
-class TargetUnreachable(EbtError, ConnectionError):
-    """The device could not be reached again within the reconnect window."""
-
-
-class RemoteCommandError(RuntimeError):
-    """A command on the device failed (the link itself is fine)."""
+class LoginRefused(TargetFailure, paramiko.AuthenticationException):
+    """The device answered but refused the login (no usable key): never retried."""
 
 
 class _LinkDropped(Exception):
@@ -349,13 +352,17 @@ class SSHTarget(Target):
                         self._conn = self._open()
                     started = True
                     return op(self._conn)
-                except (HostKeyError, SFTPUnavailable, paramiko.AuthenticationException):
+                except (HostKeyError, SFTPUnavailable, LoginRefused):
                     self._drop()
                     raise
+                except paramiko.AuthenticationException as exc:
+                    self._drop()
+                    raise LoginRefused("%s: login refused: %s" % (self.url, exc)) from exc
                 except (_LinkDropped, socket.timeout, EOFError, OSError, paramiko.SSHException) as exc:
                     healthy = self._conn is not None and self._conn.is_connected
                     if healthy and not isinstance(exc, (_LinkDropped, socket.timeout)):
-                        raise  # a real error (e.g. permission denied) on a working link
+                        # a real error (e.g. permission denied) on a working link
+                        raise RemoteCommandError("%s: %s failed: %s" % (self.url, what, exc)) from exc
                     self._drop()
                     if started and not retry_op:
                         raise TargetUnreachable("%s: %s: link lost midway (%s); not retried, check the "

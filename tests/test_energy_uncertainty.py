@@ -12,6 +12,8 @@ from hw.sampler import PowerSampler
 from hw.trace import Trace, read_trace
 from meter_standins import LineStreamer, PtyPeer
 
+pytestmark = pytest.mark.board  # hw/ only: also run under the board's stack (dev.py)
+
 
 def trace_of(t, w, e=None):
     return Trace(np.asarray(t, float), np.asarray(w, float), energy_j=e)

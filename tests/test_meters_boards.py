@@ -14,6 +14,8 @@ from hw.meters.jtop import power_to_watts
 from hw.meters.rails import TOTAL_RAILS
 from hw.meters.tegrastats import parse_line
 
+pytestmark = pytest.mark.board  # hw/ only: also run under the board's stack (dev.py)
+
 
 @pytest.mark.parametrize("board", BOARDS, ids=repr)
 def test_ina3221_tree_gives_the_board_total(board, tmp_path):

@@ -10,6 +10,8 @@ from hw.meters.jtop import power_to_watts
 from hw.meters.tegrastats import parse_line
 from boards import NANO_LINE, ORIN_NANO_LINE as ORIN_LINE, TX2_LINE, XAVIER_LINE
 
+pytestmark = pytest.mark.board  # hw/ only: also run under the board's stack (dev.py)
+
 # jetson-stats 4.x on a Jetson Orin Nano (JetPack 5): mV, mA, mW; tot is VDD_IN.
 JTOP4_ORIN = {
     "rail": {

@@ -8,6 +8,8 @@ from hw.meters import MeterUnavailable, open_meter
 from hw.sampler import PowerSampler
 from hw.trace import read_trace
 
+pytestmark = pytest.mark.board  # hw/ only: also run under the board's stack (dev.py)
+
 
 @pytest.fixture
 def nvml():

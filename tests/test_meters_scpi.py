@@ -9,6 +9,8 @@ pytest.importorskip("pyvisa_py")
 
 from fake_scpi import FakeAnalyser  # noqa: E402
 
+pytestmark = pytest.mark.board  # hw/ only: also run under the board's stack (dev.py)
+
 
 @pytest.fixture
 def analyser():

@@ -17,6 +17,8 @@ from hw.sampler import PowerSampler
 from hw.trace import read_trace
 from meter_standins import PtyPeer
 
+pytestmark = pytest.mark.board  # hw/ only: also run under the board's stack (dev.py)
+
 
 @pytest.fixture
 def peer():

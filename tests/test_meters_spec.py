@@ -7,6 +7,8 @@ from hw.meters import meter_class
 from hw.meters.base import SCOPES, Sample
 from meter_standins import make_tx2_tree
 
+pytestmark = pytest.mark.board  # hw/ only: also run under the board's stack (dev.py)
+
 
 def test_parse_spec_kinds_args_options():
     assert parse_spec("ina3221:VDD_IN") == ("ina3221", "VDD_IN", {})

@@ -8,6 +8,8 @@ from meter_standins import make_rapl_tree, make_tx2_tree, set_uj, write
 from hw.meters import MeterUnavailable, open_meter, probe
 from hw.meters.ina3221 import find_rails
 
+pytestmark = pytest.mark.board  # hw/ only: also run under the board's stack (dev.py)
+
 
 def make_orin_tree(root):
     """The R35+ mainline `ina3221` hwmon layout (inN_label, inN_input mV, currN_input mA, the in7 sum),

@@ -7,29 +7,14 @@ from experiments import models
 from experiments.models import bn_layers, build, count_params, default_cfg, fresh_copy
 from experiments.models.channel_selection import ChannelSelection
 
+from tests.model_helpers import bn_channels, randomise_bn
+
 # (arch, depth, width, input size): tiny widths keep a forward pass cheap.
 SMALL = [('vgg', 11, 0.125, 32), ('vgg', 13, 0.125, 32), ('vgg', 16, 0.125, 32),
          ('vgg', 19, 0.125, 32), ('preresnet', 20, 0.25, 32),
          ('preresnet', 56, 0.25, 32), ('preresnet', 101, 0.125, 32),
          ('preresnet', 164, 0.125, 32), ('resnet', 18, 0.25, 64),
          ('resnet', 50, 0.25, 64)]
-
-
-def bn_channels(model):
-    return sum(bn.num_features for bn in bn_layers(model))
-
-
-def randomise_bn(model, seed=0):
-    """Non-trivial BN parameters and statistics, so equalities test something."""
-    g = torch.Generator().manual_seed(seed)
-    with torch.no_grad():
-        for bn in bn_layers(model):
-            n = bn.num_features
-            bn.weight.copy_(torch.rand(n, generator=g) * 2 - 1)
-            bn.bias.copy_(torch.rand(n, generator=g) - 0.5)
-            bn.running_mean.copy_(torch.randn(n, generator=g) * 0.1)
-            bn.running_var.copy_(torch.rand(n, generator=g) + 0.5)
-    return model
 
 
 @pytest.mark.parametrize('arch,depth,width,size', SMALL)

@@ -1,10 +1,17 @@
 """device_info() on temporary trees shaped like a TX2 (JetPack 4.6), an Orin and a plain PC."""
+import json
 import os
 import platform
+import subprocess
+import sys
 
 import pytest
 
 from hw.platform import clocks_locked, device_info, parse_nvpmodel_query, temperatures
+
+pytestmark = pytest.mark.board  # hw/ only: also run under the board's stack (dev.py)
+
+ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 
 NVPMODEL_CONF = """< PARAM TYPE=FILE NAME=CPU_ONLINE >
 CORE_0 /sys/devices/system/cpu/cpu0/online
@@ -62,10 +69,19 @@ def test_nvpmodel_query_output():
     assert parse_nvpmodel_query("NVPM ERROR: failed") is None
 
 
-def test_torch_version_read_without_import():
-    torch = pytest.importorskip("torch")
-    info = device_info(root="/nonexistent")
-    assert info["torch"] == torch.__version__
+def test_torch_version_read_without_import(tmp_path):
+    """In a fresh process whose only torch refuses to be imported: its version file is read, and that
+    works only if nothing imports it."""
+    fake = tmp_path / "site" / "torch"
+    fake.mkdir(parents=True)
+    (fake / "__init__.py").write_text("raise ImportError('torch must not be imported here')\n")
+    (fake / "version.py").write_text("__version__ = '9.8.7'\ncuda = '12.1'\n")
+    code = ("import json, sys; from hw.platform import device_info, torch_versions; "
+            "info = device_info(root='/nonexistent'); "
+            "print(json.dumps([info['torch'], list(torch_versions()), 'torch' in sys.modules]))")
+    env = dict(os.environ, PYTHONPATH=os.pathsep.join([str(tmp_path / "site"), ROOT]))
+    out = subprocess.check_output([sys.executable, "-c", code], env=env, universal_newlines=True)
+    assert json.loads(out.strip().splitlines()[-1]) == ["9.8.7", ["9.8.7", "12.1"], False]
 
 
 @pytest.mark.parametrize("release, jetpack", [

@@ -5,7 +5,7 @@ import torch
 from experiments.models import bn_layers, build, count_params, default_cfg
 from experiments.prune import effective_mask, prune, zero_pruned
 
-from tests.test_models import bn_channels, randomise_bn
+from tests.model_helpers import bn_channels, randomise_bn
 
 # (arch, depth, width, input size)
 NETS = [('vgg', 11, 0.125, 32), ('vgg', 16, 0.125, 32), ('preresnet', 20, 0.5, 32),

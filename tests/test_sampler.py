@@ -15,6 +15,8 @@ from hw.sampler import PowerSampler
 from hw.trace import read_trace
 from meter_standins import LineStreamer, PtyPeer, make_rapl_tree, make_tx2_tree, set_uj
 
+pytestmark = pytest.mark.board  # hw/ only: also run under the board's stack (dev.py)
+
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 
 

@@ -9,6 +9,8 @@ from hw import trace as tracefmt
 from hw.meters.base import Sample
 from hw.trace import read_trace
 
+pytestmark = pytest.mark.board  # hw/ only: also run under the board's stack (dev.py)
+
 
 def write_rows(path, rows, counter=False, rails=("A",)):
     fh = tracefmt.open_for_append(str(path), tracefmt.header(list(rails), counter))

@@ -65,7 +65,7 @@ from harness.targets.base import (
     TargetFailure,
     TargetUnreachable,
 )
-from hw.fileio import json_text
+from hw.fileio import atomic_path, json_text
 
 log = logging.getLogger(__name__)
 
@@ -535,12 +535,11 @@ class SSHTarget(Target):
                 if stat.S_ISDIR(entry.st_mode):
                     walk(sftp, remote + "/" + name, local / name, False)
                 elif stat.S_ISREG(entry.st_mode):
-                    # Into a temp name, then renamed: a fetch cut by a dropped link (retried whole)
-                    # never leaves a truncated file under the real name.
-                    tmp = local / (".%s.part" % name)
-                    sftp.get(remote + "/" + name, str(tmp))
-                    os.utime(tmp, (entry.st_mtime, entry.st_mtime))
-                    os.replace(tmp, local / name)
+                    # Through hw.fileio: a fetch cut by a dropped link (retried whole) never leaves a
+                    # truncated file under the real name, nor its temporary file.
+                    with atomic_path(local / name) as tmp:
+                        sftp.get(remote + "/" + name, tmp)
+                        os.utime(tmp, (entry.st_mtime, entry.st_mtime))
 
         def op(conn: Connection) -> None:
             walk(self._sftp(conn), run_dir, dest, True)

@@ -30,10 +30,11 @@ METER_SPECS = ("auto, none, ina3221[:VDD_IN+VDD_MUX], jtop, tegrastats, nvml, ra
 def meter(p: argparse.ArgumentParser, text: str, several: bool = False, default: str | None = None) -> None:
     """`--meter SPEC`. For a command that reads a config it replaces the config's meters (`meter`, and
     `meters_extra` when `several`: repeat it, the first is the primary); `default` None: the config's."""
-    more = ". Repeat it to record several meters at once: the first is the primary (tables), each other " \
-           "one gets its own trace and energies in the record" if several else ""
+    more = (". Repeat it to record several meters at once: the first is the primary (tables), each other "
+            "one gets its own trace and energies in the record") if several else ""
+    fallback = default or "the config's"
     p.add_argument("--meter", action="append" if several else "store", default=default, metavar="SPEC",
-                   help=f"{text}: {METER_SPECS}; default: {default or 'the config' + chr(39) + 's'}{more}")
+                   help=f"{text}: {METER_SPECS}; default: {fallback}{more}")
 
 
 def meters_given(args: argparse.Namespace) -> list[str] | None:

@@ -9,10 +9,11 @@ labelled `estimated` with the rule it follows:
   model's forward FLOPs over the calibrated (dense) model's (`analysis.flops`), + one checkpoint an epoch;
   a run adds the runner's start-up (the calibration's own import time);
 - the Early-Bird ticket is assumed drawn at `eb_draw_epoch` when the spec fixes it; else at the
-  (median) epoch where ok records under `results/` of the same search (`EB_KEYS`) drew theirs; else at
-  `EB_DRAW_FRACTION` of the schedule, not before the mask queue is full (`eb_queue`);
-- a channel-pruned model is assumed pruned uniformly, every layer keeping (1 - prune_ratio) of its
-  channels; unstructured masks (LT, SNIP) leave the architecture, hence the FLOPs, dense;
+  (median) epoch where ok records under `results/` of the same search (the search phase's `ticket_keys`)
+  drew theirs; else at `EB_DRAW_FRACTION` of the schedule, not before the mask queue is full (`eb_queue`);
+- each phase says the model shape it leaves (`planned_cfg`): a channel-pruned model is assumed pruned
+  uniformly, every layer keeping (1 - prune_ratio) of its channels; unstructured masks (LT, SNIP) leave
+  the architecture, hence the FLOPs, dense;
 - pruning steps themselves (ThiNet's layer-wise reconstruction, SNIP's scores) and the dataset's loading
   are not counted;
 - energy = mean measured power of the phase's shape x its time; null when the target has no meter.
@@ -36,17 +37,14 @@ from experiments import paths
 from experiments import phases as ph
 from experiments.methods import METHODS
 from experiments.models import default_cfg
-from experiments.spec import num_classes
+from experiments.spec import SpecError, num_classes, resolve
 from hw.fileio import atomic_write_json
 
-from .errors import EbtError
+from .errors import EbtError, UsageError
 
 log = logging.getLogger(__name__)
 
 EB_DRAW_FRACTION = 0.15
-# the keys that decide when a search draws its ticket: records that share them tell when it did
-EB_KEYS = ("method", "arch", "depth", "width", "dataset", "epochs", "batch_size", "lr", "sparsity", "seed",
-           "prune_ratio", "eb_epsilon", "eb_queue", "eb_rule", "train_subset")
 CALIBRATIONS = "calibrations"
 INPUT_SIZE = {"cifar10": 32, "cifar100": 32, "digits": 32, "imagenet": 224}
 # (train, test) images of each dataset; digits: the suite's 80/20 split of scikit-learn's 1,797
@@ -107,8 +105,26 @@ class _Stub:
         self.state = {ph.STATE_EB: {"epoch": eb_epoch}}
 
 
+def _search(spec: dict[str, Any]) -> Any:
+    """The phase that draws the run's ticket, None when the method has none."""
+    return next((p for p in METHODS[spec["method"]].phases() if p.draws_ticket), None)
+
+
+def _search_identity(spec: dict[str, Any]) -> list | None:
+    """What decides when the run's ticket is drawn: the search phase's kind and its `ticket_keys`."""
+    search = _search(spec)
+    if search is None:
+        return None
+    return search.identity(spec)[:2] + [{k: spec[k] for k in search.ticket_keys()}]
+
+
 def _same_search(config: dict[str, Any], spec: dict[str, Any]) -> bool:
-    return all(config.get(k) == spec.get(k) for k in EB_KEYS)
+    """Whether a record's `config` ran the very search `spec` would (a config of an unknown method or
+    older keys is not the same)."""
+    try:
+        return _search_identity(resolve(config)) == _search_identity(spec)
+    except (SpecError, KeyError):
+        return False
 
 
 def recorded_eb_epochs(results: Path) -> list[tuple[dict, int]]:
@@ -141,21 +157,20 @@ def _precision_bits(phase: Any, spec: dict[str, Any]) -> int | None:
 
 def phases_of(spec: dict[str, Any], eb_at: int = 1) -> list[PhasePlan]:
     """The training phases of a run with their planned epochs and (assumed) models, the ticket drawn at
-    epoch `eb_at` (see `eb_epoch`; the model shapes do not depend on it)."""
-    from experiments.thinet import ThiNetPrune
-
+    epoch `eb_at` (see `eb_epoch`; the model shapes do not depend on it). Each phase says the shape it
+    leaves (`planned_cfg`); only those that train (`trains`) take time."""
     dense = default_cfg(spec["arch"], spec["depth"], spec["width"])
     cfg = dense
     stub = _Stub(spec, eb_at)
     out = []
     for phase in METHODS[spec["method"]].phases():
-        if isinstance(phase, (ph.ChannelPrune, ThiNetPrune)):
-            cfg = default_cfg(spec["arch"], spec["depth"], spec["width"] * (1.0 - spec["prune_ratio"]))
-        if not isinstance(phase, ph.Train):
+        try:
+            cfg = phase.planned_cfg(spec, cfg)
+        except NotImplementedError as err:
+            raise UsageError(f"method '{spec['method']}' cannot be planned: {err}") from None
+        if not phase.trains:
             continue
-        epochs = phase.planned_epochs(stub)
-        if isinstance(phase, ph.EarlyBirdSearch) and spec["eb_stop"]:
-            epochs = min(epochs, stub.state[ph.STATE_EB]["epoch"])
+        epochs = phase.plan_epochs(stub)
         shape = Shape(spec["arch"], int(spec["depth"]), tuple(dense), num_classes(spec),
                       INPUT_SIZE[spec["dataset"]], int(spec["batch_size"]), spec["device"],
                       _precision_bits(phase, spec))
@@ -224,7 +239,7 @@ def estimate(spec: dict[str, Any], calibrations: dict[Shape, dict[str, Any]],
     train, test = data_sizes(spec)
     at, rule = eb_epoch(spec, list(recorded))
     plan = RunPlan(spec["run_id"], spec["method"], phases_of(spec, at))
-    if any(isinstance(p, ph.EarlyBirdSearch) for p in METHODS[spec["method"]].phases()):
+    if _search(spec) is not None:
         plan.eb = f"{at} ({rule})"
     seconds, joules = 0.0, 0.0
     for p in plan.phases:

@@ -8,6 +8,8 @@ labelled `estimated` with the rule it follows:
 - time of a phase = epochs x (training batches x step time + test batches x evaluation time) x the phase
   model's forward FLOPs over the calibrated (dense) model's (`analysis.flops`), + one checkpoint an epoch;
   a run adds the runner's start-up (the calibration's own import time);
+- a phase in emulated low precision costs at least its FP32 time and energy: the board computes it in
+  FP32 and quantises besides, so the larger of the two calibrations counts;
 - the Early-Bird ticket is assumed drawn at `eb_draw_epoch` when the spec fixes it; else at the
   (median) epoch where ok records under `results/` of the same search (the search phase's `ticket_keys`)
   drew theirs; else at `EB_DRAW_FRACTION` of the schedule, not before the mask queue is full (`eb_queue`);
@@ -28,7 +30,7 @@ import json
 import logging
 import math
 import re
-from dataclasses import asdict, dataclass, field
+from dataclasses import asdict, dataclass, field, replace
 from pathlib import Path
 from typing import Any, Callable
 
@@ -178,8 +180,15 @@ def phases_of(spec: dict[str, Any], eb_at: int = 1) -> list[PhasePlan]:
     return out
 
 
-def shapes_of(plans: list[RunPlan]) -> list[Shape]:
-    return list(dict.fromkeys(p.shape for run in plans for p in run.phases))
+def fp32_twin(shape: Shape) -> Shape:
+    """The same shape in FP32: what an emulated low-precision phase costs at least."""
+    return replace(shape, bits=None)
+
+
+def shapes_for(specs: list[dict[str, Any]]) -> list[Shape]:
+    """Every shape the specs' phases train, and the FP32 twin of each low-precision one."""
+    shapes = [p.shape for spec in specs for p in phases_of(spec)]
+    return list(dict.fromkeys(shapes + [fp32_twin(s) for s in shapes]))
 
 
 # --- calibrations -------------------------------------------------------------------------------------
@@ -230,6 +239,19 @@ def data_sizes(spec: dict[str, Any]) -> tuple[int, int]:
     return (min(train, spec["train_subset"] or train), min(test, spec["test_subset"] or test))
 
 
+def _epoch_cost(cal: dict[str, Any], ratio: float, train: int, test: int, batch: int) -> tuple[float, float | None]:
+    """(seconds, joules or None) of one epoch of a model with `ratio` of the calibrated shape's FLOPs."""
+    epoch_s = ratio * (_batches(train, batch) * cal["train_step_s"] + _batches(test, batch) * cal["eval_step_s"]) \
+        + cal["checkpoint_s"]
+    return epoch_s, None if cal["mean_w"] is None else cal["mean_w"] * epoch_s
+
+
+def human(x: float) -> str:
+    """A number for people: three significant digits, thousands separated (1,070; 14.4; 0.0312)."""
+    rounded = float(f"{x:.3g}")
+    return f"{int(rounded):,}" if abs(rounded) >= 100 else f"{rounded:g}"
+
+
 def estimate(spec: dict[str, Any], calibrations: dict[Shape, dict[str, Any]],
              recorded: list[tuple[dict, int]] = ()) -> RunPlan:
     """Hours, kJ and PFLOPs of one run from its phases and the calibrations of their shapes; `recorded`
@@ -243,14 +265,15 @@ def estimate(spec: dict[str, Any], calibrations: dict[Shape, dict[str, Any]],
         plan.eb = f"{at} ({rule})"
     seconds, joules = 0.0, 0.0
     for p in plan.phases:
-        cal = calibrations[p.shape]
         model = {"arch": spec["arch"], "depth": spec["depth"], "num_classes": p.shape.num_classes}
         ratio = forward_flops(dict(model, cfg=p.cfg), spec["dataset"]) / forward_flops(
             dict(model, cfg=list(p.shape.cfg)), spec["dataset"])
-        epoch_s = ratio * (_batches(train, spec["batch_size"]) * cal["train_step_s"]
-                           + _batches(test, spec["batch_size"]) * cal["eval_step_s"]) + cal["checkpoint_s"]
+        costs = [_epoch_cost(calibrations[s], ratio, train, test, spec["batch_size"])
+                 for s in dict.fromkeys([p.shape, fp32_twin(p.shape)])]
+        epoch_s = max(c[0] for c in costs)
+        epoch_j = None if any(c[1] is None for c in costs) else max(c[1] for c in costs)
         seconds += p.epochs * epoch_s
-        joules = None if joules is None or cal["mean_w"] is None else joules + cal["mean_w"] * p.epochs * epoch_s
+        joules = None if joules is None or epoch_j is None else joules + p.epochs * epoch_j
         plan.pflops += training_flops(dict(model, cfg=p.cfg), spec["dataset"], train, p.epochs) / 1e15
     startup = max(c["startup_s"] for c in calibrations.values())
     plan.hours = (seconds + startup) / 3600.0

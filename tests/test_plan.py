@@ -190,3 +190,30 @@ def test_a_registered_method_is_planned_at_the_width_its_phases_leave(tmp_path, 
     monkeypatch.setitem(METHODS, "random", Method("random", "Random", BASELINE, lambda: [Forgetful()]))
     assert ebt(["plan", str(cfg), "--results", str(results), "--dry-run"]) == 2
     assert "Forgetful must say the model shape it leaves" in caplog.text
+
+
+def test_emulated_low_precision_costs_at_least_its_fp32_time():
+    ll = spec_of(method="ebtrain-ll", epochs=10, eb_draw_epoch=4, prune_ratio=0.5)
+    ff = dict(ll, method="ebtrain-ff")
+    shapes = pl.shapes_for([ll])
+    assert {s.bits for s in shapes} == {8, None}  # the 8-bit shape and its FP32 twin are calibrated
+    fp32 = {s: calibration(step_s=2.0, watts=10.0) for s in shapes if s.bits is None}
+    cheap8 = {s: calibration(step_s=1.0, watts=5.0) for s in shapes if s.bits}
+    dear8 = {s: calibration(step_s=3.0, watts=5.0) for s in shapes if s.bits}
+    base = pl.estimate(ff, fp32)
+    floor = pl.estimate(ll, {**fp32, **cheap8})
+    assert floor.hours == pytest.approx(base.hours) and floor.kj == pytest.approx(base.kj)
+    assert pl.estimate(ll, {**fp32, **dear8}).hours > base.hours
+
+
+def test_numbers_are_printed_for_people():
+    assert [pl.human(x) for x in (1070.4, 10612.0, 14.43, 9.6, 0.031234, 0.0)] == [
+        "1,070", "10,600", "14.4", "9.6", "0.0312", "0"]
+
+
+def test_dry_run_without_a_calibration_says_how_to_make_one(tmp_path, caplog):
+    cfg = tmp_path / "dense.yaml"
+    cfg.write_text(yaml.safe_dump(dict(arch="vgg", depth=11, dataset="digits", epochs=2, meter="none")))
+    assert ebt(["plan", str(cfg), "--results", str(tmp_path / "results"), "--dry-run"]) == 2
+    assert f"make one with `ebt plan {cfg} --target local`" in caplog.text
+    assert not (tmp_path / "results").exists()  # nothing half-made

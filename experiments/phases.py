@@ -67,6 +67,7 @@ class Phase:
     flops_rule = FLOPS_PRUNED
     trains = False            # runs epochs of the train loop (the planner prices only these)
     draws_ticket = False      # an Early-Bird search: the run's ticket is drawn in it
+    branchable = False        # as a run's first phase, trainable once for several runs (`experiments.trunk`)
     own_keys = ()             # spec keys beyond RUN_KEYS that determine what the phase computes
 
     def precision(self, spec):
@@ -164,7 +165,7 @@ class Train(Phase):
         callbacks = self.callbacks(run)
         if done == 0:
             run.best_top1 = None
-        elif self.should_stop(run, done):
+        elif self.should_stop(run, done) or run.ends_phase(done):
             total = done  # checkpointed after its last epoch (a resume, or a branch cut from a trunk there)
         for e in range(done, total):
             global_epoch = start + e
@@ -174,8 +175,9 @@ class Train(Phase):
             metrics.update(run.loop.evaluate(run.model))
             metrics.update(self.after_epoch(run, e + 1))
             run.record_epoch(self.name, e + 1, total, global_epoch + 1, metrics)
+            run.epoch_end(self, e + 1)
             run.checkpoint(phase_epoch=e + 1)
-            if self.should_stop(run, e + 1):
+            if self.should_stop(run, e + 1) or run.ends_phase(e + 1):
                 break
 
 
@@ -199,6 +201,7 @@ class EarlyBirdSearch(Train):
 
     search = True
     draws_ticket = True
+    branchable = True  # its epochs do not depend on where a run cuts it: runs can share them (`experiments.trunk`)
     # what each epoch trains (sparsity, its own schedule) and what the detectors make of it
     own_keys = ("sparsity", "search_lr", "search_lr_milestones", "eb_epsilon", "eb_queue", "eb_rule")
 

@@ -11,6 +11,9 @@ Events and their fields:
 - ``run_start``: run_id, method, resumed, pid, device, meter, params_dense, channels_dense, train_samples,
   phases (names, in order). One per runner session.
 - ``resume``: phase_index, phase_epoch (where the checkpoint put the run back).
+- ``branch``: trunk, trunk_dir, phase_index, phase_epoch (the run's first session starts from a trunk's
+  checkpoint after that many epochs of its first phase, trained once for several runs; the run's log
+  does not repeat them).
 - ``phase_start``: phase, index, epochs (planned), done (epochs already done), model.
 - ``epoch``: phase, epoch, epochs, global_epoch, loss, top1, top5, lr, train_seconds, eval_seconds,
   mask_distances (Early-Bird phases).
@@ -31,6 +34,7 @@ from hw.fileio import read_jsonl
 
 RUN_START = "run_start"
 RESUME = "resume"
+BRANCH = "branch"  # a run's first session starting from a trunk's checkpoint (`experiments.trunk`)
 PHASE_START = "phase_start"
 EPOCH = "epoch"
 EB_DRAWN = "eb_drawn"

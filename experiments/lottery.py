@@ -13,7 +13,7 @@ checkpoint, and a copy of the whole model in each would double the checkpoint on
 import os
 
 from . import checkpoint, paths
-from .phases import Phase
+from .phases import OneShot
 from .unstructured import apply_masks, global_top_masks, keep_masks, prunable_weights
 
 
@@ -21,16 +21,20 @@ def init_path(run):
     return paths.initial_weights(run.run_dir)
 
 
-class SaveInit(Phase):
+class SaveInit(OneShot):
     """Save the untrained model's state (theta_0) for the later rewind."""
 
     name = "init"
 
-    def execute(self, run, done):
+    def planned_cfg(self, spec, cfg):
+        return cfg
+
+    def transform(self, run):
         path = init_path(run)
         os.makedirs(os.path.dirname(path), exist_ok=True)
         checkpoint.save({"model_state": run.model.state_dict()}, path)
         run.phase_info["init"] = os.path.relpath(path, run.run_dir)
+        return run.model
 
 
 def magnitude_masks(model, ratio):
@@ -38,15 +42,19 @@ def magnitude_masks(model, ratio):
     return global_top_masks({n: w.detach().abs() for n, w in prunable_weights(model)}, ratio)
 
 
-class PruneAndRewind(Phase):
+class PruneAndRewind(OneShot):
     """Mask by the trained weights' magnitudes, rewind to theta_0, zero the pruned weights."""
 
     name = "prune"
+    own_keys = ("prune_ratio",)
 
-    def execute(self, run, done):
+    def planned_cfg(self, spec, cfg):
+        return cfg  # unstructured: the architecture stays dense
+
+    def transform(self, run):
         masks = magnitude_masks(run.model, run.spec["prune_ratio"])
         run.model.load_state_dict(checkpoint.load(init_path(run))["model_state"])
         apply_masks(run.model, masks)
-        run.reset_optimizer()
         keep_masks(run, masks)
         run.phase_info["rewind"] = "init"
+        return run.model

@@ -138,6 +138,9 @@ class LowPrecision:
 
     low_precision = True
 
+    def keys(self):
+        return super().keys() + ("lp_bits", "swa_start")
+
     def precision(self, spec):
         return precision_label(spec["lp_bits"])
 

@@ -80,7 +80,7 @@ class Method:
 
     def precisions(self, spec):
         """{phase name: precision} of the training phases under `spec` (e.g. {"search": "bfp8", ...})."""
-        return {p.name: p.precision(spec) for p in self.phases() if isinstance(p, Train)}
+        return {p.name: p.precision(spec) for p in self.phases() if p.trains}
 
     def problem(self, spec):
         """Why `spec` makes no sense for this method (one line naming the fix), or None."""

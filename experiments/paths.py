@@ -19,6 +19,7 @@ RUNNER_PID = "runner.pid"
 LOCK = ".lock"
 CHECKPOINTS = "checkpoints"
 TICKETS = "tickets"
+BRANCH = "branch.json"  # a run branched from a trunk: which trunk, at which epoch (written by the trunk)
 
 # written by the laptop into its copy of the run folder
 RUN_INFO = "run.json"
@@ -29,6 +30,7 @@ RECORD = "record.json"
 
 # the results folder on the laptop, and the report `ebt report` writes into it
 RUNS = "runs"
+TRUNKS = "trunks"  # beside RUNS, on the target and on the laptop: shared first phases (`experiments.trunk`)
 RESULTS = "results"
 REPORT = "REPORT.md"
 
@@ -93,6 +95,11 @@ def ticket(run_dir, ratio):
     return os.path.join(str(run_dir), TICKETS, "eb-p%g.pt" % ratio)
 
 
+def branch(run_dir):
+    """The link of a run branched from a trunk (`experiments.trunk`)."""
+    return os.path.join(str(run_dir), BRANCH)
+
+
 def initial_weights(run_dir):
     """The initial weights a lottery ticket rewinds to."""
     return os.path.join(str(run_dir), TICKETS, "init.pt")
@@ -119,6 +126,16 @@ def run_dir(home, run_id):
     return os.path.join(runs_root(home), run_id)
 
 
+def trunk_dir(home, trunk_id):
+    """A trunk's folder under a target's root (`~/ebt/trunks/<trunk_id>/`), beside the run folders."""
+    return os.path.join(str(home), TRUNKS, trunk_id)
+
+
+def trunk_beside(run_dir, trunk_id):
+    """The folder of trunk `trunk_id` on the target whose run folder `run_dir` is (`<root>/runs/<id>`)."""
+    return trunk_dir(os.path.dirname(os.path.dirname(os.path.abspath(str(run_dir)))), trunk_id)
+
+
 def code_root(home):
     """Where shipped code lives under a target's root (`~/ebt/code/<digest>/`)."""
     return os.path.join(str(home), "code")
@@ -127,6 +144,11 @@ def code_root(home):
 def results_runs(results):
     """The laptop's folder of run copies: `results/runs/`."""
     return os.path.join(str(results), RUNS)
+
+
+def results_trunk(results, trunk_id):
+    """The laptop's copy of one trunk: `results/trunks/<trunk_id>/`."""
+    return os.path.join(str(results), TRUNKS, trunk_id)
 
 
 def results_run(results, run_id):

@@ -8,11 +8,17 @@ is resumed in the middle of one.
 Every phase says in its `phase_end` info how it computes (`precision`: ``fp32``, or the low-precision
 format) and how its FLOPs are counted (`flops_rule`, with `flops_note` when they are not simply the
 FLOPs of the model it trains); the record carries both per phase.
+
+What other code needs to know of a phase it asks the phase, never its class: `trains` (it runs epochs of
+the train loop), `planned_cfg(spec, cfg)` (the model shape it leaves, for the planner), `draws_ticket`
+(it is an Early-Bird search, drawing the run's ticket), and `identity(spec)`: the phase's kind and the
+values of the spec keys that determine what it computes (`keys()`). Two runs whose first phases have
+equal identities train those phases identically, so they can share them (`harness.sweep`).
 """
 from . import data, paths
 from .earlybird import EarlyBirdDetector, channel_mask, save_mask
 from .events import EB_DRAWN, EB_MISSING
-from .models import fresh_copy
+from .models import count_params, default_cfg, fresh_copy
 from .prune import prune
 from .sparsity import BNSparsity
 from .train import milestone_epochs, seed_everything
@@ -37,9 +43,20 @@ FLOPS_NOTES = {
 }
 
 
+# The spec keys that determine any phase of a run: the model, the data, the schedule, the seed (every
+# epoch is seeded from it), where it computes. A phase adds its own (`Phase.own_keys`).
+RUN_KEYS = ("arch", "depth", "width", "dataset", "data_root", "train_subset", "test_subset", "seed", "epochs",
+            "batch_size", "lr", "lr_milestones", "lr_gamma", "momentum", "weight_decay", "device", "workers")
+
+
 def is_low_precision(precision):
     """Whether a phase's `precision` (from its info or the record) is an emulated low-precision format."""
     return precision is not None and precision != FP32
+
+
+def pruned_cfg(spec):
+    """The shape a channel-pruned model is planned at: every layer keeps (1 - prune_ratio) of its channels."""
+    return default_cfg(spec["arch"], spec["depth"], spec["width"] * (1.0 - spec["prune_ratio"]))
 
 
 class Phase:
@@ -48,6 +65,10 @@ class Phase:
     name = "phase"
     low_precision = False     # True for phases in emulated low precision (`experiments.low_precision`)
     flops_rule = FLOPS_PRUNED
+    trains = False            # runs epochs of the train loop (the planner prices only these)
+    draws_ticket = False      # an Early-Bird search: the run's ticket is drawn in it
+    branchable = False        # as a run's first phase, trainable once for several runs (`experiments.trunk`)
+    own_keys = ()             # spec keys beyond RUN_KEYS that determine what the phase computes
 
     def precision(self, spec):
         """The number format the phase computes in, as the record names it."""
@@ -56,6 +77,19 @@ class Phase:
     def planned_epochs(self, run):
         """Epochs this phase expects to train (for progress and FLOPs); 0 for one-shot phases."""
         return 0
+
+    def planned_cfg(self, spec, cfg):
+        """The model shape (`cfg`) the phase leaves, given the one it gets: unchanged unless it prunes."""
+        return cfg
+
+    def keys(self):
+        """The spec keys that determine what this phase computes."""
+        return RUN_KEYS + tuple(self.own_keys)
+
+    def identity(self, spec):
+        """What makes this phase what it is under `spec`: its kind, name and determining values (JSON)."""
+        kind = type(self).__module__ + "." + type(self).__name__
+        return [kind, self.name, {k: spec[k] for k in self.keys()}]
 
     def run(self, run, done):
         run.phase_info.update({"precision": self.precision(run.spec), "flops_rule": self.flops_rule,
@@ -91,6 +125,7 @@ class Train(Phase):
     """
 
     search = False  # the Early-Bird search trains in its own schedule where the spec sets one (lr_at)
+    trains = True
 
     def __init__(self, name, epochs, start=_from_start, callbacks=_no_callbacks):
         self.name = name
@@ -98,8 +133,17 @@ class Train(Phase):
         self._start = start
         self._callbacks = callbacks
 
+    def identity(self, spec):
+        """Also the rules it was built with: two `Train`s of one name may train different budgets."""
+        rules = [f.__module__ + "." + f.__name__ for f in (self._epochs, self._start, self._callbacks)]
+        return super().identity(spec) + [rules]
+
     def planned_epochs(self, run):
         return self._epochs(run)
+
+    def plan_epochs(self, run):
+        """Epochs the planner expects it to train (`run` a stand-in whose state holds the assumed ticket)."""
+        return self.planned_epochs(run)
 
     def start_epoch(self, run):
         """The global (0-based) epoch of the schedule this phase starts at."""
@@ -121,6 +165,8 @@ class Train(Phase):
         callbacks = self.callbacks(run)
         if done == 0:
             run.best_top1 = None
+        elif self.should_stop(run, done) or run.ends_phase(done):
+            total = done  # checkpointed after its last epoch (a resume, or a branch cut from a trunk there)
         for e in range(done, total):
             global_epoch = start + e
             seed = run.epoch_seed(global_epoch)
@@ -129,8 +175,9 @@ class Train(Phase):
             metrics.update(run.loop.evaluate(run.model))
             metrics.update(self.after_epoch(run, e + 1))
             run.record_epoch(self.name, e + 1, total, global_epoch + 1, metrics)
+            run.epoch_end(self, e + 1)
             run.checkpoint(phase_epoch=e + 1)
-            if self.should_stop(run, e + 1):
+            if self.should_stop(run, e + 1) or run.ends_phase(e + 1):
                 break
 
 
@@ -153,11 +200,24 @@ class EarlyBirdSearch(Train):
     """
 
     search = True
+    draws_ticket = True
+    branchable = True  # its epochs do not depend on where a run cuts it: runs can share them (`experiments.trunk`)
+    # what each epoch trains (sparsity, its own schedule) and what the detectors make of it
+    own_keys = ("sparsity", "search_lr", "search_lr_milestones", "eb_epsilon", "eb_queue", "eb_rule")
 
     def __init__(self):
         super().__init__("search", epochs=_full, callbacks=_search_sparsity)
         self._detectors = {}
         self._masks = None
+
+    def plan_epochs(self, run):
+        """The search stops at its ticket (assumed in `run.state`) unless told to go on (`eb_stop`)."""
+        epochs = self.planned_epochs(run)
+        return min(epochs, run.state[STATE_EB]["epoch"]) if run.spec["eb_stop"] else epochs
+
+    def ticket_keys(self):
+        """The keys that decide when the run's ticket is drawn: the search's and its ratio."""
+        return self.keys() + ("prune_ratio",)
 
     @staticmethod
     def ratios(spec):
@@ -275,6 +335,8 @@ class EarlyBirdRetrain(Train):
     of 160 in all); the suite keeps the whole budget, one epoch more.
     """
 
+    own_keys = ("sparsity", "retrain_sparsity", "prune_ratio", "eb_draw_epoch", "eb_stop", "eb_ratios")
+
     def __init__(self, continue_schedule):
         super().__init__("retrain", epochs=self._budget, start=self._first, callbacks=_retrain_sparsity)
         self.continue_schedule = continue_schedule
@@ -300,7 +362,31 @@ def sample_batches(run):
     return data.train_loader(run.spec, run.loop.train_set, run.epoch_seed(0), run.loop.pin)
 
 
-class ChannelPrune(Phase):
+class OneShot(Phase):
+    """A phase that changes the model at once (prune, rewind, save it), without training epochs.
+
+    It is redone whole when a run resumes in the middle of it, so the base class does what makes that
+    safe: it seeds every random generator from the run's epoch seed (the same draws when redone), then
+    `transform(run)` returns the model the phase leaves, which becomes `run.model` on the run's device
+    with a fresh optimiser (its momentum belonged to the old weights). A subclass must also say the
+    shape it leaves (`planned_cfg`), so the planner prices what follows at the right width.
+    """
+
+    def execute(self, run, done):
+        seed_everything(run.epoch_seed(0))
+        model = self.transform(run)
+        run.model = model.to(run.loop.device)
+        run.reset_optimizer()
+
+    def transform(self, run):
+        raise NotImplementedError
+
+    def planned_cfg(self, spec, cfg):
+        raise NotImplementedError("one-shot phase %s.%s must say the model shape it leaves (planned_cfg)"
+                                  % (type(self).__module__, type(self).__name__))
+
+
+class ChannelPrune(OneShot):
     """Physically prune the ticket's channels at the run's ratio (network-slimming mask).
 
     With `reinit` the pruned architecture is re-initialised (EB Train re-init, the official `main_c.py`
@@ -308,12 +394,20 @@ class ChannelPrune(Phase):
     the ticket saved by the search at the run's ratio (when one was saved), else the current model.
     """
 
+    own_keys = ("prune_ratio",)
+
     def __init__(self, name="prune", reinit=False, from_ticket=True):
         self.name = name
         self.reinit = reinit
         self.from_ticket = from_ticket
 
-    def execute(self, run, done):
+    def identity(self, spec):
+        return super().identity(spec) + [{"reinit": self.reinit, "from_ticket": self.from_ticket}]
+
+    def planned_cfg(self, spec, cfg):
+        return pruned_cfg(spec)
+
+    def transform(self, run):
         ratio = run.spec["prune_ratio"]
         if self.from_ticket:
             ticket = run.load_ticket(ratio)
@@ -323,12 +417,11 @@ class ChannelPrune(Phase):
         before = run.params()
         pruned = prune(run.model, mask)
         if self.reinit:
-            seed_everything(run.epoch_seed(0))  # the same fresh weights when a resumed run redoes this
-        run.model = fresh_copy(pruned) if self.reinit else pruned
-        run.model.to(run.loop.device)
-        run.reset_optimizer()
-        run.phase_info.update({"ratio": ratio, "params_before": before, "params_after": run.params(),
-                               "cfg": run.model.cfg, "reinit": self.reinit})
+            seed_everything(run.epoch_seed(0))  # pruning drew from the generator: fresh weights from the seed
+        model = fresh_copy(pruned) if self.reinit else pruned
+        run.phase_info.update({"ratio": ratio, "params_before": before, "params_after": count_params(model),
+                               "cfg": model.cfg, "reinit": self.reinit})
+        return model
 
 
 def _finetune_budget(run):
@@ -347,6 +440,8 @@ class FineTune(Train):
     0.1, is network slimming's own fine-tune (its README: `--refine` for 160 epochs), the budget Table 2's
     NS and ThiNet FLOPs imply (see `experiments.thinet`).
     """
+
+    own_keys = ("finetune_epochs",)
 
     def __init__(self, name="finetune"):
         super().__init__(name, epochs=_finetune_budget, start=_finetune_first)

@@ -7,6 +7,7 @@ checkpoint and logs `resume`; a finished run (`run_end` with status ok) is left 
 runners off one folder.
 """
 import fcntl
+import json
 import os
 import signal
 import sys
@@ -81,18 +82,30 @@ class Run:
         self.events.emit(ev.EPOCH, phase=phase, epoch=epoch, epochs=epochs, global_epoch=global_epoch,
                          **metrics)
 
+    def epoch_end(self, phase, epoch):
+        """Called after each trained epoch, before its checkpoint (a trunk seeds its branches here)."""
+
+    def ends_phase(self, epoch):
+        """Whether the phase should end after `epoch` whatever it says (a trunk's, once every branch has
+        its checkpoint: `experiments.trunk`)."""
+        return False
+
     # --- checkpoints -------------------------------------------------------------------------------
+    def checkpoint_dict(self, state=None):
+        """What a checkpoint holds: the run as it is now (with `state` instead of `run.state` if given)."""
+        return {
+            "phase_index": self.phase_index, "phase_epoch": self.phase_epoch,
+            "model": self.model_desc(), "model_state": self.model.state_dict(),
+            "optimizer_state": self.optimizer.state_dict(), "state": self.state if state is None else state,
+            "best_top1": self.best_top1, "phase_info": self.phase_info,
+        }
+
     def checkpoint(self, phase_epoch=None):
         if phase_epoch is not None:
             self.phase_epoch = phase_epoch
         path = paths.checkpoint(self.run_dir)
         os.makedirs(os.path.dirname(path), exist_ok=True)
-        checkpoint.save({
-            "phase_index": self.phase_index, "phase_epoch": self.phase_epoch,
-            "model": self.model_desc(), "model_state": self.model.state_dict(),
-            "optimizer_state": self.optimizer.state_dict(), "state": self.state,
-            "best_top1": self.best_top1, "phase_info": self.phase_info,
-        }, path)
+        checkpoint.save(self.checkpoint_dict(), path)
         self.events.emit(ev.CHECKPOINT, phase_index=self.phase_index, phase_epoch=self.phase_epoch)
 
     def restore(self, ckpt):
@@ -111,12 +124,14 @@ class Run:
     def ticket_path(self, ratio):
         return paths.ticket(self.run_dir, ratio)
 
-    def save_ticket(self, ratio, epoch):
-        path = self.ticket_path(ratio)
+    def save_ticket(self, ratio, epoch, run_dir=None):
+        """Save the model as the ticket at `ratio` (into `run_dir`, a branch's, when given); its path."""
+        folder = self.run_dir if run_dir is None else run_dir
+        path = paths.ticket(folder, ratio)
         os.makedirs(os.path.dirname(path), exist_ok=True)
         checkpoint.save({"model": self.model_desc(), "model_state": self.model.state_dict(), "epoch": epoch},
                         path)
-        return os.path.relpath(path, self.run_dir)
+        return os.path.relpath(path, folder)
 
     def load_ticket(self, ratio):
         path = self.ticket_path(ratio)
@@ -182,24 +197,34 @@ class _Session:
         self.run = None
         self.status, self.error, self.final = ev.FAILED, None, None
 
+    def new_run(self, loop):
+        return Run(self.spec, self.run_dir, self.events, loop)
+
+    def phases(self):
+        return METHODS[self.spec["method"]].phases()
+
     def start(self):
         """Open the meter, build the run, log `run_start` (and `resume` from a checkpoint); the phases."""
         spec = self.spec
         self.meter, self.sampler = _open_sampler(spec, self.run_dir)
         loop = TrainLoop(spec)
-        self.run = run = Run(spec, self.run_dir, self.events, loop)
-        phases = METHODS[spec["method"]].phases()
+        self.run = run = self.new_run(loop)
+        phases = self.phases()
         ckpt_path = paths.checkpoint(self.run_dir)
-        resumed = os.path.exists(ckpt_path)
+        branch = _branched(self.run_dir)
+        resumed = os.path.exists(ckpt_path) and branch is None
         meter_info = self.meter.info() if self.meter is not None else {"spec": spec["meter"], "kind": None}
         self.events.emit(ev.RUN_START, run_id=spec["run_id"], method=spec["method"], resumed=resumed,
                          pid=os.getpid(), device=_device_info(loop.device), meter=meter_info,
                          params_dense=run.dense_params, channels_dense=run.dense_channels,
                          train_samples=len(loop.train_set), phases=[p.name for p in phases], durable=True)
-        if resumed:
+        if os.path.exists(ckpt_path):
             run.restore(checkpoint.load(ckpt_path))
-            self.events.emit(ev.RESUME, phase_index=run.phase_index, phase_epoch=run.phase_epoch,
-                             durable=True)
+            where = dict(phase_index=run.phase_index, phase_epoch=run.phase_epoch, durable=True)
+            if branch is not None:
+                self.events.emit(ev.BRANCH, trunk=branch["trunk"], trunk_dir=branch["trunk_dir"], **where)
+            else:
+                self.events.emit(ev.RESUME, **where)
         return phases
 
     def run_phases(self, phases):
@@ -237,7 +262,18 @@ class _Session:
         self.events.emit(ev.RUN_END, durable=True, **end)
 
 
-def execute(spec, run_dir):
+def _branched(run_dir):
+    """The trunk link of a run whose first session starts from a trunk's checkpoint, else None."""
+    link = paths.branch(run_dir)
+    if not os.path.exists(link) or not os.path.exists(paths.checkpoint(run_dir)):
+        return None
+    if any(e["event"] == ev.RUN_START for e in read_events(paths.events(run_dir))):
+        return None  # a later session of a branch resumes as any run does
+    with open(link) as fh:
+        return json.load(fh)
+
+
+def execute(spec, run_dir, session_class=_Session):
     """Run (or resume) the spec in `run_dir`; returns the process exit code."""
     events_path = paths.events(run_dir)
     if ev.outcome(read_events(events_path)) == ev.OK:
@@ -245,7 +281,7 @@ def execute(spec, run_dir):
         return 0
     events = EventLog(events_path)
     signal.signal(signal.SIGTERM, _on_signal)
-    session = _Session(spec, run_dir, events)
+    session = session_class(spec, run_dir, events)
     try:
         session.run_phases(session.start())
         return 0
@@ -273,6 +309,9 @@ def main(argv=None):
     if args.command != "run":
         parser.print_help()
         return EXIT_BAD_SPEC
+    from .trunk import is_trunk, run_trunk
+    if is_trunk(args.spec):
+        return run_trunk(args.spec, args.out)
     try:
         spec = specs.load(args.spec)
     except specs.SpecError as err:
@@ -290,13 +329,18 @@ def main(argv=None):
             return EXIT_BAD_SPEC
     else:
         atomic_write_json(frozen, spec)
-    lock = open(paths.lock(args.out), "w")
+    return locked(args.out, lambda: execute(spec, args.out))
+
+
+def locked(out, work):
+    """`work()` with the run folder `out` locked against a second runner (exit 3 when it is taken)."""
+    lock = open(paths.lock(out), "w")
     try:
         fcntl.flock(lock, fcntl.LOCK_EX | fcntl.LOCK_NB)
     except OSError:
-        sys.stderr.write("another runner is working in %s; wait for it or stop it first\n" % args.out)
+        sys.stderr.write("another runner is working in %s; wait for it or stop it first\n" % out)
         return 3
-    with open(paths.runner_pid(args.out), "w") as fh:
+    with open(paths.runner_pid(out), "w") as fh:
         fh.write("%d\n" % os.getpid())
-    return execute(spec, args.out)
+    return work()
 

@@ -34,6 +34,8 @@ def _slimming_sparsity(run):
 class SlimmingTrain(Train):
     """The dense training of network slimming: the whole schedule under BN-gamma L1 at `strength`."""
 
+    own_keys = ("ns_sparsity",)
+
     def __init__(self):
         super().__init__("train", epochs=_full, callbacks=_slimming_sparsity)
 

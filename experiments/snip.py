@@ -10,7 +10,7 @@ import copy
 
 import torch.nn.functional as F
 
-from .phases import Phase, sample_batches
+from .phases import OneShot, sample_batches
 from .unstructured import apply_masks, global_top_masks, keep_masks, prunable_weights
 
 
@@ -29,10 +29,14 @@ def connection_sensitivity(model, batches, device):
     return {name: (w.grad * w).detach().abs() for name, w in weights}
 
 
-class SnipPrune(Phase):
+class SnipPrune(OneShot):
     name = "prune"
+    own_keys = ("prune_ratio", "snip_batches")
 
-    def execute(self, run, done):
+    def planned_cfg(self, spec, cfg):
+        return cfg  # unstructured: the architecture stays dense
+
+    def transform(self, run):
         spec = run.spec
         batches = []
         for batch in sample_batches(run):
@@ -42,6 +46,6 @@ class SnipPrune(Phase):
         scores = connection_sensitivity(run.model, batches, run.loop.device)
         masks = global_top_masks(scores, spec["prune_ratio"])
         apply_masks(run.model, masks)
-        run.reset_optimizer()
         keep_masks(run, masks)
         run.phase_info.update({"batches": len(batches), "images": sum(int(b[1].numel()) for b in batches)})
+        return run.model

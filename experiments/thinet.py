@@ -32,8 +32,8 @@ import torch
 import torch.nn as nn
 import torch.nn.functional as F
 
-from .models import bn_layers
-from .phases import Phase, sample_batches
+from .models import bn_layers, count_params
+from .phases import OneShot, pruned_cfg, sample_batches
 from .prune import channel_ports, prune
 
 LOCATIONS = 10  # (location, filter) samples per image, ThiNet Sec 4.1
@@ -176,10 +176,14 @@ def sample_images(run, count):
     return torch.cat(images)[:count].to(run.loop.device)
 
 
-class ThiNetPrune(Phase):
+class ThiNetPrune(OneShot):
     name = "prune"
+    own_keys = ("prune_ratio", "thinet_images")
 
-    def execute(self, run, done):
+    def planned_cfg(self, spec, cfg):
+        return pruned_cfg(spec)  # ThiNet cuts every layer by the same rate
+
+    def transform(self, run):
         spec = run.spec
         count = spec["thinet_images"] or 10 * run.num_classes
         images = sample_images(run, count)
@@ -192,8 +196,7 @@ class ThiNetPrune(Phase):
             model, stats = prune_layer(model, index, images, spec["prune_ratio"], generator, spec["batch_size"])
             layers.append(stats)
         model.train()
-        run.model = model
-        run.reset_optimizer()
         run.phase_info.update({"ratio": spec["prune_ratio"], "images": int(images.size(0)),
                                "samples_per_layer": int(images.size(0)) * LOCATIONS, "layers": layers,
-                               "params_before": before, "params_after": run.params(), "cfg": model.cfg})
+                               "params_before": before, "params_after": count_params(model), "cfg": model.cfg})
+        return model

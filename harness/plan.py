@@ -8,11 +8,14 @@ labelled `estimated` with the rule it follows:
 - time of a phase = epochs x (training batches x step time + test batches x evaluation time) x the phase
   model's forward FLOPs over the calibrated (dense) model's (`analysis.flops`), + one checkpoint an epoch;
   a run adds the runner's start-up (the calibration's own import time);
+- a phase in emulated low precision costs at least its FP32 time and energy: the board computes it in
+  FP32 and quantises besides, so the larger of the two calibrations counts;
 - the Early-Bird ticket is assumed drawn at `eb_draw_epoch` when the spec fixes it; else at the
-  (median) epoch where ok records under `results/` of the same search (`EB_KEYS`) drew theirs; else at
-  `EB_DRAW_FRACTION` of the schedule, not before the mask queue is full (`eb_queue`);
-- a channel-pruned model is assumed pruned uniformly, every layer keeping (1 - prune_ratio) of its
-  channels; unstructured masks (LT, SNIP) leave the architecture, hence the FLOPs, dense;
+  (median) epoch where ok records under `results/` of the same search (the search phase's `ticket_keys`)
+  drew theirs; else at `EB_DRAW_FRACTION` of the schedule, not before the mask queue is full (`eb_queue`);
+- each phase says the model shape it leaves (`planned_cfg`): a channel-pruned model is assumed pruned
+  uniformly, every layer keeping (1 - prune_ratio) of its channels; unstructured masks (LT, SNIP) leave
+  the architecture, hence the FLOPs, dense;
 - pruning steps themselves (ThiNet's layer-wise reconstruction, SNIP's scores) and the dataset's loading
   are not counted;
 - energy = mean measured power of the phase's shape x its time; null when the target has no meter.
@@ -27,7 +30,7 @@ import json
 import logging
 import math
 import re
-from dataclasses import asdict, dataclass, field
+from dataclasses import asdict, dataclass, field, replace
 from pathlib import Path
 from typing import Any, Callable
 
@@ -37,17 +40,14 @@ from experiments import phases as ph
 from experiments.datasets import DATASETS
 from experiments.methods import METHODS
 from experiments.models import default_cfg
-from experiments.spec import num_classes
+from experiments.spec import SpecError, num_classes, resolve
 from hw.fileio import atomic_write_json
 
-from .errors import EbtError
+from .errors import EbtError, UsageError
 
 log = logging.getLogger(__name__)
 
 EB_DRAW_FRACTION = 0.15
-# the keys that decide when a search draws its ticket: records that share them tell when it did
-EB_KEYS = ("method", "arch", "depth", "width", "dataset", "epochs", "batch_size", "lr", "sparsity", "seed",
-           "prune_ratio", "eb_epsilon", "eb_queue", "eb_rule", "train_subset")
 CALIBRATIONS = "calibrations"
 CALIBRATE_TIMEOUT_S = 900.0
 BUDGET_S = 30.0
@@ -104,8 +104,26 @@ class _Stub:
         self.state = {ph.STATE_EB: {"epoch": eb_epoch}}
 
 
+def _search(spec: dict[str, Any]) -> Any:
+    """The phase that draws the run's ticket, None when the method has none."""
+    return next((p for p in METHODS[spec["method"]].phases() if p.draws_ticket), None)
+
+
+def _search_identity(spec: dict[str, Any]) -> list | None:
+    """What decides when the run's ticket is drawn: the search phase's kind and its `ticket_keys`."""
+    search = _search(spec)
+    if search is None:
+        return None
+    return search.identity(spec)[:2] + [{k: spec[k] for k in search.ticket_keys()}]
+
+
 def _same_search(config: dict[str, Any], spec: dict[str, Any]) -> bool:
-    return all(config.get(k) == spec.get(k) for k in EB_KEYS)
+    """Whether a record's `config` ran the very search `spec` would (a config of an unknown method or
+    older keys is not the same)."""
+    try:
+        return _search_identity(resolve(config)) == _search_identity(spec)
+    except (SpecError, KeyError):
+        return False
 
 
 def recorded_eb_epochs(results: Path) -> list[tuple[dict, int]]:
@@ -138,21 +156,20 @@ def _precision_bits(phase: Any, spec: dict[str, Any]) -> int | None:
 
 def phases_of(spec: dict[str, Any], eb_at: int = 1) -> list[PhasePlan]:
     """The training phases of a run with their planned epochs and (assumed) models, the ticket drawn at
-    epoch `eb_at` (see `eb_epoch`; the model shapes do not depend on it)."""
-    from experiments.thinet import ThiNetPrune
-
+    epoch `eb_at` (see `eb_epoch`; the model shapes do not depend on it). Each phase says the shape it
+    leaves (`planned_cfg`); only those that train (`trains`) take time."""
     dense = default_cfg(spec["arch"], spec["depth"], spec["width"])
     cfg = dense
     stub = _Stub(spec, eb_at)
     out = []
     for phase in METHODS[spec["method"]].phases():
-        if isinstance(phase, (ph.ChannelPrune, ThiNetPrune)):
-            cfg = default_cfg(spec["arch"], spec["depth"], spec["width"] * (1.0 - spec["prune_ratio"]))
-        if not isinstance(phase, ph.Train):
+        try:
+            cfg = phase.planned_cfg(spec, cfg)
+        except NotImplementedError as err:
+            raise UsageError(f"method '{spec['method']}' cannot be planned: {err}") from None
+        if not phase.trains:
             continue
-        epochs = phase.planned_epochs(stub)
-        if isinstance(phase, ph.EarlyBirdSearch) and spec["eb_stop"]:
-            epochs = min(epochs, stub.state[ph.STATE_EB]["epoch"])
+        epochs = phase.plan_epochs(stub)
         shape = Shape(spec["arch"], int(spec["depth"]), tuple(dense), num_classes(spec),
                       DATASETS[spec["dataset"]].input_size, int(spec["batch_size"]), spec["device"],
                       _precision_bits(phase, spec))
@@ -160,8 +177,15 @@ def phases_of(spec: dict[str, Any], eb_at: int = 1) -> list[PhasePlan]:
     return out
 
 
-def shapes_of(plans: list[RunPlan]) -> list[Shape]:
-    return list(dict.fromkeys(p.shape for run in plans for p in run.phases))
+def fp32_twin(shape: Shape) -> Shape:
+    """The same shape in FP32: what an emulated low-precision phase costs at least."""
+    return replace(shape, bits=None)
+
+
+def shapes_for(specs: list[dict[str, Any]]) -> list[Shape]:
+    """Every shape the specs' phases train, and the FP32 twin of each low-precision one."""
+    shapes = [p.shape for spec in specs for p in phases_of(spec)]
+    return list(dict.fromkeys(shapes + [fp32_twin(s) for s in shapes]))
 
 
 # --- calibrations -------------------------------------------------------------------------------------
@@ -212,6 +236,19 @@ def data_sizes(spec: dict[str, Any]) -> tuple[int, int]:
     return (min(train, spec["train_subset"] or train), min(test, spec["test_subset"] or test))
 
 
+def _epoch_cost(cal: dict[str, Any], ratio: float, train: int, test: int, batch: int) -> tuple[float, float | None]:
+    """(seconds, joules or None) of one epoch of a model with `ratio` of the calibrated shape's FLOPs."""
+    epoch_s = ratio * (_batches(train, batch) * cal["train_step_s"] + _batches(test, batch) * cal["eval_step_s"]) \
+        + cal["checkpoint_s"]
+    return epoch_s, None if cal["mean_w"] is None else cal["mean_w"] * epoch_s
+
+
+def human(x: float) -> str:
+    """A number for people: three significant digits, thousands separated (1,070; 14.4; 0.0312)."""
+    rounded = float(f"{x:.3g}")
+    return f"{int(rounded):,}" if abs(rounded) >= 100 else f"{rounded:g}"
+
+
 def estimate(spec: dict[str, Any], calibrations: dict[Shape, dict[str, Any]],
              recorded: list[tuple[dict, int]] = ()) -> RunPlan:
     """Hours, kJ and PFLOPs of one run from its phases and the calibrations of their shapes; `recorded`
@@ -221,18 +258,19 @@ def estimate(spec: dict[str, Any], calibrations: dict[Shape, dict[str, Any]],
     train, test = data_sizes(spec)
     at, rule = eb_epoch(spec, list(recorded))
     plan = RunPlan(spec["run_id"], spec["method"], phases_of(spec, at))
-    if any(isinstance(p, ph.EarlyBirdSearch) for p in METHODS[spec["method"]].phases()):
+    if _search(spec) is not None:
         plan.eb = f"{at} ({rule})"
     seconds, joules = 0.0, 0.0
     for p in plan.phases:
-        cal = calibrations[p.shape]
         model = {"arch": spec["arch"], "depth": spec["depth"], "num_classes": p.shape.num_classes}
         ratio = forward_flops(dict(model, cfg=p.cfg), spec["dataset"]) / forward_flops(
             dict(model, cfg=list(p.shape.cfg)), spec["dataset"])
-        epoch_s = ratio * (_batches(train, spec["batch_size"]) * cal["train_step_s"]
-                           + _batches(test, spec["batch_size"]) * cal["eval_step_s"]) + cal["checkpoint_s"]
+        costs = [_epoch_cost(calibrations[s], ratio, train, test, spec["batch_size"])
+                 for s in dict.fromkeys([p.shape, fp32_twin(p.shape)])]
+        epoch_s = max(c[0] for c in costs)
+        epoch_j = None if any(c[1] is None for c in costs) else max(c[1] for c in costs)
         seconds += p.epochs * epoch_s
-        joules = None if joules is None or cal["mean_w"] is None else joules + cal["mean_w"] * p.epochs * epoch_s
+        joules = None if joules is None or epoch_j is None else joules + p.epochs * epoch_j
         plan.pflops += training_flops(dict(model, cfg=p.cfg), spec["dataset"], train, p.epochs) / 1e15
     startup = max(c["startup_s"] for c in calibrations.values())
     plan.hours = (seconds + startup) / 3600.0

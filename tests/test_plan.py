@@ -12,8 +12,14 @@ from pathlib import Path
 import pytest
 import yaml
 
+import torch
+
 from analysis.flops import forward_flops
+from experiments.earlybird import channel_mask
+from experiments.methods import BASELINE, METHODS, Method
 from experiments.models import default_cfg
+from experiments.phases import OneShot, Train, pruned_cfg
+from experiments.prune import prune
 from harness import plan as pl
 from harness.cli import main as ebt
 from harness.config import expand
@@ -123,3 +129,91 @@ def test_plan_on_the_local_target_then_dry_run(tmp_path, capsys):
     assert ebt(argv + ["--dry-run", "--nodes", "2"]) == 0
     again = capsys.readouterr().out
     assert again.splitlines()[:3] == table.splitlines()[:3] and "wall time on 2 nodes" in again
+
+
+class RandomChannelPrune(OneShot):
+    """A throwaway method's phase, written as CONTRIBUTING says: random channels pruned at the run's ratio."""
+
+    name = "random-prune"
+    own_keys = ("prune_ratio",)
+
+    def planned_cfg(self, spec, cfg):
+        return pruned_cfg(spec)
+
+    def transform(self, run):
+        mask = torch.rand(len(channel_mask(run.model, 0.0))) >= run.spec["prune_ratio"]
+        return prune(run.model, mask)
+
+
+class Forgetful(OneShot):
+    """A one-shot phase that does not say the shape it leaves."""
+
+    name = "forgetful"
+
+    def transform(self, run):
+        return run.model
+
+
+def _full(run):
+    return run.spec["epochs"]
+
+
+def write_calibrations(results: Path, specs: list[dict], **numbers) -> None:
+    for shape in {p.shape for spec in specs for p in pl.phases_of(spec)}:
+        path = pl.calibration_path(results, "local", shape)
+        path.parent.mkdir(parents=True, exist_ok=True)
+        path.write_text(json.dumps(calibration(**numbers)))
+
+
+def plan_rows(out: str) -> dict[str, list[str]]:
+    return {line.split()[1]: line.split() for line in out.splitlines() if line.startswith("vgg16-")}
+
+
+def test_a_registered_method_is_planned_at_the_width_its_phases_leave(tmp_path, monkeypatch, capsys, caplog):
+    phases = lambda: [Train("train", epochs=_full), RandomChannelPrune(), Train("retrain", epochs=_full)]
+    monkeypatch.setitem(METHODS, "random", Method("random", "Random", BASELINE, phases))
+    spec = spec_of(method="random", prune_ratio=0.5, epochs=10)
+    assert [p.cfg for p in pl.phases_of(spec)] == [default_cfg("vgg", 16), default_cfg("vgg", 16, 0.5)]
+    cfg = tmp_path / "random.yaml"
+    cfg.write_text(yaml.safe_dump(dict(arch="vgg", depth=16, dataset="cifar10", epochs=10, meter="none",
+                                       prune_ratio=0.5, sweep={"method": ["random", "dense"]})))
+    results = tmp_path / "results"
+    write_calibrations(results, [spec])
+    assert ebt(["plan", str(cfg), "--results", str(results), "--dry-run"]) == 0
+    rows = plan_rows(capsys.readouterr().out)
+    dense = float(rows["dense"][3])
+    model = {"arch": "vgg", "depth": 16, "num_classes": 10}
+    ratio = forward_flops(dict(model, cfg=default_cfg("vgg", 16, 0.5)), "cifar10") / forward_flops(
+        dict(model, cfg=default_cfg("vgg", 16)), "cifar10")
+    assert float(rows["random"][3]) == pytest.approx(dense * (1 + ratio), rel=1e-2)  # PFLOPs: dense + pruned
+
+    monkeypatch.setitem(METHODS, "random", Method("random", "Random", BASELINE, lambda: [Forgetful()]))
+    assert ebt(["plan", str(cfg), "--results", str(results), "--dry-run"]) == 2
+    assert "Forgetful must say the model shape it leaves" in caplog.text
+
+
+def test_emulated_low_precision_costs_at_least_its_fp32_time():
+    ll = spec_of(method="ebtrain-ll", epochs=10, eb_draw_epoch=4, prune_ratio=0.5)
+    ff = dict(ll, method="ebtrain-ff")
+    shapes = pl.shapes_for([ll])
+    assert {s.bits for s in shapes} == {8, None}  # the 8-bit shape and its FP32 twin are calibrated
+    fp32 = {s: calibration(step_s=2.0, watts=10.0) for s in shapes if s.bits is None}
+    cheap8 = {s: calibration(step_s=1.0, watts=5.0) for s in shapes if s.bits}
+    dear8 = {s: calibration(step_s=3.0, watts=5.0) for s in shapes if s.bits}
+    base = pl.estimate(ff, fp32)
+    floor = pl.estimate(ll, {**fp32, **cheap8})
+    assert floor.hours == pytest.approx(base.hours) and floor.kj == pytest.approx(base.kj)
+    assert pl.estimate(ll, {**fp32, **dear8}).hours > base.hours
+
+
+def test_numbers_are_printed_for_people():
+    assert [pl.human(x) for x in (1070.4, 10612.0, 14.43, 9.6, 0.031234, 0.0)] == [
+        "1,070", "10,600", "14.4", "9.6", "0.0312", "0"]
+
+
+def test_dry_run_without_a_calibration_says_how_to_make_one(tmp_path, caplog):
+    cfg = tmp_path / "dense.yaml"
+    cfg.write_text(yaml.safe_dump(dict(arch="vgg", depth=11, dataset="digits", epochs=2, meter="none")))
+    assert ebt(["plan", str(cfg), "--results", str(tmp_path / "results"), "--dry-run"]) == 2
+    assert f"make one with `ebt plan {cfg} --target local`" in caplog.text
+    assert not (tmp_path / "results").exists()  # nothing half-made

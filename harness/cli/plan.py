@@ -34,8 +34,10 @@ def register(sub: argparse._SubParsersAction) -> None:
 
 def _table(plans: list) -> str:
     header = ["run_id", "method", "epochs", "PFLOPs", "hours", "kJ", "EB epoch"]
-    rows = [[p.run_id, p.method, str(sum(ph.epochs for ph in p.phases)), f"{p.pflops:.3g}", f"{p.hours:.3g}",
-             "null" if p.kj is None else f"{p.kj:.4g}", p.eb] for p in plans]
+    from ..plan import human
+
+    rows = [[p.run_id, p.method, str(sum(ph.epochs for ph in p.phases)), human(p.pflops), human(p.hours),
+             "null" if p.kj is None else human(p.kj), p.eb] for p in plans]
     widths = [max(len(r[i]) for r in [header, *rows]) for i in range(len(header))]
     return "\n".join("  ".join(c.ljust(w) for c, w in zip(r, widths)).rstrip() for r in [header, *rows])
 
@@ -56,8 +58,10 @@ def _calibrations(args: argparse.Namespace, target, shapes: list, meter: str) ->
         found = pl.cached(args.results, target.url, shapes)
         missing = [s.key for s in shapes if s not in found]
         if missing:
-            raise UsageError(f"no calibration on {target.url} for shape(s) {', '.join(missing)}: run "
-                             f"`ebt plan {args.config} --target {args.target}` without --dry-run first")
+            raise UsageError(f"--dry-run needs a calibration of {len(missing)} model shape(s) on {target.url} "
+                             f"under {args.results}/{pl.CALIBRATIONS}, and there is none yet: make one with "
+                             f"`ebt plan {args.config} --target {args.target}` (a short calibration on the "
+                             "target), then --dry-run reuses it")
         return found
     code_dir = target.prepare(CODE_ROOT)
     run = getattr(target, "run_on_node", target.run_module)  # Slurm: on a compute node, not the login node
@@ -79,7 +83,7 @@ def cmd_plan(args: argparse.Namespace) -> int:
         meter = NONE
     target = open_target(args.target, trust_new_host=args.trust_new_host)
     try:
-        shapes = list(dict.fromkeys(p.shape for spec in specs for p in pl.phases_of(spec)))
+        shapes = pl.shapes_for(specs)
         calibrations = _calibrations(args, target, shapes, meter)
         nodes = _nodes(args, target)
     finally:
@@ -89,11 +93,12 @@ def cmd_plan(args: argparse.Namespace) -> int:
     print(_table(plans))
     hours = [p.hours for p in plans]
     kj = None if any(p.kj is None for p in plans) else sum(p.kj for p in plans)
-    print(f"sweep: {len(plans)} runs, {sum(hours):.3g} board-hours, "
-          f"{'kJ null (no meter)' if kj is None else f'{kj:.4g} kJ'}; wall time on {nodes} node"
-          f"{'s' if nodes != 1 else ''}: {pl.makespan_hours(hours, nodes):.3g} h")
+    print(f"sweep: {len(plans)} runs, {pl.human(sum(hours))} board-hours, "
+          f"{'kJ null (no meter)' if kj is None else f'{pl.human(kj)} kJ'}; wall time on {nodes} node"
+          f"{'s' if nodes != 1 else ''}: {pl.human(pl.makespan_hours(hours, nodes))} h")
     print(f"estimated (not measured): EB ticket at eb_draw_epoch (fixed), else where ok records of the same search "
           f"drew it (records), else at {pl.EB_DRAW_FRACTION:.0%} of the schedule, not before eb_queue (assumed); "
-          "pruned layers keep (1 - prune_ratio) of their channels; time scales with each phase's FLOPs from the "
+          "pruned layers keep (1 - prune_ratio) of their channels; emulated 8-bit phases cost at least their "
+          "FP32 time; time scales with each phase's FLOPs from the "
           "calibrated step; pruning steps and data loading not counted; energy = calibrated mean power x time")
     return 0

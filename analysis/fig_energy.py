@@ -39,21 +39,24 @@ def pareto_front(energy: Sequence[float], acc: Sequence[float]) -> list[int]:
 
 
 ACC = "best_top1"
-DATA_COLUMNS = ["model", "dataset_name", "method_name", "prune_ratio", "energy_kj", "energy_std", "top1",
-                "top1_std", "n", "kind", "energy_scope", "on_front"]
+DATA_COLUMNS = ["model", "dataset_name", "method_name", "prune_ratio", "cell", "energy_kj", "energy_std", "top1",
+                "top1_std", "n", "kind", "energy_scope", "on_front", "run_ids"]
 
 
 def _energy_points(runs: pd.DataFrame) -> pd.DataFrame:
-    """Mean kJ and top-1 (best epoch) per (setting, method, p, scope), measured and estimated apart; only
-    measured points of one scope can be on a Pareto front (a front never mixes scopes)."""
+    """Mean kJ and top-1 (best epoch) per cell (and scope), measured and estimated apart; only measured
+    points of one scope can be on a Pareto front (a front never mixes scopes). Runs whose record calls
+    their energy invalid are not plotted."""
     parts = []
+    valid = runs["energy_valid"].map(lambda v: v is not False) if "energy_valid" in runs else True
     for kind, col in (("measured", "energy_kj"), ("estimated", "est_energy_kj")):
-        d = runs[runs[col].notna() & runs[ACC].notna()]
+        d = runs[runs[col].notna() & runs[ACC].notna() & valid]
         d = d.assign(energy_scope=d["energy_scope"].fillna("unknown") if kind == "measured" else "estimated")
         if len(d):
-            g = d.groupby(["model", "dataset_name", "method_name", "prune_ratio", "energy_scope"]).agg(
+            g = d.groupby(["model", "dataset_name", "method_name", "prune_ratio", "cell", "energy_scope"]).agg(
                 energy_kj=(col, "mean"), energy_std=(col, "std"), top1=(ACC, "mean"),
-                top1_std=(ACC, "std"), n=(ACC, "count")).reset_index()
+                top1_std=(ACC, "std"), n=(ACC, "count"),
+                run_ids=("run_id", lambda s: " ".join(sorted(s)))).reset_index()
             parts.append(g.assign(kind=kind))
     if not parts:
         return pd.DataFrame(columns=DATA_COLUMNS)
@@ -67,8 +70,9 @@ def _energy_points(runs: pd.DataFrame) -> pd.DataFrame:
 def energy_accuracy(runs: pd.DataFrame) -> FigureResult:
     """Mean kJ vs mean top-1 per (method, p), a panel per setting; estimated energies hollow and apart."""
     name = "energy_accuracy"
-    caption = (f"Energy (kJ) vs retrain top-1 (best epoch) per method and p (mean ± std over seeds). Filled = "
-               f"measured, hollow = estimated (rule {DEFAULT.name}; never on a measured Pareto front, the line). "
+    caption = (f"Energy (kJ) vs retrain top-1 (best epoch), one point per cell (mean; error bars ± std over the "
+               f"seeds of the cell). Filled = measured, hollow = estimated (rule {DEFAULT.name}; never on a "
+               "measured Pareto front, the line). "
                "Points of different energy scope are not comparable; the legend names each scope.")
     data = _energy_points(runs)
     if data.empty:
@@ -113,7 +117,7 @@ def power_trace(runs: pd.DataFrame, run_id: str | None = None) -> FigureResult:
     have = runs.loc[np.array([Path(paths.power_csv(d)).is_file() for d in runs["run_dir"]], dtype=bool)]
     if run_id is not None:
         have = have[have["run_id"].eq(run_id)]
-    cols = ["phase", "start_s", "end_s", "energy_j", "mean_w"]
+    cols = ["phase", "start_s", "end_s", "energy_j", "mean_w", "run_ids"]
     if have.empty:
         return FigureResult(name, "Power trace per phase: no run with a power trace.", None,
                             pd.DataFrame(columns=cols), 0)
@@ -123,7 +127,7 @@ def power_trace(runs: pd.DataFrame, run_id: str | None = None) -> FigureResult:
     step = max(1, len(trace) // MAX_TRACE_POINTS)
     t, watts = trace.t[::step] - t0, trace.watts[::step]
     phases = pd.DataFrame([{"phase": p.get("name"), "start_s": p["start"] - t0, "end_s": p["end"] - t0,
-                            "energy_j": p.get("energy_j"), "mean_w": p.get("mean_w")}
+                            "energy_j": p.get("energy_j"), "mean_w": p.get("mean_w"), "run_ids": run["run_id"]}
                            for p in run["phases"] if p.get("start") is not None and p.get("end") is not None],
                           columns=cols)
     fig, axes = figure(1, width=7.0, height=2.8)

@@ -54,12 +54,12 @@ def _panels(chosen: pd.DataFrame) -> tuple[pd.DataFrame, dict[str, np.ndarray]]:
             panels.append({"model": run["model"], "dataset_name": run["dataset_name"], "run_id": run["run_id"],
                            "ratio": ratio, "first_epoch": epochs[0], "last_epoch": epochs[-1],
                            "n_epochs": len(epochs), "eb_epoch": marks.get(round(ratio, 6)), "key": key,
-                           "epochs": epochs})
+                           "epochs": epochs, "run_ids": run["run_id"]})
     return pd.DataFrame(panels, columns=COLUMNS), arrays
 
 
 COLUMNS = ["model", "dataset_name", "run_id", "ratio", "first_epoch", "last_epoch", "n_epochs", "eb_epoch", "key",
-           "epochs"]
+           "epochs", "run_ids"]
 
 
 def fig3_mask_distance(runs: pd.DataFrame) -> FigureResult:

@@ -11,10 +11,12 @@ from collections.abc import Sequence
 
 import pandas as pd
 
-from analysis.energy_estimate import DEFAULT, MAC
+from analysis.energy_estimate import BITS, MAC, PAPER_FIT
+from analysis.naming import eb_all_low_precision
 
 MISSING = "—"
-DEFAULT_RULE, OTHER_RULE = DEFAULT.name, MAC.name
+LF_AT_FP32 = ("Only LL gets an estimate: LF's 8-bit search is billed at its measured (FP32-emulated) energy, "
+              "as the paper bills LF at FP32 (its LF/FF energy ratios are 0.85-1.01).")
 
 
 def _num(v) -> float | None:
@@ -76,61 +78,120 @@ def energy(r, name: str, digits: int = 1, suffix: str = "") -> str:
     return text + (suffix if text != MISSING else "")
 
 
+def _text(v) -> str:
+    return v if isinstance(v, str) else ""
+
+
+def runs_cell(r) -> str:
+    """n, and the flagged runs among them: '3, 1 late'."""
+    flags = r.get("flags")
+    return f"{int(r.n)}" + (f", {flags}" if isinstance(flags, str) and flags else "")
+
+
+def ticket(r) -> str:
+    """The cell's ticket epochs: mean (min-max) over its EB draws."""
+    mean, lo, hi = _num(r.get("ticket_epoch_mean")), _num(r.get("ticket_epoch_min")), _num(r.get("ticket_epoch_max"))
+    if mean is None:
+        return MISSING
+    return f"{mean:.1f}" + ("" if lo == hi else f" ({lo:g}-{hi:g})")
+
+
+def accuracy(r, name: str, model_col: str) -> str:
+    """mean ± std of an accuracy, naming the model it evaluates when that is not plain FP32."""
+    text = stat(r.get(f"{name}_mean"), r.get(f"{name}_std"), r.get(f"{name}_n"), r.get("n"))
+    model = r.get(model_col)
+    return text + (f" [{model}]" if isinstance(model, str) and model and model != "fp32" and text != MISSING else "")
+
+
+def measured_energy(r, name: str, digits: int = 1) -> str:
+    invalid = r.get("energy_invalid")
+    return f"invalid ({invalid})" if isinstance(invalid, str) and invalid else energy(r, name, digits)
+
+
+def ll_interval(r) -> str:
+    """The LL estimate as [mac, bits] kJ (bits needs an idle baseline; without one it is —)."""
+    if r.method not in eb_all_low_precision() or _num(r.get("est_mac_energy_kj_mean")) is None:
+        return MISSING
+    if isinstance(r.get("energy_invalid"), str) and r.get("energy_invalid"):
+        return "invalid"
+    return f"[{value(r.est_mac_energy_kj_mean, 1)}, {value(r.est_energy_kj_mean, 1)}]"
+
+
 def table2(t2: pd.DataFrame) -> str:
-    header = ["Model", "Dataset", "p", "Method", "n", "Top-1 best (%)", "final", "paper", "×",
-              "Energy kJ (measured)", "scope", f"Energy kJ (est., rule {DEFAULT_RULE})", f"(rule {OTHER_RULE})",
-              "paper kJ", "×", "PFLOPs", "paper", "×"]
+    header = ["Model", "Dataset", "p", "Method", "setting", "cell", "n", "ticket epoch", "Top-1 best (%)", "final",
+              "paper", "×", "Energy kJ (measured)", "scope", f"LL est. kJ [{MAC.name}, {BITS.name}]",
+              f"({PAPER_FIT.name})", "paper kJ", f"× ({BITS.name})", "PFLOPs", "paper", "×"]
     rows = []
     for _, r in t2.iterrows():
         est = r.energy_paper_kind == "estimated"
+        ll = r.method in eb_all_low_precision()
         rows.append([
-            r.model, r.dataset, value(r.pruning_ratio, 2), r.method, int(r.n),
-            stat(r.acc_mean, r.acc_std, r.acc_n, r.n), stat(r.acc_final_mean, r.acc_final_std, r.acc_final_n, r.n),
+            r.model, r.dataset, value(r.pruning_ratio, 2), r.method, r.get("setting") or "",
+            r.get("cell") if isinstance(r.get("cell"), str) else "", runs_cell(r), ticket(r),
+            accuracy(r, "acc", "best_model"), accuracy(r, "acc_final", "final_model"),
             value(r.acc_paper), value(r.acc_ratio, 3),
-            energy(r, "energy_kj"), r.get("energy_scope") or "", energy(r, "est_energy_kj"),
-            stat(r.est_mac_energy_kj_mean, r.est_mac_energy_kj_std, r.est_mac_energy_kj_n, r.n, 1),
+            measured_energy(r, "energy_kj"), _text(r.get("energy_scope")), ll_interval(r),
+            value(r.est_fit_energy_kj_mean, 1) if ll else MISSING,
             value(r.energy_kj_paper, 1, " (est.)" if est else ""),
-            value(r.est_energy_ratio if est else r.energy_ratio, 2, f" (est., {DEFAULT_RULE})" if est else ""),
+            value(r.est_energy_ratio if est else r.energy_ratio, 2, f" (est., {BITS.name})" if est else ""),
             stat(r.flops_p_mean, r.flops_p_std, r.flops_p_n, r.n, None), value(r.flops_p_paper, None),
             value(r.flops_ratio, 3),
         ])
-    return render(header, rows) + _notes(t2, ["model", "dataset", "method", "pruning_ratio"])
+    return (render(header, rows) + "\n" + LF_AT_FP32 + "\n"
+            + _notes(t2, ["model", "dataset", "method", "pruning_ratio"]))
+
+
+def other_cells(o: pd.DataFrame) -> str:
+    """The cells Table 2 leaves out, each with why and how it differs."""
+    if o.empty:
+        return ""
+    lines = [f"- {r.model} {r.dataset} p={value(r.pruning_ratio, 2)} {r.method}, cell `{r.cell}`"
+             + (f" ({r.setting})" if r.setting else "") + f", n={int(r.n)}: {r.why}" for r in o.itertuples()]
+    return ("\nNot in this table (another experiment, so not pooled with its rows):\n\n" + "\n".join(lines)
+            + "\n")
 
 
 def table2_improvement(imp: pd.DataFrame) -> str:
-    """The "EB Train Improv." row per setting and ratio, by the paper's rule, beside the paper's."""
-    rows = [[r.model, r.dataset, value(r.pruning_ratio, 2), int(r.n_methods), value(r.acc_improv),
-             value(r.acc_improv_paper), value(r.energy_improv_x, 2, "×"),
-             value(r.est_energy_improv_x, 2, f"× (est., {DEFAULT_RULE})"),
+    """The "EB Train Improv." row per setting, ratio and context, by the paper's rule, beside the paper's."""
+    rows = [[r.model, r.dataset, value(r.pruning_ratio, 2), r.get("setting") or "", int(r.n_methods),
+             len(str(r.run_ids).split()) if isinstance(r.run_ids, str) else 0, value(r.acc_improv),
+             value(r.acc_improv_paper), value(r.energy_improv_x, 2, "×"), _x_interval(r),
+             value(r.est_fit_energy_improv_x, 2, "×"),
              value(r.energy_improv_x_paper, 1, "× (est.)"), value(r.flops_improv_x, 2, "×"),
              value(r.flops_improv_x_paper, 1, "×"),
              "; ".join(b for b in (r.acc_basis, r.energy_basis, r.est_energy_basis, r.flops_basis) if isinstance(b, str))]
             for _, r in imp.iterrows()]
-    header = ["Model", "Dataset", "p", "methods", "Δ top-1 best", "paper", "energy (LL measured)", "energy (LL est.)",
-              "paper", "FLOPs", "paper", "basis"]
+    header = ["Model", "Dataset", "p", "setting", "methods", "runs", "Δ top-1 best", "paper", "energy (LL measured)",
+              f"energy (LL est. [{BITS.name}, {MAC.name}])", f"({PAPER_FIT.name})", "paper", "FLOPs", "paper", "basis"]
     return render(header, rows) + _notes(imp, ["model", "dataset", "pruning_ratio"])
 
 
+def _x_interval(r) -> str:
+    lo, hi = _num(r.get("est_energy_improv_x")), _num(r.get("est_mac_energy_improv_x"))
+    if hi is None:
+        return MISSING
+    return f"[{value(lo, 2, '×')}, {value(hi, 2, '×')}]"
+
+
 def accuracy_table(t: pd.DataFrame, key: str, key_title: str) -> str:
-    rows = [[r.model, r.dataset, r[key], r.draw_epoch, int(r.n), stat(r.acc_mean, r.acc_std, r.acc_n, r.n),
-             stat(r.acc_final_mean, r.acc_final_std, r.acc_final_n, r.n), value(r.acc_paper), value(r.acc_ratio, 3)]
-            for _, r in t.iterrows()]
-    return render(["Model", "Dataset", key_title, "Draw epoch", "n", "Retrain top-1 best (%)", "final", "paper", "×"],
-                  rows) + \
-        _notes(t, ["model", "dataset", key])
+    rows = [[r.model, r.dataset, r[key], r.draw_epoch, r.get("setting") or "", runs_cell(r),
+             accuracy(r, "acc", "best_model"), accuracy(r, "acc_final", "final_model"), value(r.acc_paper),
+             value(r.acc_ratio, 3)] for _, r in t.iterrows()]
+    return render(["Model", "Dataset", key_title, "Draw epoch", "setting", "n", "Retrain top-1 best (%)", "final",
+                   "paper", "×"], rows) + _notes(t, ["model", "dataset", key])
 
 
 def table3(t: pd.DataFrame) -> str:
-    rows = [[r.model, r.dataset, r.method, value(r.pruning_ratio, 2), int(r.n),
+    rows = [[r.model, r.dataset, r.method, value(r.pruning_ratio, 2), r.get("setting") or "", runs_cell(r),
              stat(r.top1_mean, r.top1_std, r.top1_n, r.n), stat(r.top1_final_mean, r.top1_final_std, r.top1_final_n, r.n),
              value(r.top1_paper), value(r.top1_improv),
              value(r.top1_improv_paper), stat(r.top5_mean, r.top5_std, r.top5_n, r.n), value(r.top5_paper),
              stat(r.flops_p_mean, r.flops_p_std, r.flops_p_n, r.n, 1), value(r.flops_p_paper),
-             energy(r, "energy_mj", 2), r.get("energy_scope") or "", energy(r, "est_energy_mj", 2),
+             measured_energy(r, "energy_mj", 2), _text(r.get("energy_scope")), energy(r, "est_energy_mj", 2),
              value(r.energy_mj_paper)] for _, r in t.iterrows()]
-    return render(["Model", "Dataset", "Method", "p", "n", "Top-1 best", "final", "paper", "Δ vs unpruned", "paper",
+    return render(["Model", "Dataset", "Method", "p", "setting", "n", "Top-1 best", "final", "paper", "Δ vs unpruned", "paper",
                    "Top-5", "paper", "PFLOPs", "paper", "Energy MJ (measured)", "scope",
-                   f"Energy MJ (est., rule {DEFAULT_RULE})", "paper MJ"],
+                   f"Energy MJ (est., rule {BITS.name})", "paper MJ"],
                   rows) + _notes(t, ["model", "dataset", "method", "pruning_ratio"])
 
 

@@ -40,3 +40,10 @@ def table3() -> pd.DataFrame:
 def table4() -> pd.DataFrame:
     """Table 4: retrain accuracy (p = 0.5) per initial LR and draw epoch."""
     return _load("table4_large_lr.csv").copy()
+
+
+def ll_lf_cells() -> list[tuple[tuple, float, float]]:
+    """Table 2's 12 (setting, ratio) cells with both 8-bit rows: (key, LF kJ, LL kJ)."""
+    t2 = table2().set_index(["model", "dataset", "pruning_ratio", "method"])["energy_kj"]
+    keys = sorted({k[:3] for k in t2.index if k[3] == "EB Train (LL)"})
+    return [(k, float(t2[k + ("EB Train (LF)",)]), float(t2[k + ("EB Train (LL)",)])) for k in keys]

@@ -2,13 +2,18 @@
 
 Phases are flattened into `<phase>_<field>` columns. Partial, failed and unreadable runs are kept and
 flagged (`usable` is False) so the report can list them; `usable_runs` is what tables and figures use.
-Runs whose Early-Bird search found no ticket, or found it late (`eb.late`), carry an `eb_flag` and
-are left out of tables and figures (`trusted_runs`), which say how many they left out.
+Runs whose Early-Bird search found no ticket, or found it late (`eb.late`), carry an `eb_flag`; they stay
+in their cell (they are EB Train's real outcome and cost) and the tables mark them; `trusted_runs` is the
+view without them (`ebt report --exclude-flagged`). Every run carries its `cell` (`analysis.cells`):
+tables and figures average only within a cell.
 
 Accuracy: `best_top1` is the official metric (the best epoch's top-1, as the official code reports);
-`final_top1` the last evaluation. Energy: `energy_kj` is measured (with `energy_unc_kj` and
-`energy_scope` where the record has them), `est_energy_kj` the default 8-bit estimate and
-`est_mac_energy_kj` the other rule's; older records without uncertainty or scope keep those empty.
+`final_top1` the last evaluation; `best_model`/`final_model` say which model each is (an LL run's best is
+its live 8-bit model, its final the FP32 SWA model). Energy: `energy_kj` is measured (with `energy_unc_kj`
+and `energy_scope` where the record has them), `est_energy_kj` the default 8-bit estimate (`bits`),
+`est_mac_energy_kj` and `est_fit_energy_kj` the `mac` and `paper-fit` rules'; older records without
+uncertainty or scope keep those empty. `energy_valid` is the record's verdict on its energy
+(`totals.validity.valid`: True, False, or None when unknown or absent) with `energy_invalid_reasons`.
 """
 from __future__ import annotations
 
@@ -22,7 +27,7 @@ from typing import Any
 
 import pandas as pd
 
-from analysis import energy_estimate
+from analysis import cells, energy_estimate
 from analysis.naming import dataset_name, eb_keys, methods, model_name
 from analysis.schema import SCHEMA
 from experiments import events as ev
@@ -33,10 +38,11 @@ log = logging.getLogger(__name__)
 UNREADABLE = "unreadable"  # the analysis's own status for a record file that does not parse
 PHASE_SUMS = ("seconds", "energy_j", "energy_uncertainty_j", "uncovered_s", "flops", "epochs", "samples")
 NO_TICKET = "no ticket found"
-TOO_LATE = "ticket drawn late (after the last lr decay, or with no epoch left to retrain)"
+TOO_LATE = "ticket drawn late (at or after the last lr decay, or with no epoch left to retrain)"
 TEXT_COLUMNS = {"run_id", "status", "error", "method", "method_name", "arch", "model", "dataset", "dataset_name",
                 "energy_source", "estimate_rule", "energy_scope", "meter_kind", "meter_where", "board", "run_dir",
-                "eb_flag", "eb_note"}
+                "eb_flag", "eb_note", "cell", "jetpack", "best_model", "final_model",
+                "energy_invalid_reasons"}
 
 
 def default_pattern(results: Path) -> str:
@@ -101,7 +107,7 @@ def usable_runs(df: pd.DataFrame, include_partial: bool = False) -> pd.DataFrame
 
 
 def trusted_runs(df: pd.DataFrame) -> pd.DataFrame:
-    """Runs without an Early-Bird flag (no ticket, or a late one)."""
+    """Runs without an Early-Bird flag (no ticket, or a late one): `ebt report --exclude-flagged`."""
     return df[df["eb_flag"].isna() | df["eb_flag"].eq("")]
 
 
@@ -132,6 +138,7 @@ def flatten(record: dict[str, Any], run_dir: Path, context: _Context) -> dict[st
     row.update(_schedule(config))
     row.update(_early_bird(record.get("eb") or {}, config, method in context.eb))
     row.update(_accuracy(record.get("accuracy") or {}, record.get("params") or {}))
+    row.update(_validity(record.get("totals") or {}, record.get("phases") or []))
     row.update(_energy(record))
     row.update(_phase_columns(record.get("phases") or []))
     return row
@@ -139,14 +146,16 @@ def flatten(record: dict[str, Any], run_dir: Path, context: _Context) -> dict[st
 
 def _identity(record: dict[str, Any], run_dir: Path, context: _Context) -> dict[str, Any]:
     method, device = record.get("method"), record.get("device") or {}
+    spec = cells.cell_spec(record)
     return {
         "run_id": record.get("run_id") or run_dir.name, "status": record.get("status"),
         "error": record.get("error"), "created": record.get("created"), "method": method,
         "method_name": context.names.get(method, method), "arch": record.get("arch"), "depth": record.get("depth"),
         "model": model_name(record.get("arch"), record.get("depth")), "dataset": record.get("dataset"),
         "dataset_name": dataset_name(record.get("dataset")), "prune_ratio": record.get("prune_ratio"),
-        "seed": record.get("seed"), "board": device.get("board"), "resumed": bool(record.get("resumed")),
-        "run_dir": str(run_dir),
+        "seed": record.get("seed"), "board": device.get("board"), "jetpack": device.get("jetpack"),
+        "resumed": bool(record.get("resumed")), "run_dir": str(run_dir),
+        "cell": cells.digest(spec), "cell_spec": spec,
     }
 
 
@@ -159,7 +168,8 @@ def _schedule(config: dict[str, Any]) -> dict[str, Any]:
             "lr_milestones": milestones, "search_lr": config.get("search_lr") or config.get("lr"),
             "search_lr_milestones": _epochs(search, epochs) if search is not None else milestones,
             "search_schedule_own": config.get("search_lr") is not None or search is not None,
-            "eb_ratios": tuple(config.get("eb_ratios") or ()), "eb_draw_epoch": config.get("eb_draw_epoch")}
+            "eb_ratios": tuple(config.get("eb_ratios") or ()), "eb_draw_epoch": config.get("eb_draw_epoch"),
+            "eb_stop": config.get("eb_stop", True)}
 
 
 def _epochs(fractions, epochs: int | None) -> tuple:
@@ -184,7 +194,20 @@ def _early_bird(eb: dict[str, Any], config: dict[str, Any], is_eb: bool) -> dict
 
 def _accuracy(acc: dict[str, Any], params: dict[str, Any]) -> dict[str, Any]:
     return {"best_top1": acc.get("best_top1"), "final_top1": acc.get("top1"), "top5": acc.get("top5"),
+            "best_model": acc.get("best_model"), "final_model": acc.get("final_model"),
             "params_dense": params.get("dense"), "params_final": params.get("final")}
+
+
+def _validity(totals: dict[str, Any], phases: list[dict[str, Any]]) -> dict[str, Any]:
+    """The record's energy verdict, run-wide and per phase (`<phase>_valid`); absent (older records): None."""
+    verdict = totals.get("validity") or {}
+    out: dict[str, Any] = {"energy_valid": verdict.get("valid"),
+                           "energy_invalid_reasons": "; ".join(map(str, verdict.get("reasons") or [])) or None}
+    for phase in phases:
+        key = f"{phase.get('name') or 'phase'}_valid"
+        valid = (phase.get("validity") or {}).get("valid")
+        out[key] = False if out.get(key) is False else valid
+    return out
 
 
 def _energy(record: dict[str, Any]) -> dict[str, Any]:
@@ -192,7 +215,8 @@ def _energy(record: dict[str, Any]) -> dict[str, Any]:
     source = totals.get("energy_source") or "none"
     measured = source == "measured" and totals.get("energy_j") is not None
     est, est_unc = _estimate(phases, energy_estimate.DEFAULT)
-    mac, _ = _estimate(phases, energy_estimate.MAC)
+    mac, mac_unc = _estimate(phases, energy_estimate.MAC)
+    fit, _ = _estimate(phases, energy_estimate.PAPER_FIT)
     flops = totals.get("flops")
     return {
         "seconds": totals.get("seconds"), "energy_source": source,
@@ -200,7 +224,8 @@ def _energy(record: dict[str, Any]) -> dict[str, Any]:
         "energy_unc_kj": _kilo(totals.get("energy_uncertainty_j")) if measured else None,
         "energy_scope": totals.get("scope") if measured else None,
         "est_energy_kj": _kilo(est), "est_energy_unc_kj": _kilo(est_unc),
-        "est_mac_energy_kj": _kilo(mac), "estimate_rule": energy_estimate.DEFAULT.name if est is not None else None,
+        "est_mac_energy_kj": _kilo(mac), "est_mac_energy_unc_kj": _kilo(mac_unc), "est_fit_energy_kj": _kilo(fit),
+        "estimate_rule": energy_estimate.DEFAULT.name if est is not None else None,
         "flops": flops, "flops_p": None if flops is None else flops / 1e15,
         "meter_kind": meter.get("kind"), "meter_where": meter.get("where"),
         "meter_idle_w": meter.get("idle_w"), "meter_idle_std_w": meter.get("idle_std_w"),
@@ -218,8 +243,8 @@ def _estimate(phases: list[dict], rule: energy_estimate.Rule) -> tuple[float | N
     parts = [p.get("energy_uncertainty_j") for p in phases]
     if any(u is None for u in parts):
         return joules, None
-    return joules, sum(u * (rule.factor if energy_estimate.is_low_precision(p) else 1.0)
-                       for u, p in zip(parts, phases))
+    ratios = [energy_estimate.phase_ratio(p, rule) for p in phases]
+    return joules, sum(u * r for u, r in zip(parts, ratios))
 
 
 def _kilo(joules: float | None) -> float | None:

@@ -50,6 +50,7 @@ TOTALS = {
     "seconds": Key(NUM), "energy_j": _n(NUM), "energy_uncertainty_j": _n(NUM), "net_energy_j": _n(NUM),
     "scope": _n(STR), "coverage": _n(NUM), "uncovered_s": _n(NUM), "flops": _n(NUM),
     "energy_source": Key(STR), "estimated_energy_j": _n(NUM), "estimate_rule": _n(STR),
+    "estimates": Key(DICT, optional=True, fields={"bits": _n(NUM), "mac": _n(NUM), "paper-fit": _n(NUM)}),
 }
 
 METER = {
@@ -75,7 +76,8 @@ RECORD = {
     "method": Key(STR), "arch": Key(STR), "depth": Key(INT), "dataset": Key(STR),
     "prune_ratio": Key(NUM), "seed": Key(INT), "config": Key(DICT),
     "eb": _n(DICT), "params": Key(DICT), "channels": Key(DICT),
-    "accuracy": Key(DICT, fields={"top1": _n(NUM), "top5": _n(NUM), "best_top1": _n(NUM)}),
+    "accuracy": Key(DICT, fields={"top1": _n(NUM), "top5": _n(NUM), "best_top1": _n(NUM),
+                                  "best_model": _n(STR, optional=True), "final_model": _n(STR, optional=True)}),
     "phases": Key(LIST, fields=PHASE, items=True), "totals": Key(DICT, fields=TOTALS),
     "meter": Key(DICT, fields=METER), "secondary_meters": Key(LIST, fields=SECONDARY, items=True),
     "device": _n(DICT), "target": Key(STR),

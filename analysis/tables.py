@@ -21,7 +21,8 @@ from collections.abc import Iterable, Sequence
 import numpy as np
 import pandas as pd
 
-from analysis import paper
+from analysis import cells, paper
+from analysis.records import NO_TICKET, TOO_LATE
 from analysis.improvement import improvement
 from analysis.naming import (
     DEFAULT_EB,
@@ -39,27 +40,97 @@ TABLE1_RATIO = 0.5  # Tables 1 and 4 are at p = 0.5 in the paper
 
 # energy metric -> the per-run uncertainty column that goes with it
 UNCERTAINTY = {"energy_kj": "energy_unc_kj", "est_energy_kj": "est_energy_unc_kj",
+               "est_mac_energy_kj": "est_mac_energy_unc_kj",
                "energy_mj": "energy_unc_mj", "est_energy_mj": "est_energy_unc_mj"}
+ENERGY_COLUMNS = ("energy_kj", "est_energy_kj", "est_mac_energy_kj", "est_fit_energy_kj", "energy_mj",
+                  "est_energy_mj")
+CONTEXT_FREE = ("method", "prune_ratio")  # what the methods of one Improv. row may differ in
+FACTS = ["n_late", "n_no_ticket", "flags", "ticket_epoch_mean", "ticket_epoch_min", "ticket_epoch_max",
+         "best_model", "final_model", "energy_invalid", "context"]
 
 
 def summarize(df: pd.DataFrame, keys: Sequence[str], metrics: dict[str, str]) -> pd.DataFrame:
-    """Per group of `keys`: n (runs), and for each metric mean, sample std (ddof=1) and its own count;
-    energy metrics also their combined uncertainty `_u` and the scopes behind them."""
+    """Per cell (`analysis.cells`) of each group of `keys`: n (runs), its `run_ids`, and for each metric
+    mean, sample std (ddof=1) and its own count; energy metrics also their combined uncertainty `_u` and
+    the scopes behind them; `flags`, the ticket epochs and which models the accuracies evaluate. A cell
+    with a run whose energy the record calls invalid shows no energy mean: `energy_invalid` says why."""
+    keys = list(keys) + ["cell"]
     if df.empty:
-        cols = list(keys) + ["n"] + [f"{m}_{s}" for m in metrics for s in ("mean", "std", "n")]
-        return pd.DataFrame(columns=cols + [f"{m}_u" for m in metrics if metrics[m] in UNCERTAINTY])
-    grouped = df.groupby(list(keys), dropna=False, sort=True)
+        cols = keys + ["n", "run_ids"] + [f"{m}_{s}" for m in metrics for s in ("mean", "std", "n")]
+        return pd.DataFrame(columns=cols + [f"{m}_u" for m in metrics if metrics[m] in UNCERTAINTY] + FACTS)
+    grouped = df.groupby(keys, dropna=False, sort=True)
     out = grouped.size().rename("n").to_frame()
+    out["run_ids"] = grouped["run_id"].agg(lambda s: " ".join(sorted(s)))
     for name, col in metrics.items():
         stats = grouped[col].agg(["mean", "std", "count"])
         out[f"{name}_mean"] = stats["mean"]
         out[f"{name}_std"] = stats["std"]
         out[f"{name}_n"] = stats["count"]
         if col in UNCERTAINTY and UNCERTAINTY[col] in df:
-            out = out.join(_uncertainty(df, list(keys), col, name))
+            out = out.join(_uncertainty(df, keys, col, name))
     if "energy_scope" in df:
         out["energy_scope"] = grouped["energy_scope"].agg(lambda s: "+".join(sorted(set(s.dropna()))))
+    facts = _cell_facts(df, keys)  # in the groupby's order
+    for col in facts:
+        out[col] = facts[col].to_numpy()
+    _blank_invalid(out, [m for m, c in metrics.items() if c in ENERGY_COLUMNS])
     return out.reset_index()
+
+
+def _cell_facts(df: pd.DataFrame, keys: list[str]) -> pd.DataFrame:
+    """Per cell: flags ("1 late"), ticket epochs (mean, min, max over its EB draws), the models its
+    accuracies evaluate, the energy verdict and its Improv. context."""
+    rows = []
+    for key, x in df.groupby(keys, dropna=False, sort=True):
+        flag = x["eb_flag"].fillna("") if "eb_flag" in x else pd.Series("", index=x.index)
+        # the EB methods' draw epochs only (a fixed draw's or the detector's); other methods have none
+        ticket = pd.to_numeric(x["draw_epoch"], errors="coerce") if "draw_epoch" in x else pd.Series(dtype=float)
+        late, none = int(flag.eq(TOO_LATE).sum()), int(flag.eq(NO_TICKET).sum())
+        spec = x["cell_spec"].iloc[0] if "cell_spec" in x else None
+        rows.append({
+            "n_late": late, "n_no_ticket": none, "flags": _flags(late, none),
+            "ticket_epoch_mean": ticket.mean(), "ticket_epoch_min": ticket.min(), "ticket_epoch_max": ticket.max(),
+            **{c: "+".join(sorted(set(x[c].dropna()))) for c in ("best_model", "final_model") if c in x},
+            "energy_invalid": _invalid(x), "context": cells.digest(spec, CONTEXT_FREE) if spec else key[-1]})
+    return pd.DataFrame(rows)
+
+
+def _flags(late: int, none: int) -> str:
+    parts = [f"{late} late"] if late else []
+    return ", ".join(parts + ([f"{none} without ticket"] if none else []))
+
+
+def _invalid(x: pd.DataFrame) -> str:
+    """'' unless a run's record calls its energy invalid; else how many and their reasons, once each."""
+    if "energy_valid" not in x:
+        return ""
+    bad = x["energy_valid"].map(lambda v: v is False)
+    if not bad.any():
+        return ""
+    found = sorted({r for r in x.loc[bad, "energy_invalid_reasons"].dropna() if r})
+    return f"{int(bad.sum())} run(s) with invalid energy" + (f": {'; '.join(found)}" if found else "")
+
+
+def _blank_invalid(out: pd.DataFrame, energy_metrics: list[str]) -> None:
+    """An invalid energy is not averaged in: the cell's energy statistics become missing."""
+    bad = out["energy_invalid"].astype(bool)
+    for name in energy_metrics:
+        for suffix in ("mean", "std", "u"):
+            if f"{name}_{suffix}" in out:
+                out.loc[bad, f"{name}_{suffix}"] = np.nan
+
+
+def cell_labels(table: pd.DataFrame, runs: pd.DataFrame, row_keys: Sequence[str]) -> pd.Series:
+    """Per row: how its cell differs from the other cells sharing its `row_keys` ('' when alone)."""
+    specs = runs.groupby("cell")["cell_spec"].first().to_dict()
+    have = table[table["cell"].notna()]
+    groups = {c: json_key(r) for c, r in zip(have["cell"], have[list(row_keys)].itertuples(index=False))}
+    found = cells.labels({c: specs[c] for c in groups}, groups)
+    return table["cell"].map(found).fillna("")
+
+
+def json_key(values) -> str:
+    return "|".join(str(v) for v in values)
 
 
 def _uncertainty(df: pd.DataFrame, keys: list[str], col: str, name: str) -> pd.DataFrame:
@@ -110,19 +181,44 @@ def lr_schedule_label(lr: float, milestones: Iterable[int], gamma: float = 0.1) 
 # --- Table 2 ------------------------------------------------------------------------------------
 
 TABLE2_METRICS = {"acc": "best_top1", "acc_final": "final_top1", "energy_kj": "energy_kj",
-                  "est_energy_kj": "est_energy_kj", "est_mac_energy_kj": "est_mac_energy_kj", "flops_p": "flops_p"}
+                  "est_energy_kj": "est_energy_kj", "est_mac_energy_kj": "est_mac_energy_kj",
+                  "est_fit_energy_kj": "est_fit_energy_kj", "flops_p": "flops_p"}
+TABLE2_KEYS = ["model", "dataset", "method", "pruning_ratio"]
+
+
+def table2_protocol(runs: pd.DataFrame) -> tuple[pd.DataFrame, pd.DataFrame]:
+    """(Table 2's runs, the others): Table 2 draws each ticket where the detector finds it, with the
+    search on the main schedule and stopping at the ticket. A ticket drawn at a fixed epoch (Tables 1/4,
+    Figs 1/2/5), a search with its own schedule (Table 1) or one run to the end (Fig 3) is another
+    experiment, listed beneath the table instead."""
+    other = (runs["eb_draw_epoch"].notna() | runs["search_schedule_own"].fillna(False).astype(bool)
+             | runs["eb_stop"].eq(False))
+    return runs[~other], runs[other]
+
+
+def why_not_table2(run: pd.Series) -> str:
+    if pd.notna(run["eb_draw_epoch"]):
+        return "ticket drawn at a fixed epoch (Tables 1/4, Figs 1/2/5), not by the detector"
+    if run["search_schedule_own"]:
+        return "the search has its own lr schedule (Table 1)"
+    return "the search runs past the ticket (eb_stop false, Fig 3)"
 
 
 def table2(runs: pd.DataFrame) -> pd.DataFrame:
-    """Accuracy, energy (kJ: measured and estimated in separate columns) and PFLOPs per method and ratio."""
+    """Accuracy, energy (kJ: measured and estimated in separate columns) and PFLOPs per method, ratio and
+    cell; a row key with several cells has a row per cell, `setting` saying how they differ."""
+    runs = table2_protocol(runs)[0]
     df = runs.assign(dataset=runs["dataset_name"], method=runs["method_name"],
                      pruning_ratio=runs["prune_ratio"].round(2))
-    measured = summarize(df, ["model", "dataset", "method", "pruning_ratio"], TABLE2_METRICS)
+    measured = summarize(df, TABLE2_KEYS, TABLE2_METRICS)
+    measured["setting"] = cell_labels(measured, df, TABLE2_KEYS) if len(measured) else ""
+    measured["context_setting"] = context_labels(measured, df) if len(measured) else ""
     ref = _with_settings(paper.table2(), measured).rename(columns={
         "retrain_acc": "acc_paper", "energy_kj": "energy_kj_paper", "flops_p": "flops_p_paper",
         "note": "paper_note"})
-    out = _outer(measured, ref, ["model", "dataset", "method", "pruning_ratio"])
+    out = _outer(measured, ref, TABLE2_KEYS)
     out["n"] = out["n"].fillna(0).astype(int)
+    out["setting"] = out["setting"].fillna("")
     # The paper's LL energy is itself an estimate, so it is compared with our estimate, not our meter.
     paper_estimated = out["method"].isin(eb_all_low_precision())
     out["energy_paper_kind"] = np.where(out["energy_kj_paper"].isna(), "", np.where(paper_estimated, "estimated", "measured"))
@@ -132,37 +228,46 @@ def table2(runs: pd.DataFrame) -> pd.DataFrame:
     out["flops_ratio"] = _ratio(out["flops_p_mean"], out["flops_p_paper"])
     order = {m: i for i, m in enumerate(method_order())}
     out["_order"] = out["method"].map(order).fillna(len(order))
-    out = out.sort_values(["model", "dataset", "pruning_ratio", "_order", "method"]).drop(columns="_order")
+    out = out.sort_values(["model", "dataset", "pruning_ratio", "_order", "method", "setting"]).drop(columns="_order")
     return out.reset_index(drop=True)
 
 
-def table2_improvement(t2: pd.DataFrame) -> pd.DataFrame:
-    """The "EB Train Improv." row per (model, dataset, ratio) from Table 2's measured means, beside the paper's.
+def other_cells(runs: pd.DataFrame, shown: pd.DataFrame) -> pd.DataFrame:
+    """Table 2's view of the cells it leaves out: per cell its row key, n, runs, why, and how it differs
+    from the table's cells of the same key (or, without one, from the other cells left out)."""
+    left = table2_protocol(runs)[1]
+    if left.empty:
+        return pd.DataFrame(columns=TABLE2_KEYS + ["cell", "n", "run_ids", "why", "setting"])
+    df = left.assign(dataset=left["dataset_name"], method=left["method_name"],
+                     pruning_ratio=left["prune_ratio"].round(2))
+    rows = []
+    for (key, cell), x in df.groupby([df[TABLE2_KEYS].astype(str).agg("|".join, axis=1), "cell"], sort=True):
+        first = x.iloc[0]
+        rows.append({**{k: first[k] for k in TABLE2_KEYS}, "cell": cell, "n": len(x),
+                     "run_ids": " ".join(sorted(x["run_id"])), "why": why_not_table2(first)})
+    out = pd.DataFrame(rows)
+    both = pd.concat([out, shown[shown["n"] > 0][TABLE2_KEYS + ["cell"]]], ignore_index=True)
+    every = pd.concat([df, runs[runs["cell"].isin(set(both["cell"]))]], ignore_index=True)
+    labels = cell_labels(both, every, TABLE2_KEYS)
+    out["setting"] = labels.iloc[:len(out)].to_numpy()
+    return out
 
-    Energy: `energy_improv_x` uses the measured LL energy, `est_energy_improv_x` the estimated one (the
-    paper's kind). Ratios with only unpruned runs (p = 0) have no row.
+
+def table2_improvement(t2: pd.DataFrame) -> pd.DataFrame:
+    """The "EB Train Improv." row per (model, dataset, ratio) and context (the cells whose specs agree but
+    for the method), from Table 2's cell means, beside the paper's.
+
+    Energy: `energy_improv_x` uses the measured LL energy; `est_energy_improv_x` (rule bits) and
+    `est_mac_energy_improv_x` (rule mac) bound the estimated one (the paper's kind), `est_fit_energy_improv_x`
+    uses the paper-fit constant. Ratios with only unpruned runs (p = 0) have no row.
     """
     rows = []
     ranked = t2[(t2["n"] > 0) & ~t2["method"].isin(displays("reference"))]
-    for (model, dataset, p), g in ranked.groupby(["model", "dataset", "pruning_ratio"], sort=True):
-        acc = dict(zip(g["method"], g["acc_mean"]))
-        flops = dict(zip(g["method"], g["flops_p_mean"]))
-        measured = improvement(acc, dict(zip(g["method"], g["energy_kj_mean"])), flops)
-        # Baselines stay measured; only the LL member takes its estimate, as the paper did.
-        est_energy = dict(zip(g["method"], g["energy_kj_mean"]))
-        est = dict(zip(g["method"], g["est_energy_kj_mean"]))
-        est_energy.update({m: est.get(m, math.nan) for m in eb_all_low_precision()})
-        estimated = improvement(acc, est_energy, flops)
-        rows.append({
-            "model": model, "dataset": dataset, "pruning_ratio": p,
-            "acc_improv": measured.acc, "acc_basis": measured.acc_basis,
-            "energy_improv_x": measured.energy_x, "energy_basis": measured.energy_basis,
-            "est_energy_improv_x": estimated.energy_x, "est_energy_basis": estimated.energy_basis,
-            "flops_improv_x": measured.flops_x, "flops_basis": measured.flops_basis,
-            "n_methods": int((g["n"] > 0).sum()),
-        })
+    for (model, dataset, p, _), g in ranked.groupby(["model", "dataset", "pruning_ratio", "context"], sort=True):
+        rows.append({"model": model, "dataset": dataset, "pruning_ratio": p, **_improvement_row(g)})
     cols = ["model", "dataset", "pruning_ratio", "acc_improv", "acc_basis", "energy_improv_x", "energy_basis",
-            "est_energy_improv_x", "est_energy_basis", "flops_improv_x", "flops_basis", "n_methods"]
+            "est_energy_improv_x", "est_energy_basis", "est_mac_energy_improv_x", "est_fit_energy_improv_x",
+            "flops_improv_x", "flops_basis", "n_methods", "setting", "run_ids"]
     measured_df = pd.DataFrame(rows, columns=cols)
     ref = paper.table2_improvement().rename(columns={
         "acc_improv": "acc_improv_paper", "energy_improv_x": "energy_improv_x_paper",
@@ -170,6 +275,40 @@ def table2_improvement(t2: pd.DataFrame) -> pd.DataFrame:
     have = set(zip(measured_df["model"], measured_df["dataset"], measured_df["pruning_ratio"].round(2)))
     ref = ref.loc[np.array([k in have for k in zip(ref["model"], ref["dataset"], ref["pruning_ratio"])], dtype=bool)]
     return _outer(measured_df, ref, ["model", "dataset", "pruning_ratio"])
+
+
+def _improvement_row(g: pd.DataFrame) -> dict:
+    """One context's Improv. (every method of it one cell, so like is compared with like)."""
+    acc = dict(zip(g["method"], g["acc_mean"]))
+    flops = dict(zip(g["method"], g["flops_p_mean"]))
+    measured = improvement(acc, dict(zip(g["method"], g["energy_kj_mean"])), flops)
+    est = {}
+    for col in ("est_energy_kj", "est_mac_energy_kj", "est_fit_energy_kj"):
+        # Baselines stay measured; only the LL member takes its estimate, as the paper did.
+        energy = dict(zip(g["method"], g["energy_kj_mean"]))
+        energy.update({m: dict(zip(g["method"], g[f"{col}_mean"])).get(m, math.nan) for m in eb_all_low_precision()})
+        est[col] = improvement(acc, energy, flops)
+    return {"acc_improv": measured.acc, "acc_basis": measured.acc_basis,
+            "energy_improv_x": measured.energy_x, "energy_basis": measured.energy_basis,
+            "est_energy_improv_x": est["est_energy_kj"].energy_x, "est_energy_basis": est["est_energy_kj"].energy_basis,
+            "est_mac_energy_improv_x": est["est_mac_energy_kj"].energy_x,
+            "est_fit_energy_improv_x": est["est_fit_energy_kj"].energy_x,
+            "flops_improv_x": measured.flops_x, "flops_basis": measured.flops_basis,
+            "n_methods": int((g["n"] > 0).sum()), "setting": g["context_setting"].iloc[0],
+            "run_ids": " ".join(sorted(" ".join(g["run_ids"]).split()))}
+
+
+def context_labels(measured: pd.DataFrame, runs: pd.DataFrame) -> pd.Series:
+    """Per row: how its Improv. context differs from the other contexts at the same setting and ratio."""
+    specs = {c: {k: v for k, v in spec.items() if k not in CONTEXT_FREE}
+             for c, spec in runs.groupby("cell")["cell_spec"].first().items()}
+    rows = measured[~measured["method"].isin(displays("reference"))]
+    members = {f"{ctx}|{p}": (specs[cell], f"{m}|{d}|{p}")
+               for ctx, cell, m, d, p in zip(rows["context"], rows["cell"], rows["model"], rows["dataset"],
+                                             rows["pruning_ratio"])}
+    found = cells.labels({k: v[0] for k, v in members.items()}, {k: v[1] for k, v in members.items()})
+    return pd.Series([found.get(f"{ctx}|{p}", "") for ctx, p in zip(measured["context"], measured["pruning_ratio"])],
+                     index=measured.index)
 
 
 # --- Tables 1 and 4 -----------------------------------------------------------------------------
@@ -191,8 +330,11 @@ def table1(runs: pd.DataFrame) -> pd.DataFrame:
     df = df[np.isclose(df["lr"].astype(float), STANDARD_LR)]
     df = df.assign(lr_schedule=[lr_schedule_label(lr, m, g) for lr, m, g
                                 in zip(df["search_lr"], df["search_lr_milestones"], df["lr_gamma"])])
-    measured = summarize(df.rename(columns={"draw_epoch_label": "draw"}), ["model", "dataset", "lr_schedule", "draw"],
-                         ACC_METRICS).rename(columns={"draw": "draw_epoch"})
+    df = df.rename(columns={"draw_epoch_label": "draw"})
+    keys = ["model", "dataset", "lr_schedule", "draw"]
+    measured = summarize(df, keys, ACC_METRICS)
+    measured["setting"] = cell_labels(measured, df, keys) if len(measured) else ""
+    measured = measured.rename(columns={"draw": "draw_epoch"})
     ref = _with_settings(paper.table1(), measured).rename(columns={"retrain_acc": "acc_paper", "note": "paper_note"})
     return _accuracy_table(measured, ref, ["model", "dataset", "lr_schedule", "draw_epoch"])
 
@@ -204,8 +346,11 @@ def table4(runs: pd.DataFrame) -> pd.DataFrame:
     standard = [tuple(m) == (round(e * 0.5), round(e * 0.75)) and math.isclose(g, 0.1) and not own
                 for m, e, g, own in zip(df["lr_milestones"], df["epochs"], df["lr_gamma"], df["search_schedule_own"])]
     df = df.loc[np.array(standard, dtype=bool)]
-    measured = summarize(df.rename(columns={"draw_epoch_label": "draw", "lr": "initial_lr"}),
-                         ["model", "dataset", "initial_lr", "draw"], ACC_METRICS).rename(columns={"draw": "draw_epoch"})
+    df = df.rename(columns={"draw_epoch_label": "draw", "lr": "initial_lr"})
+    keys = ["model", "dataset", "initial_lr", "draw"]
+    measured = summarize(df, keys, ACC_METRICS)
+    measured["setting"] = cell_labels(measured, df, keys) if len(measured) else ""
+    measured = measured.rename(columns={"draw": "draw_epoch"})
     ref = _with_settings(paper.table4(), measured).rename(columns={"retrain_acc": "acc_paper", "note": "paper_note"})
     return _accuracy_table(measured, ref, ["model", "dataset", "initial_lr", "draw_epoch"])
 
@@ -213,10 +358,12 @@ def table4(runs: pd.DataFrame) -> pd.DataFrame:
 def _accuracy_table(measured: pd.DataFrame, ref: pd.DataFrame, keys: list[str]) -> pd.DataFrame:
     out = _outer(measured, ref, keys)
     out["n"] = out["n"].fillna(0).astype(int)
+    out["setting"] = out["setting"].fillna("")
     out["acc_ratio"] = _ratio(out["acc_mean"], out["acc_paper"])
     out["_final"] = out["draw_epoch"].eq("final")
     out["_epoch"] = pd.to_numeric(out["draw_epoch"], errors="coerce")
-    return out.sort_values(keys[:-1] + ["_final", "_epoch"]).drop(columns=["_final", "_epoch"]).reset_index(drop=True)
+    order = keys[:-1] + ["_final", "_epoch", "setting"]
+    return out.sort_values(order).drop(columns=["_final", "_epoch"]).reset_index(drop=True)
 
 
 # --- Table 3 ------------------------------------------------------------------------------------
@@ -233,16 +380,19 @@ def table3(runs: pd.DataFrame) -> pd.DataFrame:
     measured = summarize(df, ["model", "dataset", "method", "pruning_ratio"],
                          {"top1": "best_top1", "top1_final": "final_top1", "top5": "top5", "flops_p": "flops_p",
                           "energy_mj": "energy_mj", "est_energy_mj": "est_energy_mj"})
+    measured["setting"] = cell_labels(measured, df, TABLE2_KEYS) if len(measured) else ""
     ref = _with_settings(paper.table3(), measured).rename(columns={
         "top1_acc": "top1_paper", "top5_acc": "top5_paper", "top1_improv": "top1_improv_paper",
         "top5_improv": "top5_improv_paper", "total_training_flops_p": "flops_p_paper",
         "total_training_energy_mj": "energy_mj_paper", "note": "paper_note"})
     out = _outer(measured, ref, ["model", "dataset", "method", "pruning_ratio"])
     out["n"] = out["n"].fillna(0).astype(int)
+    out["setting"] = out["setting"].fillna("")
     unpruned_rows = out["method"].isin([labels[d] for d in displays("reference") if d in labels])
-    unpruned = out[unpruned_rows].set_index("model")
+    # Δ vs the unpruned cell of the same context (specs equal but for method and ratio): like with like
+    unpruned = out[unpruned_rows & out["context"].notna()].drop_duplicates("context").set_index("context")
     for k in ("top1", "top5"):
-        out[f"{k}_improv"] = out[f"{k}_mean"] - out["model"].map(unpruned[f"{k}_mean"])
+        out[f"{k}_improv"] = out[f"{k}_mean"] - out["context"].map(unpruned[f"{k}_mean"])
         out.loc[unpruned_rows, f"{k}_improv"] = np.nan
         out[f"{k}_ratio"] = _ratio(out[f"{k}_mean"], out[f"{k}_paper"])
     out["flops_ratio"] = _ratio(out["flops_p_mean"], out["flops_p_paper"])

@@ -160,8 +160,13 @@ class LowPrecision:
             loader = data.train_loader(run.spec, run.loop.train_set, run.epoch_seed(run.spec["epochs"]),
                                        run.loop.pin)
             update_bn(run.model, loader, run.loop.device)
+        # What the run's accuracies evaluate: each epoch's (best_top1) the live model with its quantisers
+        # on; the final one the SWA average in FP32, or without SWA the last weights, quantisers off.
+        label = precision_label(run.spec["lp_bits"])
         run.phase_info.update({"bits": run.spec["lp_bits"], "rounding": "stochastic",
-                               "swa_epochs": 0 if swa is None else swa["n"]})
+                               "swa_epochs": 0 if swa is None else swa["n"],
+                               "best_model": "%s live" % label,
+                               "final_model": "fp32 swa" if swa is not None else "%s weights, fp32 eval" % label})
 
     def after_epoch(self, run, epoch):
         extra = super().after_epoch(run, epoch)

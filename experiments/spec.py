@@ -12,6 +12,7 @@ momentum 0.9, weight decay 1e-4, lr 0.1 divided by 10 at 50% and 75% of the epoc
 default never changes: run ids hash only the values that differ from their default (`harness.config`).
 """
 import collections
+import difflib
 import json
 
 from .datasets import DATASETS
@@ -83,6 +84,8 @@ FIELDS = [
 ]
 
 BY_NAME = {f.name: f for f in FIELDS}
+# Keys the harness fills in itself (the id, where each meter is sampled): not offered to a user as choices.
+SET_BY_HARNESS = ("run_id", "meter_where", "meters_extra_where")
 
 
 class SpecError(ValueError):
@@ -167,9 +170,7 @@ def resolve(raw):
         raise SpecError("a spec must be a mapping of keys to values, got %s" % type(raw).__name__)
     unknown = sorted(set(raw) - set(BY_NAME))
     if unknown:
-        raise SpecError("unknown spec key%s %s; allowed keys: %s" % (
-            "s" if len(unknown) > 1 else "", ", ".join("'%s'" % k for k in unknown),
-            ", ".join(sorted(BY_NAME))))
+        raise SpecError(_unknown_keys(unknown))
     spec = {}
     for field in FIELDS:
         value = raw.get(field.name, field.default)
@@ -181,6 +182,16 @@ def resolve(raw):
     _check_ranges(spec)
     _check_method(spec)
     return spec
+
+
+def _unknown_keys(unknown):
+    """One line: the unknown keys, a close match for each where there is one, else the keys a user sets."""
+    settable = sorted(k for k in BY_NAME if k not in SET_BY_HARNESS)
+    guesses = ["'%s'" % m[0] for m in (difflib.get_close_matches(k, settable, 1) for k in unknown) if m]
+    text = "unknown spec key%s %s" % ("s" if len(unknown) > 1 else "", ", ".join("'%s'" % k for k in unknown))
+    if guesses:
+        return text + "; did you mean %s?" % " or ".join(guesses)
+    return text + "; allowed keys: %s" % ", ".join(settable)
 
 
 def _check_method(spec):

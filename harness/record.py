@@ -29,6 +29,7 @@ from typing import Any
 import numpy as np
 
 from analysis.energy_estimate import estimate as estimate_energy
+from analysis.energy_estimate import estimates as all_estimates
 from experiments import events as ev
 from experiments import paths
 from analysis.schema import SCHEMA, validate
@@ -251,6 +252,7 @@ def totals(phases: list[dict], meter: dict[str, Any], measured: bool) -> dict[st
         "energy_source": "measured" if measured else "none",
     }
     out["estimated_energy_j"], out["estimate_rule"] = estimate_energy(phases)
+    out["estimates"] = all_estimates(phases)
     return out
 
 
@@ -300,6 +302,19 @@ def _partial_eb(run: RunFolder) -> dict[str, Any] | None:
             "late": bool(d.get("late")), "note": d.get("note")}
 
 
+def evaluated_models(wins: list[Window]) -> dict[str, str | None]:
+    """Which model `best_top1` and `top1` evaluate: what the last training phase says (an LL retrain: its
+    live 8-bit model, then the FP32 SWA model), `fp32` for a full-precision one, None when unknown."""
+    trained = [w for w in wins if w.epochs > 0]
+    if not trained:
+        return {"best_model": None, "final_model": None}
+    info = trained[-1].info
+    if info.get("best_model"):
+        return {"best_model": info["best_model"], "final_model": info.get("final_model")}
+    known = "fp32" if info.get("precision") == "fp32" else None
+    return {"best_model": known, "final_model": known}
+
+
 def result_fields(run: RunFolder) -> dict[str, Any]:
     """status, accuracy, eb, params, channels and error: from `run_end` when the run finished, else from
     the events so far."""
@@ -346,6 +361,7 @@ def build_record(run_dir: Path, meter: dict | None = None, code_root: Path | Non
         "resumed": any(e["event"] == ev.RESUME for e in run.events),
         **result_fields(run),
     }
+    record["accuracy"] = {**record["accuracy"], **evaluated_models(wins)}
     return validate(record)
 
 

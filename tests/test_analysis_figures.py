@@ -80,7 +80,7 @@ def test_pareto_front_and_energy_figure(tmp_path):
     assert figures.pareto_front([3, 1, 2, 4], [90, 80, 85, 89]) == [1, 2, 0]
     make_run(tmp_path, "snip", seed=1, best_top1=92.0, energy_j=400e3, flops=False)
     make_run(tmp_path, "ebtrain-ff", seed=1, best_top1=93.0, energy_j=200e3, flops=False)
-    make_run(tmp_path, "ebtrain-ll", seed=1, best_top1=92.5, energy_j=180e3, flops=False)
+    make_run(tmp_path, "ebtrain-ll", seed=1, best_top1=92.5, energy_j=180e3, flops=False, meter_idle_w=400.0)
     make_run(tmp_path, "ebtrain-ff", seed=2, best_top1=99.0, energy_j=1e3, flops=False, scope="wall")
     runs = _runs(tmp_path)
     res = figures.energy_accuracy(runs)

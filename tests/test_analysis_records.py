@@ -46,15 +46,18 @@ def test_phases_totals_and_status(tmp_path):
 
 def test_energy_kinds_never_share_a_column(tmp_path):
     make_run(tmp_path, "ebtrain-ff", run_id="synthetic-m", energy_j=5000.0)
-    make_run(tmp_path, "ebtrain-ll", run_id="synthetic-e", energy_j=5000.0)
+    make_run(tmp_path, "ebtrain-ll", run_id="synthetic-e", energy_j=5000.0, meter_idle_w=10.0)
+    make_run(tmp_path, "ebtrain-ll", run_id="synthetic-i", energy_j=5000.0)  # no idle baseline
     make_run(tmp_path, "ebtrain-ll", run_id="synthetic-n", energy_j=None)
     df = _frame(tmp_path)
-    m, e, n = df.loc["synthetic-m"], df.loc["synthetic-e"], df.loc["synthetic-n"]
+    m, e, i, n = df.loc["synthetic-m"], df.loc["synthetic-e"], df.loc["synthetic-i"], df.loc["synthetic-n"]
     assert m["energy_kj"] == pytest.approx(5.0) and math.isnan(m["est_energy_kj"])
-    # LL: measured stays measured; both 8-bit rules give their own column, the paper rule the larger
-    assert e["energy_kj"] == pytest.approx(5.0) and e["estimate_rule"] == "paper"
-    assert e["est_mac_energy_kj"] < e["est_energy_kj"] < e["energy_kj"]
+    # LL: measured stays measured; each 8-bit rule gives its own column, bits (the default) above mac
+    assert e["energy_kj"] == pytest.approx(5.0) and e["estimate_rule"] == "bits"
+    assert e["est_mac_energy_kj"] < e["est_fit_energy_kj"] < e["est_energy_kj"] < e["energy_kj"]
     assert e["est_energy_unc_kj"] < e["energy_unc_kj"]
+    # without an idle baseline there is no energy above idle to scale: bits is missing, the others are not
+    assert math.isnan(i["est_energy_kj"]) and i["est_mac_energy_kj"] > 0
     assert math.isnan(n["energy_kj"]) and math.isnan(n["est_energy_kj"]) and n["energy_source"] == "none"
 
 

@@ -12,8 +12,9 @@ from experiments import events as ev
 from tests.record_runs import make_run
 
 
-def _runs(tmp_path, include_partial=False):
-    return trusted_runs(usable_runs(load_records(str(tmp_path / "*")), include_partial))
+def _runs(tmp_path, include_partial=False, exclude_flagged=True):
+    runs = usable_runs(load_records(str(tmp_path / "*")), include_partial)
+    return trusted_runs(runs) if exclude_flagged else runs
 
 
 def _row(df, **keys):
@@ -26,16 +27,24 @@ def _row(df, **keys):
 
 @pytest.mark.slow
 def test_table2_means_uncertainty_ratios_and_improvement(tmp_path):
-    make_run(tmp_path, "ebtrain-ff", seed=1, best_top1=93.0, final_top1=92.8, energy_j=200e3)
-    make_run(tmp_path, "ebtrain-ff", seed=2, best_top1=93.4, final_top1=93.0, energy_j=220e3)
-    make_run(tmp_path, "ebtrain-ll", seed=1, best_top1=92.0, energy_j=180e3)
-    make_run(tmp_path, "ebtrain-ll", seed=2, best_top1=92.2, energy_j=None)
-    make_run(tmp_path, "snip", seed=1, best_top1=92.0, energy_j=373.1e3)
-    make_run(tmp_path, "snip", seed=2, best_top1=91.0, energy_j=None, status=ev.PARTIAL)  # excluded
-    make_run(tmp_path, "ebtrain-ff", seed=3, best_top1=10.0, detected=False)  # no ticket: left out
+    make_run(tmp_path, "ebtrain-ff", seed=1, meter_idle_w=400.0, best_top1=93.0, final_top1=92.8, energy_j=200e3)
+    make_run(tmp_path, "ebtrain-ff", seed=2, meter_idle_w=400.0, best_top1=93.4, final_top1=93.0, energy_j=220e3)
+    make_run(tmp_path, "ebtrain-ll", seed=1, best_top1=92.0, energy_j=180e3, meter_idle_w=400.0)
+    make_run(tmp_path, "ebtrain-ll", seed=2, best_top1=92.2, energy_j=180e3, meter_idle_w=400.0)
+    make_run(tmp_path, "ebtrain-ll", seed=3, best_top1=92.4, energy_j=None)  # another meter: another cell
+    make_run(tmp_path, "snip", seed=1, meter_idle_w=400.0, best_top1=92.0, energy_j=373.1e3)
+    make_run(tmp_path, "snip", seed=2, meter_idle_w=400.0, best_top1=91.0, status=ev.PARTIAL)  # excluded
+    make_run(tmp_path, "ebtrain-ff", seed=3, meter_idle_w=400.0, best_top1=10.0, detected=False)  # no ticket: counted, marked
     make_run(tmp_path, "dense", dataset="digits", prune_ratio=0.0, seed=1, best_top1=97.0, energy_j=None)
+    every = tables.table2(_runs(tmp_path, exclude_flagged=False))
+    ff_all = _row(every, model="VGG16", dataset="CIFAR-10", method="EB Train (FF)", pruning_ratio=0.5)
+    assert ff_all["n"] == 3 and ff_all["flags"] == "1 without ticket" and ff_all["n_no_ticket"] == 1
+    assert ff_all["acc_mean"] == pytest.approx((93.0 + 93.4 + 10.0) / 3) and len(ff_all["run_ids"].split()) == 3
+    assert ff_all["ticket_epoch_mean"] == 20 and ff_all["ticket_epoch_min"] == 20  # the no-ticket run has none
+    ll_cells = every[(every["method"] == "EB Train (LL)") & (every["n"] > 0)]
+    assert sorted(ll_cells["setting"]) == ["meter=none, meter_idle_w=null", "meter=synthetic, meter_idle_w=400"]
     runs = _runs(tmp_path)
-    t2 = tables.table2(runs)
+    t2 = tables.table2(runs[runs["energy_source"].eq("measured") | ~runs["method"].eq("ebtrain-ll")])
 
     ff = _row(t2, model="VGG16", dataset="CIFAR-10", method="EB Train (FF)", pruning_ratio=0.5)
     assert ff["n"] == 2 and ff["acc_mean"] == pytest.approx(93.2) and ff["acc_std"] == pytest.approx(math.sqrt(0.08))
@@ -52,11 +61,15 @@ def test_table2_means_uncertainty_ratios_and_improvement(tmp_path):
     ll_runs = runs[runs["method"].eq("ebtrain-ll") & runs["energy_kj"].notna()]
     est = float(ll_runs["est_energy_kj"].iloc[0])
     # measured and estimated kJ stay apart; the paper's LL (an estimate) is compared with our estimate only
-    assert ll["energy_kj_mean"] == pytest.approx(180.0) and ll["energy_kj_n"] == 1
+    assert ll["energy_kj_mean"] == pytest.approx(180.0) and ll["energy_kj_n"] == 2
     assert ll["est_energy_kj_mean"] == pytest.approx(est) and ll["est_energy_ratio"] == pytest.approx(est / 43.1)
     assert math.isnan(ll["energy_ratio"]) and ll["energy_paper_kind"] == "estimated"
-    # 160 of the run's 161 s are 8-bit epochs (paper rule); the 1 s prune is FP32, billed as measured
-    assert est == pytest.approx(180.0 / 161 * (160 * energy_estimate.PAPER_FACTOR + 1), rel=1e-6)
+    # 160 of the run's 161 s are 8-bit epochs (rule bits: idle 400 W unscaled, 8/32 of the rest); the 1 s
+    # prune is FP32, billed as measured
+    watts = 180e3 / 161
+    assert est == pytest.approx((160 * (400 + (watts - 400) / 4) + watts) / 1e3, rel=1e-3)
+    assert ll["est_mac_energy_kj_mean"] == pytest.approx((160 * watts * energy_estimate.MAC.factor + watts) / 1e3,
+                                                         rel=1e-3)
 
     snip = _row(t2, model="VGG16", dataset="CIFAR-10", method="SNIP", pruning_ratio=0.5)
     assert snip["n"] == 1 and math.isnan(snip["acc_std"])  # the partial run is not counted
@@ -70,13 +83,15 @@ def test_table2_means_uncertainty_ratios_and_improvement(tmp_path):
     assert i["acc_improv"] == pytest.approx(93.2 - 92.0)
     assert i["energy_improv_x"] == pytest.approx(373.1 / 180.0)
     assert i["est_energy_improv_x"] == pytest.approx(373.1 / est)
+    assert i["est_mac_energy_improv_x"] == pytest.approx(373.1 / ll["est_mac_energy_kj_mean"])
     assert i["acc_improv_paper"] == 0.01 and i["energy_improv_x_paper"] == 8.6
 
     text = markdown.table2(t2)
-    assert "| Top-1 best (%) | final |" in text and "rule paper" in text and "| module |" in text
+    assert "| Top-1 best (%) | final |" in text and "[mac, bits]" in text and "| module |" in text
     assert f"{ff['energy_kj_mean']:.1f} ± {ff['energy_kj_u']:.1f}" in text
+    assert f"[{ll['est_mac_energy_kj_mean']:.1f}, {est:.1f}]" in text and "bills LF at FP32" in text
     lt_line = next(line for line in text.splitlines() if "| LT (one-shot) |" in line and "| 0.50 |" in line)
-    assert "| 0 | — | — | 93.25 | — |" in lt_line
+    assert "| 0 | — | — | — | 93.25 | — |" in lt_line
 
 
 def test_table1_and_table4_by_schedule_and_initial_lr(tmp_path):
@@ -113,8 +128,11 @@ def test_lr_schedule_label():
 
 
 def test_table3_improvement_over_own_unpruned(tmp_path):
+    # the unpruned cell of the same settings (its eb_ratios too): a dense run of other settings is not compared
     make_run(tmp_path, "dense", arch="resnet", depth=18, dataset="imagenet", prune_ratio=0.0, best_top1=69.5,
-             energy_j=98e6, epochs=4, flops=False)
+             energy_j=98e6, epochs=4, flops=False, eb_ratios=[0.1])
+    make_run(tmp_path, "dense", arch="resnet", depth=18, dataset="imagenet", prune_ratio=0.0, best_top1=60.0,
+             energy_j=98e6, epochs=4, flops=False, eb_ratios=[0.1], lr=0.2)
     make_run(tmp_path, "ebtrain-ff", arch="resnet", depth=18, dataset="imagenet", prune_ratio=0.1, best_top1=69.8,
              energy_j=95e6, epochs=4, eb_epoch=1, flops=False)
     t3 = tables.table3(_runs(tmp_path))
@@ -122,7 +140,35 @@ def test_table3_improvement_over_own_unpruned(tmp_path):
     assert eb["top1_improv"] == pytest.approx(0.3) and eb["top1_improv_paper"] == 0.27
     assert eb["energy_mj_mean"] == pytest.approx(95.0) and eb["energy_ratio"] == pytest.approx(95.0 / 95.71)
     assert eb["energy_mj_u"] > 0 and eb["energy_scope"] == "module"
-    un = t3[(t3.model == "ResNet18") & (t3.method == "Unpruned")].iloc[0]
+    un = t3[(t3.model == "ResNet18") & (t3.method == "Unpruned") & (t3.setting == "lr=0.1")].iloc[0]
     assert un["top1_mean"] == 69.5 and un["top1_paper"] == 69.57 and math.isnan(un["top1_improv"])
     assert (t3.loc[t3.method == "SFP", "n"] == 0).all()
     assert "Energy MJ (measured)" in markdown.table3(t3)
+
+
+def test_cells_of_one_row_key_are_rows_of_their_own(tmp_path):
+    """Table 1's draw-10 row: the standard runs and a run on a 512-image subset are two cells, two rows."""
+    for seed in (1, 2):
+        make_run(tmp_path, dataset="cifar100", seed=seed, best_top1=71.0 + seed, eb_draw_epoch=10, flops=False)
+    make_run(tmp_path, dataset="cifar100", seed=1, best_top1=50.0, eb_draw_epoch=10, flops=False, train_subset=512)
+    t1 = tables.table1(_runs(tmp_path))
+    rows = t1[(t1["draw_epoch"] == "10") & (t1["n"] > 0)].set_index("setting")
+    assert sorted(rows.index) == ["train_subset=512", "train_subset=null"]
+    assert rows.loc["train_subset=null", "n"] == 2 and rows.loc["train_subset=null", "acc_mean"] == pytest.approx(72.5)
+    assert rows.loc["train_subset=512", "run_ids"].count(" ") == 0 and rows.loc["train_subset=512", "acc_mean"] == 50.0
+    assert "| train_subset=512 |" in markdown.accuracy_table(t1, "lr_schedule", "LR schedule")
+
+
+def test_a_cell_with_invalid_energy_shows_why_instead_of_a_mean(tmp_path):
+    import json
+    for seed in (1, 2):
+        run = make_run(tmp_path, "snip", seed=seed, best_top1=92.0, energy_j=373.1e3)
+    record = json.loads((run / "record.json").read_text())
+    # the meter verdict a record carries (absent in older records: unknown, averaged as before)
+    record["totals"]["validity"] = {"valid": False, "reasons": ["a spike above the meter's range"]}
+    (run / "record.json").write_text(json.dumps(record))
+    t2 = tables.table2(_runs(tmp_path))
+    snip = _row(t2, method="SNIP", pruning_ratio=0.5)
+    assert snip["n"] == 2 and snip["acc_mean"] == 92.0 and math.isnan(snip["energy_kj_mean"])
+    assert snip["energy_invalid"] == "1 run(s) with invalid energy: a spike above the meter's range"
+    assert "invalid (1 run(s) with invalid energy: a spike" in markdown.table2(t2)

@@ -130,6 +130,16 @@ def test_errors_name_the_key_value_and_what_is_allowed(raw, message):
         expand(raw)
 
 
+def test_a_misspelt_key_gets_its_close_match_and_never_the_harness_keys():
+    with pytest.raises(ConfigError, match="did you mean 'epochs'") as err:
+        expand({}, overrides=parse_overrides(["epoch=3"]))
+    assert "allowed keys" not in str(err.value)
+    with pytest.raises(ConfigError, match="allowed keys") as err:
+        expand({"zzzzqq": 1})
+    for harness_key in ("run_id", "meter_where", "meters_extra_where"):
+        assert f" {harness_key}," not in str(err.value) and not str(err.value).endswith(harness_key)
+
+
 def test_bad_yaml_file_is_reported(tmp_path):
     bad = tmp_path / "bad.yaml"
     bad.write_text("arch: [vgg\n")

@@ -36,6 +36,12 @@ def test_method_runs_end_to_end_with_its_phases_and_a_record(tmp_path, method):
     assert record["totals"]["energy_j"] is None and record["totals"]["estimated_energy_j"] is None
     trained = sum(p["epochs"] for p in record["phases"])
     assert trained == {"lt": 4, "ns": 4, "thinet": 4}.get(method, 2)
+    # which models the accuracies evaluate: LL's best is its live 8-bit model, every other method's FP32
+    models = {k: record["accuracy"][k] for k in ("best_model", "final_model")}
+    if method == "ebtrain-ll":
+        assert models["best_model"] == "bfp8 live" and models["final_model"] in ("fp32 swa", "bfp8 weights, fp32 eval")
+    else:
+        assert models == {"best_model": "fp32", "final_model": "fp32"}
 
 
 @pytest.mark.parametrize("method", ["lt", "snip"])

@@ -21,7 +21,8 @@ def test_report_writes_figures_tables_and_page(tmp_path):
     for seed, acc in ((1, 93.0), (2, 93.4)):
         make_run(runs, seed=seed, best_top1=acc, eb_draw_epoch=20, energy_j=210e3, masks=masks)
     make_run(runs, "snip", seed=1, best_top1=92.0, energy_j=373.1e3, wall_w_extra=6.0)
-    make_run(runs, "snip", seed=2, best_top1=10.0, status=ev.PARTIAL, run_id="synthetic-partial")
+    make_run(runs, "snip", seed=2, best_top1=10.0, energy_j=373.1e3, wall_w_extra=6.0, status=ev.PARTIAL,
+             run_id="synthetic-partial")  # the same cell as the ok SNIP run: same spec but the seed
     make_run(runs, "ebtrain-ff", seed=3, best_top1=7.8, run_id="synthetic-late", eb_epoch=150,
              eb_extra={"late": True, "note": "ticket drawn at epoch 150 of 160, at or after the last lr decay"})
     make_run(runs, "dense", prune_ratio=0.0, dataset="digits", best_top1=97.0, energy_j=None, flops=False)
@@ -33,13 +34,31 @@ def test_report_writes_figures_tables_and_page(tmp_path):
     t2 = pd.read_csv(results / "tables" / "table2_methods.csv")
     snip = t2[(t2.method == "SNIP") & (t2.dataset == "CIFAR-10") & (t2.pruning_ratio == 0.5)].iloc[0]
     assert snip["n"] == 1 and snip["acc_mean"] == 92.0  # partial run excluded by default
-    ff = t2[(t2.method == "EB Train (FF)") & (t2.dataset == "CIFAR-10") & (t2.pruning_ratio == 0.5)].iloc[0]
-    assert ff["n"] == 2  # the too-late ticket is not averaged in
+    ff = t2[(t2.method == "EB Train (FF)") & (t2.dataset == "CIFAR-10") & (t2.pruning_ratio == 0.5)]
+    # the detector run with the late ticket is its own cell, counted and marked; the fixed draws are not Table 2's
+    assert len(ff) == 1 and ff.iloc[0]["n"] == 1 and ff.iloc[0]["flags"] == "1 late"
+    assert ff.iloc[0]["run_ids"] == "synthetic-late" and ff.iloc[0]["ticket_epoch_mean"] == 150
+    others = pd.read_csv(results / "tables" / "table2_other_cells.csv")
+    assert list(others["n"]) == [2] and "fixed epoch" in others.iloc[0]["why"]
+    for csv in (results / "tables").glob("*.csv"):
+        if csv.name not in ("runs.csv", "meter_gap.csv"):
+            data = pd.read_csv(csv)
+            assert "run_ids" in data, csv.name
+    for name in ("fig1_retrain_accuracy", "fig5_training_flops", "energy_accuracy", "fig3_mask_distance"):
+        assert "run_ids" in pd.read_csv(results / "figures" / f"{name}.csv")
     page = (results / "REPORT.md").read_text()
     assert "`synthetic-partial`: **partial**" in page and "Records: 6 (ok: 5, partial: 1)" in page
     assert "`synthetic-late`: **ok, ticket drawn late" in page and "at epoch 150 of 160" in page
-    assert "Left out (not averaged in): 1 run(s) with ticket drawn late" in page
+    assert "| 1, 1 late |" in page and "Counted in their cells and marked" in page
     assert "figures/fig1_retrain_accuracy.png" in page and "runs back" in page and "top-1 best" in page
+    assert "paper-fit" in page and "validates nothing" in page
+
+    # the old view: flagged runs left out
+    assert main(["report", "--results", str(results), "--exclude-flagged"]) == 0
+    t2 = pd.read_csv(results / "tables" / "table2_methods.csv")
+    ff = t2[(t2.method == "EB Train (FF)") & (t2.dataset == "CIFAR-10") & (t2.pruning_ratio == 0.5)].iloc[0]
+    assert ff["n"] == 0
+    assert "Left out (--exclude-flagged): 1 run(s) with ticket drawn late" in (results / "REPORT.md").read_text()
     # the two-meter run: module vs wall per phase, 6 W apart
     gap = pd.read_csv(results / "tables" / "meter_gap.csv")
     assert set(gap["phase"]) == {"prune", "train"} and np.allclose(gap["gap_w"], 6.0)
@@ -73,16 +92,18 @@ def test_a_method_registered_only_in_the_registry_shows_up(tmp_path, monkeypatch
     assert "| Throwaway (test) |" in (results / "tables" / "table2_methods.md").read_text()
 
 
-def test_report_with_zero_records(tmp_path):
+def test_report_over_zero_records_keeps_the_old_report(tmp_path, caplog):
     results = tmp_path / "results"
-    results.mkdir()  # a results folder with no runs yet
-    assert main(["report", "--results", str(results)]) == 0
-    page = (results / "REPORT.md").read_text()
-    assert "No run records found" in page and "Records: 0" in page
-    assert not list(results.rglob("*.png"))
+    (results / "runs").mkdir(parents=True)  # a results folder with no runs yet
+    (results / "REPORT.md").write_text("a good report")
+    assert main(["report", "--results", str(results)]) == 2
+    assert "no run records match" in caplog.text and "left as it is" in caplog.text
+    assert "traceback" not in caplog.text
+    assert (results / "REPORT.md").read_text() == "a good report" and not list(results.rglob("*.png"))
 
 
 def test_unwritable_out_is_a_clear_error(tmp_path, caplog):
+    make_run(tmp_path / "runs", "dense", prune_ratio=0.0, energy_j=None, flops=False)
     blocker = tmp_path / "file"
     blocker.write_text("not a folder")
     assert main(["report", "--results", str(tmp_path), "--out", str(blocker)]) == 1

@@ -58,7 +58,8 @@ def main(argv: Optional[Sequence[str]] = None) -> int:
         code = exit_code(err)
         if code is None or args.verbose:
             raise
-        logging.getLogger("ebt").error("%s (run with -v for the traceback)", err)
+        # a user's mistake needs no traceback, so the hint to see one is not offered
+        logging.getLogger("ebt").error("%s", err)
         return code
 
 

@@ -23,12 +23,15 @@ def register(subparsers) -> None:
                    help="write figures/, tables/ and REPORT.md here (default: the results folder)")
     p.add_argument("--include-partial", action="store_true",
                    help="also use partial runs in tables and figures (they are always listed as flagged)")
+    p.add_argument("--exclude-flagged", action="store_true",
+                   help="leave out runs whose Early-Bird search found no ticket or a late one (by default they "
+                        "count in their cells, marked)")
     p.set_defaults(func=cmd_report)
 
 
 def cmd_report(args: argparse.Namespace) -> int:
     # Imported here so `ebt --help` and other subcommands do not pay for pandas/matplotlib.
-    from analysis.records import default_pattern
+    from analysis.records import default_pattern, find_records
     from analysis.report import build_report
 
     if args.runs is None and not Path(args.results).is_dir():
@@ -36,8 +39,12 @@ def cmd_report(args: argparse.Namespace) -> int:
                          "at the folder that holds runs/")
     pattern = args.runs or default_pattern(args.results)
     out = args.out or args.results
+    if not find_records(pattern):
+        # an empty report would replace a good one; nothing is written
+        raise UsageError(f"no run records match {pattern}: nothing to report, {Path(out) / paths.REPORT} left as "
+                         "it is; run `ebt run CONFIG` first, or give --runs/--results that hold records")
     try:
-        report = build_report(pattern, out, args.include_partial)
+        report = build_report(pattern, out, args.include_partial, args.exclude_flagged)
     except OSError as exc:
         raise EbtError(f"cannot write the report under {out}: {exc}; give a writable folder with --out") from exc
     page = report.out_dir / paths.REPORT

@@ -194,7 +194,7 @@ def register(sub: argparse._SubParsersAction) -> None:
     def common(p: argparse.ArgumentParser) -> None:
         options.results(p)
 
-    p = sub.add_parser("status", help="every run: target, phase, epoch, state (running/finished/failed/lost)")
+    p = sub.add_parser("status", help="every run: target, phase, epoch, state (running/ok/stopped/failed/lost/unreachable)")
     common(p)
     p.set_defaults(func=cmd_status)
 

@@ -22,11 +22,19 @@ Uncertainty (`uncertainty_j`, a worst-case bound: the sum of four terms, kept ap
 
 * instrument: accuracy_rel x |energy| + accuracy_abs_w x covered_s, from the meter's accuracy class
   (`accuracy_rel`, `accuracy_abs_w` of its `info()`; DEFAULT_ACCURACY when it declares none);
-* sampling: on each covered step, |dW| x dt / 2 (the trapezoid's worst error on a monotone step;
-  zero on counter steps), plus at each window edge the edge power x tau / 2, tau being the larger of
-  the sample spacing and the meter's own update period: where a boundary falls inside one reading is
-  not known better than that. Relative to the window this is about tau / length: it tells a window
-  too short for the rate;
+* sampling, by what one reading is (the meter's `sampling` in its info, `hw.meters.base`):
+  - averages over at least the sample spacing (and counter steps): on each covered step |dW| x dt / 2,
+    the trapezoid's worst error on a monotone step (zero on counter steps);
+  - point samples (and averages over a window shorter than the spacing, and meters that do not say):
+    the power between two readings is not seen, and a load that moves faster than the reads can
+    alias. The term is SPREAD_Z x s x covered_s / sqrt(n), s the sample-to-sample spread (the standard
+    deviation of consecutive differences / sqrt 2: noise and fast load, not slow drift) of the n
+    readings in the window: the standard error of a mean of readings taken at random phases of the load,
+    which the sampler makes them by jittering each poll inside its period. (A paced meter locked to a
+    load of exactly its own period reads a constant and no trace can show it.)
+  plus at each window edge the edge power x tau / 2, tau being the larger of the sample spacing and the
+  meter's own update period: where a boundary falls inside one reading is not known better than that.
+  Relative to the window this is about tau / length: it tells a window too short for the rate;
 * gap: each uncovered stretch x the highest reading next to it (the power the meter saw around the
   gap); it bounds the energy that `energy_j` leaves out, assuming the power stayed within the levels
   seen on either side;
@@ -48,6 +56,9 @@ import numpy as np
 # unknown instrument never looks better than a known one.
 DEFAULT_ACCURACY = {"accuracy_rel": 0.05, "accuracy_abs_w": 0.0,
                     "source": "default: the meter declares no accuracy class"}
+
+# Standard errors in the point-sample term: 3 keeps a worst-case flavour beside the other terms.
+SPREAD_Z = 3.0
 
 EnergyResult = collections.namedtuple(
     "EnergyResult", "energy_j net_energy_j mean_w std_w samples coverage covered_s uncovered_s gaps seconds "
@@ -110,7 +121,7 @@ def integrate(trace, t0, t1, max_gap_s=None, idle_w=None, meter=None, clock_s=0.
     else:
         coverage = 1.0 if t[0] <= t0 <= t[-1] else 0.0
     energy, sampling = _counter(t, w, counter, p, counting) if method == "counter" else _trapezoid(t, w, p)
-    terms = _uncertainty(t, w, t0, t1, p, energy, covered, sampling, meter, clock_s)
+    terms = _uncertainty(t, w, (t0, t1), p, (energy, covered, sampling), meter, clock_s, method == "counter")
     inside = (t >= t0) & (t <= t1)
     return EnergyResult(
         energy, energy - idle_w * covered if idle_w is not None else None,
@@ -185,9 +196,30 @@ def _counter(t, w, e, p, counting):
     return energy + more, sampling
 
 
-def _uncertainty(t, w, t0, t1, p, energy, covered, sampling, meter, clock_s):
+def point_samples(meter, spacing):
+    """True unless the meter's readings are averages over at least the sample spacing (or a counter)."""
+    declared = (meter or {}).get("sampling") or {}
+    kind = declared.get("kind") or "point"
+    if kind == "counter":
+        return False
+    return kind != "average" or float(declared.get("window_s") or 0.0) < 0.99 * spacing
+
+
+def spread_term(w, covered):
+    """SPREAD_Z standard errors of the mean of point readings `w`, over `covered` seconds."""
+    if len(w) < 3:
+        return None
+    spread = float(np.std(np.diff(w))) / np.sqrt(2.0)
+    return SPREAD_Z * spread * covered / np.sqrt(len(w))
+
+
+def _uncertainty(t, w, window, p, figures, meter, clock_s, counted):
+    (t0, t1), (energy, covered, sampling) = window, figures
     rel, abs_w, _ = accuracy_of(meter)
     spacing = float(np.median(np.diff(t))) if len(t) >= 2 else 0.0
+    if not counted and point_samples(meter, spacing):
+        spread = spread_term(w[(t >= t0) & (t <= t1)], covered)
+        sampling = spread if spread is not None else sampling
     tau = max(spacing, float((meter or {}).get("update_period_s") or 0.0))
     edges = abs(float(np.interp(t0, t, w))) + abs(float(np.interp(t1, t, w)))
     n = len(t)

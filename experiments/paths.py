@@ -32,6 +32,7 @@ RECORD = "record.json"
 RUNS = "runs"
 RESULTS = "results"
 REPORT = "REPORT.md"
+CALIBRATIONS = "calibrations"  # stored meter agreements (`ebt meters agree`), one JSON file each
 
 # fetched only on request (large), and never (the runner's own bookkeeping)
 BULKY = (CHECKPOINTS, TICKETS)
@@ -128,6 +129,16 @@ def code_root(home):
 def results_runs(results):
     """The laptop's folder of run copies: `results/runs/`."""
     return os.path.join(str(results), RUNS)
+
+
+def calibrations(results):
+    """The laptop's stored meter agreements: `results/calibrations/`."""
+    return os.path.join(str(results), CALIBRATIONS)
+
+
+def calibration(results, name):
+    """One stored meter agreement: `results/calibrations/<name>.json`."""
+    return os.path.join(calibrations(results), name + ".json")
 
 
 def results_run(results, run_id):

@@ -45,6 +45,12 @@ Uncertainty (`uncertainty_j`, a worst-case bound: the sum of four terms, kept ap
 `net_energy_j` = energy - idle_w x covered_s. `std_w` is the spread (standard deviation) of the
 readings inside the window: for an idle baseline, its noise.
 
+Validity (`validity(...)`): a measured window counts only with at least `min_hz` samples per second
+and `min_samples` samples (MLPerf's training power rules: one sample a second, 60 a run), coverage of
+at least `min_coverage` and a relative uncertainty of at most `max_uncertainty_rel` (VALIDITY_RULES;
+runs set them through the spec keys of SPEC_KEYS). The verdict is `{"valid": bool, "reasons": [...]}`,
+`valid` None (no reasons) when nothing was measured.
+
 Returns an `EnergyResult` namedtuple (`._asdict()` for a dict). `RunningEnergy` applies the same gap
 rule to samples as they arrive (the live view).
 """
@@ -56,6 +62,38 @@ import numpy as np
 # unknown instrument never looks better than a known one.
 DEFAULT_ACCURACY = {"accuracy_rel": 0.05, "accuracy_abs_w": 0.0,
                     "source": "default: the meter declares no accuracy class"}
+
+VALIDITY_RULES = {"min_hz": 1.0, "min_samples": 60, "min_coverage": 0.99, "max_uncertainty_rel": 0.05}
+# The run-spec key that sets each rule (experiments/spec.py).
+SPEC_KEYS = {"min_hz": "validity_min_hz", "min_samples": "validity_min_samples",
+             "min_coverage": "validity_min_coverage", "max_uncertainty_rel": "validity_max_uncertainty_rel"}
+
+
+def validity_rules(spec=None):
+    """The rules, each taken from `spec` (a run spec dict) where it sets one."""
+    spec = spec or {}
+    return {name: spec[key] if spec.get(key) is not None else VALIDITY_RULES[name] for name, key in SPEC_KEYS.items()}
+
+
+def validity(samples, seconds, coverage, energy_j, uncertainty_j, rules=None):
+    """{"valid": True/False, "reasons": [...]} of one measured window; valid None when energy_j is None."""
+    if energy_j is None:
+        return {"valid": None, "reasons": []}
+    r = rules or VALIDITY_RULES
+    reasons = []
+    if samples < r["min_samples"]:
+        reasons.append("%d samples, fewer than %d" % (samples, r["min_samples"]))
+    if seconds and samples / seconds < r["min_hz"]:
+        reasons.append("%.2f samples/s, fewer than %g" % (samples / seconds, r["min_hz"]))
+    if coverage is None or coverage < r["min_coverage"]:
+        reasons.append("coverage %s below %g%%" % (
+            "unknown" if coverage is None else "%.1f%%" % (100 * coverage), 100 * r["min_coverage"]))
+    rel = uncertainty_j / abs(energy_j) if uncertainty_j is not None and energy_j else None
+    if rel is None or rel > r["max_uncertainty_rel"]:
+        reasons.append("uncertainty %s above %g%%" % (
+            "unknown" if rel is None else "%.1f%%" % (100 * rel), 100 * r["max_uncertainty_rel"]))
+    return {"valid": not reasons, "reasons": reasons}
+
 
 # Standard errors in the point-sample term: 3 keeps a worst-case flavour beside the other terms.
 SPREAD_Z = 3.0

@@ -8,7 +8,7 @@ from pathlib import Path
 
 import pandas as pd
 
-from analysis import markdown, tables
+from analysis import agreement, markdown, tables
 from analysis.energy_estimate import DEFAULT, RULES
 from analysis.figures import ALL_FIGURES, TITLES, FigureResult
 from analysis.meter_gap import gap_table
@@ -78,7 +78,7 @@ def build_report(runs: str, out_dir: Path, include_partial: bool = False) -> Rep
         else:
             save_figure(f.fig, stem)
 
-    built = _tables(used, usable)
+    built = _tables(used, usable, agreement.load_all(Path(paths.calibrations(out_dir))))
     for t in built:
         write_csv(tab_dir / f"{t.name}.csv", t.data)
         write_text(tab_dir / f"{t.name}.md", f"# {t.title}\n\n{t.backing}\n\n{t.text}")
@@ -112,11 +112,11 @@ def _left_out(usable: pd.DataFrame, methods: pd.Series) -> str:
             + ". They are listed under Flagged runs.")
 
 
-def _tables(used: pd.DataFrame, usable: pd.DataFrame) -> list[_Table]:
+def _tables(used: pd.DataFrame, usable: pd.DataFrame, calibrations: list[dict] | None = None) -> list[_Table]:
     t2 = tables.table2(used)
     imp = tables.table2_improvement(t2)
     t1, t3, t4 = tables.table1(used), tables.table3(used), tables.table4(used)
-    gaps = gap_table(used)
+    gaps = gap_table(used, calibrations)
     out = [
         _Table("table2_methods", "Table 2: accuracy, energy and FLOPs per method and pruning ratio", t2,
                markdown.table2(t2), _backing(t2)),

@@ -63,3 +63,21 @@ def test_agree_needs_two_meters_and_a_local_target(caplog):
     assert main(["meters", "agree", "--meter", "lines:/dev/x"]) != 0
     assert "give --meter twice" in caplog.text
     assert main(["meters", "agree", "--meter", "a", "--meter", "b", "--target", "ssh://h"]) != 0
+
+
+def test_the_module_vs_wall_table_uses_a_stored_agreement():
+    import pandas as pd
+
+    from analysis.meter_gap import gap_table
+    run = {"run_id": "r1", "board": "NVIDIA Jetson AGX Orin", "meter_spec": "ina3221", "energy_scope": "module",
+           "phases": [{"name": "search", "energy_j": 100.0, "energy_uncertainty_j": 1.0, "mean_w": 10.0,
+                       "scope": "module"}],
+           "secondary_meters": [{"spec": "wattsup:/dev/wu", "scope": "wall", "phases": [
+               {"name": "search", "energy_j": 130.0, "energy_uncertainty_j": 2.0, "mean_w": 13.0}]}]}
+    cal = {"name": "agx__ina3221__vs__wattsup", "board": "NVIDIA Jetson AGX Orin", "meter_a": "ina3221",
+           "meter_b": "wattsup:/dev/wu", "ratio": 1.31, "ratio_uncertainty": 0.02}
+    row = gap_table(pd.DataFrame([run]), [cal]).iloc[0]
+    assert row["agreement"] == cal["name"] and row["agreed_ratio"] == 1.31 and row["agreed_ratio_unc"] == 0.02
+    assert row["measured_ratio"] == pytest.approx(1.3) and row["gap_j"] == pytest.approx(30.0)
+    other_board = gap_table(pd.DataFrame([dict(run, board="Jetson Orin Nano")]), [cal]).iloc[0]
+    assert other_board["agreement"] is None and other_board["agreed_ratio"] is None

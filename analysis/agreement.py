@@ -149,3 +149,10 @@ def correction(calibration: dict[str, Any], meter_spec: str | None) -> dict[str,
     return {"calibration": calibration["name"], "ratio": calibration["ratio"],
             "ratio_uncertainty": calibration["ratio_uncertainty"], "reference": calibration.get("meter_b"),
             "board": calibration.get("board")}
+
+
+def check_specs(results: Path, specs: list[dict[str, Any]]) -> None:
+    """AgreementError unless every spec's `meter_calibration` is stored and made for its primary meter."""
+    for spec in specs:
+        if spec.get("meter_calibration"):
+            correction(load(results, spec["meter_calibration"]), spec.get("meter"))

@@ -91,3 +91,14 @@ def test_a_stored_agreement_corrects_the_energy_and_labels_it(tmp_path):
         build_record(_run(results / "runs" / "r3", [("p", 0, 100)], _steady(0, 100),
                           {"meter_calibration": "board__lines__vs__scpi", "meter": "ina3221"}))
     assert "lines:/dev/x" in str(err.value) and "ina3221" in str(err.value)
+
+
+def test_a_missing_calibration_fails_before_any_run_folder(tmp_path, monkeypatch, caplog):
+    from harness.cli import main
+    from pathlib import Path
+    monkeypatch.setenv("EBT_HOME", str(tmp_path / "home"))
+    config = Path(__file__).resolve().parent.parent / "experiments" / "configs" / "quickstart.yaml"
+    results = tmp_path / "results"
+    assert main(["run", str(config), "--results", str(results), "--set", "meter_calibration=nope"]) == 2
+    assert "no stored meter agreement 'nope'" in caplog.text and "ebt meters agree" in caplog.text
+    assert not (tmp_path / "home").exists() and not (results / "runs").exists()

@@ -5,6 +5,7 @@ import argparse
 import logging
 from pathlib import Path
 
+from ..errors import UsageError
 from ..targets import open_target
 from . import options
 
@@ -57,6 +58,11 @@ def cmd_run(args: argparse.Namespace) -> int:
     for spec in specs:
         spec["meter_where"] = meter_where(spec["meter"], args.target)
         spec["meters_extra_where"] = [meter_where(m, args.target) for m in spec["meters_extra"]]
+    from analysis.agreement import AgreementError, check_specs
+    try:
+        check_specs(args.results, specs)  # a correction that cannot apply fails before any run folder
+    except AgreementError as err:
+        raise UsageError(f"meter_calibration: {err}") from err
     planned = sweep.plan(specs, args.results, force=args.force)
     if args.dry_run:
         print(sweep.table(planned))

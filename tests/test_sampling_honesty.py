@@ -10,13 +10,10 @@ import pytest
 from boards import ORIN_NANO, hwmon_tree, write
 from hw.energy import integrate
 from hw.meters import open_meter
-from hw.sampler import PowerSampler, SpikeFilter
 from hw.meters.base import Sample
+from hw.sampler import PowerSampler, SpikeFilter
 from hw.trace import Trace, read_trace
 from meter_standins import LineStreamer, PtyPeer
-
-pytest.importorskip("pyvisa_py")
-from fake_scpi import FakeAnalyser  # noqa: E402
 
 
 def square(t):
@@ -45,6 +42,8 @@ def test_point_samples_take_the_spread_term_averages_the_step_term():
 
 @pytest.mark.slow
 def test_a_10hz_load_polled_at_10hz_is_contained_and_not_overclaimed(tmp_path):
+    pytest.importorskip("pyvisa_py")
+    from fake_scpi import FakeAnalyser
     fake = FakeAnalyser(square, model="wt210")
     port = fake.start()
     fake.answer = lambda command: "%.4E" % square(time.time()) if command == "MEAS:POW?" else None

@@ -109,3 +109,18 @@ def test_wattsup_stops_external_logging_on_close():
         assert peer.read_until(b";") == b"#L,W,0;"  # energymon's stop: the meter is not left streaming
     finally:
         peer.close()
+
+
+def test_jtop_sum_takes_a_rail_that_comes_online_later(monkeypatch):
+    # jtop lists /sys/class/power_supply entries as rails (jetson_stats #900): one may appear mid-run.
+    power = {"rail": {"VDD_A": {"power": 1000, "avg": 1000}, "VDD_B": {"power": 2000, "avg": 2000}},
+             "tot": {"power": 3000, "avg": 3000}}
+    fake_jtop.install(monkeypatch, power, served_s=0.5)
+    meter = open_meter("jtop")
+    try:
+        assert meter.read().watts == pytest.approx(3.0)
+        power["rail"]["VDD_C"] = {"power": 500, "avg": 500}
+        assert meter.read().watts == pytest.approx(3.5)
+        assert any("rail VDD_C appeared after open" in n for n in meter.info()["notes"])
+    finally:
+        meter.close()

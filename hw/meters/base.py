@@ -210,7 +210,8 @@ class Meter:
         """MalformedReading for a reading no instrument of this kind can produce."""
         if not math.isfinite(watts):
             raise MalformedReading("%s: %s reading %r is not finite" % (self.spec, what, watts))
-        # A rail may read slightly negative at idle (offset error, seen on Thor's VDD_GPU); a total may not.
+        # A rail may read slightly negative at idle (offset error, seen on Thor's VDD_GPU); a total only
+        # within the instrument's zero error (then it reads 0 W, clamp_zero).
         low = -self.max_w if rail and self.max_w else -(self.accuracy_abs_w or 0.0)
         if watts < low:
             raise MalformedReading("%s: %s reading %.6g W is negative" % (self.spec, what, watts))
@@ -223,8 +224,7 @@ class Meter:
         if sample.watts >= 0.0:
             return sample
         self.zero_clamped += 1
-        clamped = Sample(sample.t, 0.0, sample.rails, sample.energy_j)
-        return clamped
+        return Sample(sample.t, 0.0, sample.rails, sample.energy_j)
 
     def cap_rate(self, period_s):
         """Record the sensor's own update period and never poll faster than it."""

@@ -29,7 +29,7 @@ service reads every sensor of the board each interval), `root=DIR` (sysfs tree f
 from hw.meters.base import (MalformedReading, Meter, MeterDisconnected, MeterUnavailable, Sample, now,
                             NoReading, positive, text)
 from hw.meters.ina3221 import Ina3221Meter, driver_of, find_rails
-from hw.meters.rails import JETSON_MAX_W, THOR_ONLY_RAILS, Total, parse_rail_sum, pick_total
+from hw.meters.rails import JETSON_MAX_W, THOR_ONLY_RAILS, Total, follow, parse_rail_sum, pick_total
 
 THOR_FIX = ("jetson-stats %s on this Thor reports the module's rails only, not the board input VIN (added in "
             "jetson-stats 7.2.2), and VIN could not be read from sysfs here (%s): upgrade (`sudo -H pip3 install "
@@ -99,6 +99,8 @@ class JtopMeter(Meter):
         self.total = None
         self._jetson = None
         self._vin = None
+        self.seen = set()
+        self.version = self.served = None
 
     def open(self):
         try:
@@ -134,15 +136,29 @@ class JtopMeter(Meter):
             self.total = pick_total(rails)
         else:
             self.total = total_for(jetson.power, self.wanted)
-        self.scope = self.total.scope
-        self.accuracy_abs_w = Ina3221Meter.RAIL_OFFSET_W * max(1, len(self.total.rails))
-        self.provenance = dict(self.total.info(), jtop_version=version,
-                               interval_requested_s=self.interval, interval_served_s=served)
+        self.seen = set(rails)
+        self.version, self.served = version, served
+        self._use(self.total)
         if self._vin is not None:
-            self.provenance["vin_file"] = self._vin.paths[0]
             self.notes.append("VIN read from sysfs: jetson-stats %s has no INA238 (added in 7.2.2)" % version)
         if abs(served - self.interval) > 1e-9:
             self.notes.append("jtop service runs at %g s (asked %g s): another client set it" % (served, self.interval))
+
+    def _use(self, total):
+        self.total = total
+        self.scope = total.scope
+        self.accuracy_abs_w = Ina3221Meter.RAIL_OFFSET_W * max(1, len(total.rails))
+        self.provenance = dict(total.info(), jtop_version=self.version, interval_requested_s=self.interval,
+                               interval_served_s=self.served)
+        if self._vin is not None:
+            self.provenance["vin_file"] = self._vin.paths[0]
+
+    def _follow(self, rails):
+        """A rail not seen before (a supply that came online): the rule again, never a sum that leaves it out."""
+        total, note = follow(self.total, self.seen, rails, self.wanted)
+        if note:
+            self.notes.append(note)
+            self._use(total)
 
     def _ina238(self):
         """The board-input channels of an INA238 (Thor's VIN) under the meter's sysfs root."""
@@ -166,10 +182,13 @@ class JtopMeter(Meter):
         if self._jetson is None or not self._jetson.ok():
             raise MeterDisconnected("the jtop service stopped answering")
         t = now()
-        if self._vin is None:
-            watts, rails = power_to_watts(self._jetson.power, self.total)
-            return Sample(t, watts, rails)
-        rails = dict(jtop_rails(self._jetson.power)[0], VIN=self._vin.watts())
+        rails, own = jtop_rails(self._jetson.power)
+        if not self.total.rails:  # jetson-stats 3.x: its own total
+            return Sample(t, own if own is not None else sum(rails.values()), rails)
+        if self._vin is not None:
+            rails["VIN"] = self._vin.watts()
+        if not self.seen.issuperset(rails):
+            self._follow(rails)
         try:
             return Sample(t, self.total.watts(rails), rails)
         except KeyError as exc:

@@ -88,3 +88,15 @@ def pick_total(names, wanted=None):
         if all(n in names for n in rule.present):
             return Total(rule.total, rule.board, rule.scope)
     return Total(sorted(names), "sum of all rails (layout not recognised; name the rails: KIND:A+B)", "module")
+
+
+def follow(total, seen, rails, wanted=None):
+    """(Total, note or None) for a reading whose `rails` include some not in `seen` (updated in place): the
+    rule again over every rail seen so far, so a rail that appears after open is never silently left out."""
+    seen.update(rails)
+    new = pick_total(seen, wanted)
+    if new.rails == total.rails:
+        return total, None
+    return new, "rail %s appeared after open: total now %s (%s), was %s" % (
+        ", ".join(sorted(set(new.rails) - set(total.rails))) or "-", "+".join(new.rails), new.rule,
+        "+".join(total.rails))

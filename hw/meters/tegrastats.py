@@ -27,7 +27,7 @@ import subprocess
 from hw.meters.base import (MalformedReading, Meter, MeterDisconnected, MeterUnavailable, Sample, now, positive,
                             text)
 from hw.meters.ina3221 import Ina3221Meter
-from hw.meters.rails import JETSON_MAX_W, parse_rail_sum, pick_total
+from hw.meters.rails import JETSON_MAX_W, follow, parse_rail_sum, pick_total
 
 RAIL_RE = re.compile(r"(?:^|\s)([A-Z][A-Z0-9_]*) (-?\d+)(?:mW)?(?:/-?\d+(?:mW)?)+(?=\s|$)")
 
@@ -106,12 +106,9 @@ class TegrastatsMeter(Meter):
 
     def _follow(self, rails):
         """A rail not seen before: the rule again over every rail seen, never a sum that leaves it out."""
-        self.seen.update(rails)
-        total = pick_total(self.seen, self.wanted)
-        if total.rails != self.total.rails:
-            self.notes.append("rail %s appeared after open: total now %s (%s), was %s" % (
-                ", ".join(sorted(set(total.rails) - set(self.total.rails))) or "-", "+".join(total.rails),
-                total.rule, "+".join(self.total.rails)))
+        total, note = follow(self.total, self.seen, rails, self.wanted)
+        if note:
+            self.notes.append(note)
             self._use(total)
 
     def read_sample(self):

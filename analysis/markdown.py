@@ -199,11 +199,13 @@ def gap_table(g: pd.DataFrame) -> str:
     """Primary vs secondary meter per phase: J (± uncertainty) and mean W from each, and the gap."""
     rows = [[r.run_id, r.phase, f"{r.primary_scope or '?'} vs {r.secondary_scope or '?'}", r.secondary,
              _pm(r.primary_j, r.primary_unc_j), _pm(r.secondary_j, r.secondary_unc_j), _pm(r.gap_j, r.gap_unc_j),
-             value(r.primary_w, 2), value(r.secondary_w, 2), value(r.gap_w, 2)] for _, r in g.iterrows()]
+             value(r.primary_w, 2), value(r.secondary_w, 2), value(r.gap_w, 2), value(r.measured_ratio, 3),
+             _pm(r.agreed_ratio, r.agreed_ratio_unc, 3)] for _, r in g.iterrows()]
     return render(["Run", "Phase", "scopes (primary vs secondary)", "secondary meter", "primary J", "secondary J",
-                   "gap J", "primary W", "secondary W", "gap W"], rows)
+                   "gap J", "primary W", "secondary W", "gap W", "secondary/primary",
+                   "agreed (ebt meters agree)"], rows)
 
 
-def _pm(mean, unc) -> str:
-    text = value(mean, 1)
-    return text if text == MISSING or _num(unc) is None else f"{text} ± {_fmt(_num(unc), 1)}"
+def _pm(mean, unc, digits: int = 1) -> str:
+    text = value(mean, digits)
+    return text if text == MISSING or _num(unc) is None else f"{text} ± {_fmt(_num(unc), digits)}"

@@ -4,6 +4,11 @@ a wall meter): joules and mean watts per phase from both, their difference and i
 Only runs whose record has `secondary_meters` contribute. The primary and secondary figures of a row
 cover the same time window, so their difference is what lies between the two scopes (carrier board,
 supply losses); it is never folded into either meter's totals.
+
+Where a stored meter agreement (`ebt meters agree`, `analysis.agreement`) exists for the run's board with
+the primary meter checked against that secondary meter, the row names it (`agreement`) and gives its
+ratio B/A with the ratio's uncertainty beside the ratio this phase measured (`measured_ratio`), so a
+phase whose gap departs from the agreed one stands out.
 """
 from __future__ import annotations
 
@@ -13,11 +18,23 @@ from typing import Any
 import pandas as pd
 
 COLUMNS = ["run_id", "phase", "primary_scope", "secondary", "secondary_scope", "primary_j", "primary_unc_j",
-           "secondary_j", "secondary_unc_j", "gap_j", "gap_unc_j", "primary_w", "secondary_w", "gap_w"]
+           "secondary_j", "secondary_unc_j", "gap_j", "gap_unc_j", "primary_w", "secondary_w", "gap_w",
+           "measured_ratio", "agreement", "agreed_ratio", "agreed_ratio_unc"]
 
 
-def gap_table(runs: pd.DataFrame) -> pd.DataFrame:
-    """One row per (run, secondary meter, phase), in run then phase order."""
+def _agreed(calibrations: list[dict], run: pd.Series, secondary: str | None) -> dict[str, Any]:
+    """The stored agreement of this board's primary meter against `secondary`, if any."""
+    for cal in calibrations:
+        if (cal.get("board") == run.get("board") and cal.get("meter_a") == run.get("meter_spec")
+                and cal.get("meter_b") == secondary):
+            return {"agreement": cal.get("name"), "agreed_ratio": cal.get("ratio"),
+                    "agreed_ratio_unc": cal.get("ratio_uncertainty")}
+    return {"agreement": None, "agreed_ratio": None, "agreed_ratio_unc": None}
+
+
+def gap_table(runs: pd.DataFrame, calibrations: list[dict] | None = None) -> pd.DataFrame:
+    """One row per (run, secondary meter, phase), in run then phase order; `calibrations` are the stored
+    agreements (`analysis.agreement.load_all`)."""
     rows = []
     for _, run in runs.iterrows():
         meters = run.get("secondary_meters")
@@ -25,8 +42,9 @@ def gap_table(runs: pd.DataFrame) -> pd.DataFrame:
             continue
         primary = {p.get("name"): p for p in run["phases"] or []}
         for meter in meters:
+            agreed = _agreed(calibrations or [], run, meter.get("spec"))
             for phase in meter.get("phases") or []:
-                rows.append(_row(run, primary.get(phase.get("name")) or {}, meter, phase))
+                rows.append(dict(_row(run, primary.get(phase.get("name")) or {}, meter, phase), **agreed))
     return pd.DataFrame(rows, columns=COLUMNS)
 
 
@@ -42,6 +60,7 @@ def _row(run: pd.Series, primary: dict[str, Any], meter: dict[str, Any], phase: 
         # independent meters: their uncertainties add in quadrature
         "gap_unc_j": None if p_u is None or s_u is None else math.hypot(p_u, s_u),
         "primary_w": p_w, "secondary_w": s_w, "gap_w": _diff(s_w, p_w),
+        "measured_ratio": s_w / p_w if s_w is not None and p_w else None,
     }
 
 

@@ -42,7 +42,7 @@ TOO_LATE = "ticket drawn late (at or after the last lr decay, or with no epoch l
 TEXT_COLUMNS = {"run_id", "status", "error", "method", "method_name", "arch", "model", "dataset", "dataset_name",
                 "energy_source", "estimate_rule", "energy_scope", "meter_kind", "meter_where", "board", "run_dir",
                 "eb_flag", "eb_note", "cell", "jetpack", "best_model", "final_model",
-                "energy_invalid_reasons"}
+                "energy_invalid_reasons", "meter_spec"}
 
 
 def default_pattern(results: Path) -> str:
@@ -227,7 +227,10 @@ def _energy(record: dict[str, Any]) -> dict[str, Any]:
         "est_mac_energy_kj": _kilo(mac), "est_mac_energy_unc_kj": _kilo(mac_unc), "est_fit_energy_kj": _kilo(fit),
         "estimate_rule": energy_estimate.DEFAULT.name if est is not None else None,
         "flops": flops, "flops_p": None if flops is None else flops / 1e15,
-        "meter_kind": meter.get("kind"), "meter_where": meter.get("where"),
+        "meter_kind": meter.get("kind"), "meter_spec": meter.get("spec"), "meter_where": meter.get("where"),
+        # the record's verdict on the run's measured energy (hw.energy.validity; None: not measured)
+        "energy_valid": (totals.get("validity") or {}).get("valid") if measured else None,
+        "energy_invalid_reasons": "; ".join((totals.get("validity") or {}).get("reasons") or []) or None,
         "meter_idle_w": meter.get("idle_w"), "meter_idle_std_w": meter.get("idle_std_w"),
         "secondary_meters": record.get("secondary_meters") or [],
         "phases": phases,

@@ -8,7 +8,7 @@ from pathlib import Path
 
 import pandas as pd
 
-from analysis import markdown, paper, tables
+from analysis import agreement, markdown, paper, tables
 from analysis.energy_estimate import BITS, DEFAULT, MAC, PAPER_FIT, RULES, fit_residual
 from analysis.figures import ALL_FIGURES, TITLES, FigureResult
 from analysis.meter_gap import gap_table
@@ -102,7 +102,7 @@ def build_report(runs: str, out_dir: Path, include_partial: bool = False, exclud
             save_figure(f.fig, stem)
             write_csv(stem.with_suffix(".csv"), f.data)
 
-    built = _tables(used, usable, exclude_flagged)
+    built = _tables(used, usable, exclude_flagged, agreement.load_all(Path(paths.calibrations(out_dir))))
     for t in built:
         write_csv(tab_dir / f"{t.name}.csv", t.data)
         write_text(tab_dir / f"{t.name}.md", f"# {t.title}\n\n{t.backing}\n\n{t.text}")
@@ -148,12 +148,13 @@ def _flag_note(usable: pd.DataFrame, methods: pd.Series, exclude_flagged: bool) 
             "real outcome and cost. `ebt report --exclude-flagged` shows the tables without them.")
 
 
-def _tables(used: pd.DataFrame, usable: pd.DataFrame, exclude_flagged: bool) -> list[_Table]:
+def _tables(used: pd.DataFrame, usable: pd.DataFrame, exclude_flagged: bool,
+            calibrations: list[dict] | None = None) -> list[_Table]:
     t2 = tables.table2(used)
     others = tables.other_cells(used, t2)
     imp = tables.table2_improvement(t2)
     t1, t3, t4 = tables.table1(used), tables.table3(used), tables.table4(used)
-    gaps = gap_table(used)
+    gaps = gap_table(used, calibrations)
     out = [
         _Table("table2_methods", "Table 2: accuracy, energy and FLOPs per method and pruning ratio", t2,
                markdown.table2(t2) + markdown.other_cells(others), _backing(t2)),

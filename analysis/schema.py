@@ -37,6 +37,11 @@ def _n(types: tuple, **kw: Any) -> Key:
 
 
 ACCURACY = {"rel": Key(NUM), "abs_w": Key(NUM), "source": Key(STR)}
+# hw.energy.validity: valid null (no reasons) when nothing was measured
+VALIDITY = {"valid": _n(BOOL), "reasons": Key(LIST)}
+SAMPLING = {"kind": Key(STR), "window_s": _n(NUM), "source": _n(STR)}
+CORRECTION = {"calibration": Key(STR), "ratio": Key(NUM), "ratio_uncertainty": Key(NUM), "reference": _n(STR),
+              "board": _n(STR)}
 
 PHASE = {
     "name": Key(STR), "epochs": Key(INT), "start": Key(NUM), "end": Key(NUM), "seconds": Key(NUM),
@@ -44,6 +49,7 @@ PHASE = {
     "energy_j": _n(NUM), "energy_uncertainty_j": _n(NUM), "net_energy_j": _n(NUM), "mean_w": _n(NUM),
     "scope": _n(STR), "coverage": _n(NUM), "uncovered_s": _n(NUM),
     "flops": _n(NUM), "flops_note": _n(STR), "precision": _n(STR),
+    "validity": Key(DICT, fields=VALIDITY), "energy_correction": _n(STR),
 }
 
 TOTALS = {
@@ -51,6 +57,7 @@ TOTALS = {
     "scope": _n(STR), "coverage": _n(NUM), "uncovered_s": _n(NUM), "flops": _n(NUM),
     "energy_source": Key(STR), "estimated_energy_j": _n(NUM), "estimate_rule": _n(STR),
     "estimates": Key(DICT, optional=True, fields={"bits": _n(NUM), "mac": _n(NUM), "paper-fit": _n(NUM)}),
+    "validity": Key(DICT, fields=VALIDITY), "energy_correction": _n(STR),
 }
 
 METER = {
@@ -59,7 +66,8 @@ METER = {
     "gap_s": _n(NUM), "samples": _n(INT), "malformed": _n(INT), "reconnects": _n(INT),
     "accuracy": Key(DICT, fields=ACCURACY), "max_w": _n(NUM), "update_period_s": _n(NUM),
     "counter": _n(BOOL), "provenance": _n(DICT), "notes": _n(LIST, optional=True),
-    "clock": _n(DICT, optional=True),
+    "clock": _n(DICT, optional=True), "sampling": _n(DICT, fields=SAMPLING), "spikes": _n(INT),
+    "correction": _n(DICT, fields=CORRECTION),
 }
 
 SECONDARY_PHASE = {"name": Key(STR), "energy_j": _n(NUM), "energy_uncertainty_j": _n(NUM),

@@ -33,6 +33,7 @@ RUNS = "runs"
 TRUNKS = "trunks"  # beside RUNS, on the target and on the laptop: shared first phases (`experiments.trunk`)
 RESULTS = "results"
 REPORT = "REPORT.md"
+CALIBRATIONS = "calibrations"  # stored meter agreements (`ebt meters agree`), one JSON file each
 
 # fetched only on request (large), and never (the runner's own bookkeeping)
 BULKY = (CHECKPOINTS, TICKETS)
@@ -149,6 +150,16 @@ def results_runs(results):
 def results_trunk(results, trunk_id):
     """The laptop's copy of one trunk: `results/trunks/<trunk_id>/`."""
     return os.path.join(str(results), TRUNKS, trunk_id)
+
+
+def calibrations(results):
+    """The laptop's stored meter agreements: `results/calibrations/`."""
+    return os.path.join(str(results), CALIBRATIONS)
+
+
+def calibration(results, name):
+    """One stored meter agreement: `results/calibrations/<name>.json`."""
+    return os.path.join(calibrations(results), name + ".json")
 
 
 def results_run(results, run_id):

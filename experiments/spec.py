@@ -81,6 +81,14 @@ FIELDS = [
           "meter n writes its own trace (power-n.csv), the record keeps its energies apart"),
     Field("meters_extra_where", "strs", [], None, "where each of `meters_extra` is sampled, device or laptop "
           "(set by the harness)"),
+    Field("validity_min_hz", float, 1.0, None, "a measured phase's energy is valid only with this many power "
+          "samples per second or more (MLPerf's training power rule; hw.energy.validity)"),
+    Field("validity_min_samples", int, 60, None, "... and at least this many samples (MLPerf: 60)"),
+    Field("validity_min_coverage", float, 0.99, None, "... and at least this share of its time covered"),
+    Field("validity_max_uncertainty_rel", float, 0.05, None, "... and an energy uncertainty of at most this "
+          "share of the energy"),
+    Field("meter_calibration", str, None, None, "a stored meter agreement (`ebt meters agree`, results/"
+          "calibrations/NAME.json) whose ratio corrects the primary meter's energy; the record says so"),
 ]
 
 BY_NAME = {f.name: f for f in FIELDS}
@@ -160,6 +168,10 @@ def _check_ranges(spec):
     need(spec["meter_rate_hz"] > 0, "meter_rate_hz", "a positive rate")
     need(spec["meter_idle_w"] is None or spec["meter_idle_w"] >= 0, "meter_idle_w", "null or a power >= 0")
     need(set(spec["meters_extra_where"]) <= {"device", "laptop"}, "meters_extra_where", "device or laptop each")
+    need(spec["validity_min_hz"] >= 0 and spec["validity_min_samples"] >= 0, "validity_min_hz",
+         "validity_min_hz and validity_min_samples >= 0")
+    need(0 <= spec["validity_min_coverage"] <= 1, "validity_min_coverage", "a fraction in [0, 1]")
+    need(spec["validity_max_uncertainty_rel"] > 0, "validity_max_uncertainty_rel", "a fraction > 0")
     for key in ("train_subset", "test_subset"):
         need(spec[key] is None or spec[key] >= 1, key, "null or at least 1")
 

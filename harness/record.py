@@ -11,6 +11,12 @@ sampling, gaps, clock alignment) and the `scope` of its meter. The primary meter
 `phases` and `totals`; each secondary meter (`power-N.csv`) gets its own per-phase energies in
 `secondary_meters`, never mixed into the primary's.
 
+Every phase and `totals` carry `validity` (`hw.energy.validity`, thresholds from the spec's `validity_*`
+keys): whether the energy meets the sampling, coverage and uncertainty rules, and the reasons when not;
+null when nothing was measured. A spec naming `meter_calibration` (a stored `ebt meters agree` result under
+`results/calibrations/`, `analysis.agreement`) has the primary meter's energies multiplied by its ratio,
+the ratio's uncertainty added, and `energy_correction` naming it in every phase and the totals.
+
 A resumed run has several runner sessions (each begins with `run_start`). A phase's time is the part of
 its span that falls inside a session, so the downtime between a crash and `ebt resume` is not billed; the
 energy of a partial epoch lost in the crash stays, because its samples are in the trace.
@@ -28,12 +34,13 @@ from typing import Any
 
 import numpy as np
 
+from analysis import agreement
 from analysis.energy_estimate import estimate as estimate_energy
 from analysis.energy_estimate import estimates as all_estimates
 from experiments import events as ev
 from experiments import paths
 from analysis.schema import SCHEMA, validate
-from hw.energy import accuracy_of, integrate
+from hw.energy import accuracy_of, integrate, validity, validity_rules
 from hw.fileio import atomic_write_json
 from hw.trace import read_meta, read_trace
 
@@ -41,7 +48,7 @@ log = logging.getLogger(__name__)
 
 # The meter entry's fields taken from the meter's own description (power.meta.json, run_start, laptop)
 METER_INFO = ("spec", "kind", "where", "scope", "rate_hz", "max_w", "update_period_s", "counter",
-              "provenance")
+              "provenance", "sampling")
 
 
 @dataclass(frozen=True)
@@ -198,7 +205,7 @@ def meter_block(run: RunFolder, override: dict | None = None) -> dict[str, Any]:
         idle_w=run.spec.get("meter_idle_w"), idle_std_w=run.spec.get("meter_idle_std_w"),
         achieved_hz=last.get("achieved_hz"), gap_s=last.get("gap_s"), gaps=[],
         samples=info.get("samples", meta.get("samples")), malformed=meta.get("malformed"),
-        reconnects=meta.get("reconnects"))
+        reconnects=meta.get("reconnects"), spikes=meta.get("spikes"), correction=None)
     for optional in ("notes", "clock"):
         if info.get(optional) is not None:
             block[optional] = info[optional]
@@ -221,23 +228,51 @@ def phase_entry(w: Window, run: RunFolder, meter: dict[str, Any]) -> dict[str, A
         "flops": _flops(w.model, run.first.get("train_samples"), w.epochs, run.spec["dataset"]),
         # why the FLOPs are what they are (dense for unstructured masks), and the emulated precision
         # the energy estimate keys on
-        "flops_note": w.info.get("flops_note"), "precision": w.info.get("precision")}
+        "flops_note": w.info.get("flops_note"), "precision": w.info.get("precision"),
+        "validity": {"valid": None, "reasons": []}, "energy_correction": None}
     if run.trace is None or not w.segments:
         return entry
     accuracy = {"accuracy_rel": meter["accuracy"]["rel"], "accuracy_abs_w": meter["accuracy"]["abs_w"],
-                "accuracy_source": meter["accuracy"]["source"], "update_period_s": meter["update_period_s"]}
-    e = window_energy(run.trace, w.segments, accuracy, meter["idle_w"], _clock_s(meter))
+                "accuracy_source": meter["accuracy"]["source"], "update_period_s": meter["update_period_s"],
+                "sampling": meter.get("sampling")}
+    e = _corrected(window_energy(run.trace, w.segments, accuracy, meter["idle_w"], _clock_s(meter)),
+                   meter["correction"])
     entry.update({k: e[k] for k in ("energy_j", "energy_uncertainty_j", "net_energy_j", "mean_w",
                                     "coverage", "uncovered_s", "samples")}, scope=meter["scope"])
+    entry["validity"] = validity(e["samples"], w.seconds, e["coverage"], e["energy_j"], e["energy_uncertainty_j"],
+                                 validity_rules(run.spec))
+    entry["energy_correction"] = (meter["correction"] or {}).get("calibration")
     meter["gaps"].extend(e["gaps"])
     return entry
+
+
+def _corrected(e: dict[str, Any], correction: dict[str, Any] | None) -> dict[str, Any]:
+    """A window's figures on the reference meter's scale: x ratio, the ratio's own uncertainty added."""
+    if not correction:
+        return e
+    ratio, u = correction["ratio"], correction["ratio_uncertainty"]
+    out = dict(e)
+    for key in ("energy_j", "net_energy_j", "mean_w"):
+        out[key] = None if e[key] is None else e[key] * ratio
+    out["energy_uncertainty_j"] = e["energy_uncertainty_j"] * ratio + abs(e["energy_j"]) * u
+    return out
+
+
+def _correction(run: RunFolder) -> dict[str, Any] | None:
+    """The stored agreement the spec names, checked against the primary meter (results/calibrations/)."""
+    name = run.spec.get("meter_calibration")
+    if not name:
+        return None
+    results = Path(run.path).resolve().parent.parent
+    return agreement.correction(agreement.load(results, name), run.spec.get("meter"))
 
 
 def _sum(values: list[Any]) -> float | None:
     return sum(values) if values and all(v is not None for v in values) else None
 
 
-def totals(phases: list[dict], meter: dict[str, Any], measured: bool) -> dict[str, Any]:
+def totals(phases: list[dict], meter: dict[str, Any], measured: bool,
+           rules: dict[str, Any] | None = None) -> dict[str, Any]:
     seconds = sum(p["seconds"] for p in phases)
     uncovered = _sum([p["uncovered_s"] for p in phases]) if measured else None
     out = {
@@ -250,7 +285,11 @@ def totals(phases: list[dict], meter: dict[str, Any], measured: bool) -> dict[st
         "uncovered_s": uncovered,
         "flops": _sum([p["flops"] for p in phases]),
         "energy_source": "measured" if measured else "none",
+        "energy_correction": (meter["correction"] or {}).get("calibration") if measured else None,
     }
+    samples = sum(p["samples"] for p in phases)
+    out["validity"] = validity(samples, seconds, out["coverage"], out["energy_j"], out["energy_uncertainty_j"],
+                               rules) if measured else {"valid": None, "reasons": []}
     out["estimated_energy_j"], out["estimate_rule"] = estimate_energy(phases)
     out["estimates"] = all_estimates(phases)
     return out
@@ -345,6 +384,8 @@ def build_record(run_dir: Path, meter: dict | None = None, code_root: Path | Non
     meter's description (a laptop-side meter: where, clock offset); `code_root` is the checkout for `code`."""
     run = load_run(run_dir)
     block = meter_block(run, meter)
+    if run.trace is not None:
+        block["correction"] = _correction(run)
     wins = windows(run)
     phases = [phase_entry(w, run, block) for w in wins]
     measured = run.trace is not None and bool(phases) and all(p["energy_j"] is not None for p in phases)
@@ -354,7 +395,7 @@ def build_record(run_dir: Path, meter: dict | None = None, code_root: Path | Non
         "created": datetime.now(timezone.utc).isoformat(timespec="seconds"),
         "method": spec["method"], "arch": spec["arch"], "depth": spec["depth"], "dataset": spec["dataset"],
         "prune_ratio": spec["prune_ratio"], "seed": spec["seed"], "config": spec,
-        "phases": phases, "totals": totals(phases, block, measured), "meter": block,
+        "phases": phases, "totals": totals(phases, block, measured, validity_rules(spec)), "meter": block,
         "secondary_meters": secondary_meters(run, wins),
         "device": run.first.get("device"), "target": target,
         "code": git_info(code_root) if code_root else {"git_commit": None, "dirty": None},

@@ -22,11 +22,19 @@ Uncertainty (`uncertainty_j`, a worst-case bound: the sum of four terms, kept ap
 
 * instrument: accuracy_rel x |energy| + accuracy_abs_w x covered_s, from the meter's accuracy class
   (`accuracy_rel`, `accuracy_abs_w` of its `info()`; DEFAULT_ACCURACY when it declares none);
-* sampling: on each covered step, |dW| x dt / 2 (the trapezoid's worst error on a monotone step;
-  zero on counter steps), plus at each window edge the edge power x tau / 2, tau being the larger of
-  the sample spacing and the meter's own update period: where a boundary falls inside one reading is
-  not known better than that. Relative to the window this is about tau / length: it tells a window
-  too short for the rate;
+* sampling, by what one reading is (the meter's `sampling` in its info, `hw.meters.base`):
+  - averages over at least the sample spacing (and counter steps): on each covered step |dW| x dt / 2,
+    the trapezoid's worst error on a monotone step (zero on counter steps);
+  - point samples (and averages over a window shorter than the spacing, and meters that do not say):
+    the power between two readings is not seen, and a load that moves faster than the reads can
+    alias. The term is SPREAD_Z x s x covered_s / sqrt(n), s the sample-to-sample spread (the standard
+    deviation of consecutive differences / sqrt 2: noise and fast load, not slow drift) of the n
+    readings in the window: the standard error of a mean of readings taken at random phases of the load,
+    which the sampler makes them by jittering each poll inside its period. (A paced meter locked to a
+    load of exactly its own period reads a constant and no trace can show it.)
+  plus at each window edge the edge power x tau / 2, tau being the larger of the sample spacing and the
+  meter's own update period: where a boundary falls inside one reading is not known better than that.
+  Relative to the window this is about tau / length: it tells a window too short for the rate;
 * gap: each uncovered stretch x the highest reading next to it (the power the meter saw around the
   gap); it bounds the energy that `energy_j` leaves out, assuming the power stayed within the levels
   seen on either side;
@@ -36,6 +44,12 @@ Uncertainty (`uncertainty_j`, a worst-case bound: the sum of four terms, kept ap
 `mean_w` is energy / covered_s (the power while measured). `idle_w` (W, from `ebt meters idle`) gives
 `net_energy_j` = energy - idle_w x covered_s. `std_w` is the spread (standard deviation) of the
 readings inside the window: for an idle baseline, its noise.
+
+Validity (`validity(...)`): a measured window counts only with at least `min_hz` samples per second
+and `min_samples` samples (MLPerf's training power rules: one sample a second, 60 a run), coverage of
+at least `min_coverage` and a relative uncertainty of at most `max_uncertainty_rel` (VALIDITY_RULES;
+runs set them through the spec keys of SPEC_KEYS). The verdict is `{"valid": bool, "reasons": [...]}`,
+`valid` None (no reasons) when nothing was measured.
 
 Returns an `EnergyResult` namedtuple (`._asdict()` for a dict). `RunningEnergy` applies the same gap
 rule to samples as they arrive (the live view).
@@ -48,6 +62,41 @@ import numpy as np
 # unknown instrument never looks better than a known one.
 DEFAULT_ACCURACY = {"accuracy_rel": 0.05, "accuracy_abs_w": 0.0,
                     "source": "default: the meter declares no accuracy class"}
+
+VALIDITY_RULES = {"min_hz": 1.0, "min_samples": 60, "min_coverage": 0.99, "max_uncertainty_rel": 0.05}
+# The run-spec key that sets each rule (experiments/spec.py).
+SPEC_KEYS = {"min_hz": "validity_min_hz", "min_samples": "validity_min_samples",
+             "min_coverage": "validity_min_coverage", "max_uncertainty_rel": "validity_max_uncertainty_rel"}
+
+
+def validity_rules(spec=None):
+    """The rules, each taken from `spec` (a run spec dict) where it sets one."""
+    spec = spec or {}
+    return {name: spec[key] if spec.get(key) is not None else VALIDITY_RULES[name] for name, key in SPEC_KEYS.items()}
+
+
+def validity(samples, seconds, coverage, energy_j, uncertainty_j, rules=None):
+    """{"valid": True/False, "reasons": [...]} of one measured window; valid None when energy_j is None."""
+    if energy_j is None:
+        return {"valid": None, "reasons": []}
+    r = rules or VALIDITY_RULES
+    reasons = []
+    if samples < r["min_samples"]:
+        reasons.append("%d samples, fewer than %d" % (samples, r["min_samples"]))
+    if seconds and samples / seconds < r["min_hz"]:
+        reasons.append("%.2f samples/s, fewer than %g" % (samples / seconds, r["min_hz"]))
+    if coverage is None or coverage < r["min_coverage"]:
+        reasons.append("coverage %s below %g%%" % (
+            "unknown" if coverage is None else "%.1f%%" % (100 * coverage), 100 * r["min_coverage"]))
+    rel = uncertainty_j / abs(energy_j) if uncertainty_j is not None and energy_j else None
+    if rel is None or rel > r["max_uncertainty_rel"]:
+        reasons.append("uncertainty %s above %g%%" % (
+            "unknown" if rel is None else "%.1f%%" % (100 * rel), 100 * r["max_uncertainty_rel"]))
+    return {"valid": not reasons, "reasons": reasons}
+
+
+# Standard errors in the point-sample term: 3 keeps a worst-case flavour beside the other terms.
+SPREAD_Z = 3.0
 
 EnergyResult = collections.namedtuple(
     "EnergyResult", "energy_j net_energy_j mean_w std_w samples coverage covered_s uncovered_s gaps seconds "
@@ -110,7 +159,7 @@ def integrate(trace, t0, t1, max_gap_s=None, idle_w=None, meter=None, clock_s=0.
     else:
         coverage = 1.0 if t[0] <= t0 <= t[-1] else 0.0
     energy, sampling = _counter(t, w, counter, p, counting) if method == "counter" else _trapezoid(t, w, p)
-    terms = _uncertainty(t, w, t0, t1, p, energy, covered, sampling, meter, clock_s)
+    terms = _uncertainty(t, w, (t0, t1), p, (energy, covered, sampling), meter, clock_s, method == "counter")
     inside = (t >= t0) & (t <= t1)
     return EnergyResult(
         energy, energy - idle_w * covered if idle_w is not None else None,
@@ -185,9 +234,30 @@ def _counter(t, w, e, p, counting):
     return energy + more, sampling
 
 
-def _uncertainty(t, w, t0, t1, p, energy, covered, sampling, meter, clock_s):
+def point_samples(meter, spacing):
+    """True unless the meter's readings are averages over at least the sample spacing (or a counter)."""
+    declared = (meter or {}).get("sampling") or {}
+    kind = declared.get("kind") or "point"
+    if kind == "counter":
+        return False
+    return kind != "average" or float(declared.get("window_s") or 0.0) < 0.99 * spacing
+
+
+def spread_term(w, covered):
+    """SPREAD_Z standard errors of the mean of point readings `w`, over `covered` seconds."""
+    if len(w) < 3:
+        return None
+    spread = float(np.std(np.diff(w))) / np.sqrt(2.0)
+    return SPREAD_Z * spread * covered / np.sqrt(len(w))
+
+
+def _uncertainty(t, w, window, p, figures, meter, clock_s, counted):
+    (t0, t1), (energy, covered, sampling) = window, figures
     rel, abs_w, _ = accuracy_of(meter)
     spacing = float(np.median(np.diff(t))) if len(t) >= 2 else 0.0
+    if not counted and point_samples(meter, spacing):
+        spread = spread_term(w[(t >= t0) & (t <= t1)], covered)
+        sampling = spread if spread is not None else sampling
     tau = max(spacing, float((meter or {}).get("update_period_s") or 0.0))
     edges = abs(float(np.interp(t0, t, w))) + abs(float(np.interp(t1, t, w)))
     n = len(t)

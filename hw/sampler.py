@@ -5,10 +5,21 @@ sample is in (so a phase that starts right after is covered), `stop()` takes one
 the trace and returns the stats dict; also a context manager. `latest()` gives the last (t, watts)
 for live display.
 
-Timing: polled meters are read on a monotonic schedule at min(rate_hz, meter.rate_hz); when the
-thread falls behind by more than a period it skips ahead instead of bursting. Paced meters (serial
-loggers, tegrastats, jtop) are read back to back: read() blocks until the meter's next reading.
-Each sample's `t` is the wall clock at the reading (what the events file uses too).
+Timing: polled meters are read on a monotonic schedule at min(rate_hz, meter.rate_hz), raised for a
+meter that averages to at least one read per averaging window (so the readings tile the time and no
+stretch goes unmeasured; at most MAX_AUTO_HZ); when the thread falls behind by more than a period it
+skips ahead instead of bursting. A meter of point samples is read at a random instant inside each
+period (jittered sampling), so a load that repeats at the sampling rate cannot alias the mean: the
+readings fall at random phases of it and their spread shows in the uncertainty (`hw.energy`). Paced
+meters (serial loggers, tegrastats, jtop) are read back to back: read() blocks until the meter's next
+reading. Each sample's `t` is the wall clock at the reading (what the events file uses too).
+
+Spikes: a meter of point samples has no averaging to smooth a glitch, so each of its readings is held
+until two later ones arrive and judged against its four neighbours: a reading more than SPIKE_FACTOR
+times their upper median, and more than SPIKE_FLOOR_W above it, is a spike (a median filter). Spikes
+are counted (`spikes`), listed with their time and value (`spike_samples`, at most MAX_GAPS) and never
+written to the trace, so they are never integrated. A real step in power passes: the readings after
+it confirm it.
 
 Robustness: rows are buffered for at most `flush_s` (1 s) and then appended and flushed, so a crash
 loses at most a second; the meta is rewritten atomically every `meta_s` seconds. Malformed readings
@@ -17,9 +28,11 @@ counted in `malformed` and never written, so no integrator sees them; a disconne
 to 5 s) and the stretch without samples is recorded as a gap. Memory is bounded: one second of rows,
 and at most MAX_GAPS gaps (the rest are counted in `gaps_dropped`).
 """
+import collections
 import logging
 import math
 import os
+import random
 import threading
 import time
 
@@ -33,6 +46,52 @@ MAX_GAPS = 1000
 BACKOFF_START = 0.1
 BACKOFF_MAX = 5.0
 SLEEP_SLICE = 0.25
+MAX_AUTO_HZ = 100.0
+SPIKE_FACTOR = 4.0
+SPIKE_FLOOR_W = 1.0
+SPIKE_HALF = 2  # neighbours on each side
+
+
+class SpikeFilter:
+    """Judges each reading once SPIKE_HALF later ones are in: `push(sample)` and `flush()` give
+    [(sample, is_spike)] in order."""
+
+    def __init__(self):
+        self.pending = collections.deque()
+        self.before = collections.deque(maxlen=SPIKE_HALF)
+
+    def push(self, sample):
+        self.pending.append(sample)
+        out = []
+        while len(self.pending) > SPIKE_HALF:
+            out.append(self._judge(self.pending.popleft()))
+        return out
+
+    def flush(self):
+        out = []
+        while self.pending:
+            out.append(self._judge(self.pending.popleft()))
+        return out
+
+    def _judge(self, sample):
+        around = [s.watts for s in self.before] + [s.watts for s in list(self.pending)[:SPIKE_HALF]]
+        # the upper median: a real step (two readings on each level) passes, two glitches in a row do not
+        level = sorted(around)[len(around) // 2] if len(around) >= 2 else None
+        spike = (level is not None and sample.watts > SPIKE_FACTOR * max(level, 0.0)
+                 and sample.watts - level > SPIKE_FLOOR_W)
+        if not spike:
+            self.before.append(sample)
+        return sample, spike
+
+
+def sampling_rate(meter, requested_hz):
+    """The polling rate: the requested one, raised to one read per averaging window, capped by the meter."""
+    if meter.paced:
+        return meter.rate_hz
+    rate = float(requested_hz)
+    if meter.sampling == "average" and meter.sampling_window_s:
+        rate = max(rate, min(1.0 / meter.sampling_window_s, MAX_AUTO_HZ))
+    return min(rate, meter.rate_hz)
 
 
 class PowerSampler:
@@ -42,8 +101,11 @@ class PowerSampler:
         self.meter = meter
         self.path = tracefmt.csv_path(path)
         self.requested_hz = float(rate_hz)
-        self.rate_hz = meter.rate_hz if meter.paced else min(float(rate_hz), meter.rate_hz)
+        self.rate_hz = sampling_rate(meter, rate_hz)
         self.period = 1.0 / self.rate_hz
+        point = getattr(meter, "sampling", "point") == "point" and not meter.counter
+        self.jitter = point and not meter.paced
+        self.spikes = SpikeFilter() if point else None
         self.gap_s = gap_threshold(self.period)
         self.flush_s = flush_s
         self.meta_s = meta_s
@@ -61,6 +123,7 @@ class PowerSampler:
             "started": None, "stopped": None, "rate_hz": self.rate_hz, "requested_hz": self.requested_hz,
             "samples": 0, "malformed": 0, "timeouts": 0, "reconnects": 0, "gaps": [], "gaps_dropped": 0,
             "achieved_hz": None, "t_first": None, "t_last": None, "updated": None, "gap_s": self.gap_s,
+            "spikes": 0, "spike_samples": [], "jittered": self.jitter,
         }
         self._previous = []
         self._error = None
@@ -89,6 +152,8 @@ class PowerSampler:
         self._stop.set()
         self._thread.join()
         self._thread = None
+        if self.spikes is not None:
+            self._judged(self.spikes.flush())
         self._session["stopped"] = time.time()
         self._flush(meta=True)
         if self._fh is not None:
@@ -106,6 +171,7 @@ class PowerSampler:
         return {"samples": s["samples"], "malformed": s["malformed"], "timeouts": s["timeouts"],
                 "reconnects": s["reconnects"], "gaps": [list(g) for g in s["gaps"]],
                 "gaps_dropped": s["gaps_dropped"], "achieved_hz": self._achieved(), "rate_hz": self.rate_hz,
+                "spikes": s["spikes"],
                 "t_first": s["t_first"], "t_last": s["t_last"], "path": self.path}
 
     def __enter__(self):
@@ -149,7 +215,7 @@ class PowerSampler:
                 next_t += self.period
                 if next_t < mono - self.period:
                     next_t = mono  # fell behind (slow read, suspended): skip ahead, no burst
-                self._sleep_until(next_t)
+                self._sleep_until(next_t + (random.random() * self.period if self.jitter else 0.0))
 
     def _sleep_until(self, deadline):
         # time.sleep costs less CPU per wake-up than Event.wait (no lock per call); naps of at most
@@ -174,12 +240,31 @@ class PowerSampler:
             return True
         except Exception as exc:  # MeterDisconnected, serial/OS errors, a dying jtop service
             log.warning("power meter %s lost: %s", self.meter.spec, exc)
+            if self.spikes is not None:
+                self._judged(self.spikes.flush())  # the held readings belong before the gap
             return False
         if not math.isfinite(sample.watts):  # the meter checks its range; a NaN must never reach the trace
             s["malformed"] += 1
             return True
-        self._record(sample)
+        if self._latest is None:  # a held first reading already covers the start of what follows
+            self._latest = (sample.t, sample.watts)
+            self._first.set()
+        if self.spikes is None:
+            self._record(sample)
+        else:
+            self._judged(self.spikes.push(sample))
         return True
+
+    def _judged(self, verdicts):
+        s = self._session
+        for sample, spike in verdicts:
+            if not spike:
+                self._record(sample)
+                continue
+            s["spikes"] += 1
+            if len(s["spike_samples"]) < MAX_GAPS:
+                s["spike_samples"].append([sample.t, sample.watts])
+            log.debug("spike from %s dropped: %.3f W at %.3f", self.meter.spec, sample.watts, sample.t)
 
     def _record(self, sample):
         s = self._session
@@ -244,6 +329,7 @@ class PowerSampler:
         return {"format": tracefmt.FORMAT, "csv": os.path.basename(self.path), "meter": self.meter.info(),
                 "samples": sum(x.get("samples", 0) for x in sessions),
                 "malformed": sum(x.get("malformed", 0) for x in sessions),
+                "spikes": sum(x.get("spikes", 0) for x in sessions),
                 "reconnects": sum(x.get("reconnects", 0) for x in sessions),
                 "gaps": gaps, "sessions": sessions}
 

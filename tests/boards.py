@@ -32,7 +32,10 @@ ORIN_NANO_LINE = ("11-25-2026 11:40:00 RAM 2303/7620MB (lfb 2x4MB) SWAP 0/3810MB
                   "0%@729,0%@729,off,off] EMC_FREQ 0%@2133 GR3D_FREQ 0%@[305] VIC_FREQ 115 APE 200 cpu@47.5C "
                   "soc2@45.2C soc0@46.1C gpu@46.5C tj@47.5C soc1@46.4C VDD_IN 4834mW/4834mW "
                   "VDD_CPU_GPU_CV 556mW/556mW VDD_SOC 1426mW/1426mW")
-# jetson_stats `tests/tegrastats` (AGX Orin, L4T R35, JetPack 5).
+# AGX Orin: the rail fields (3150/14312/4968/1091 mW) are verbatim from a public README's tegrastats capture
+# dated 11-21-2025 (an AGX Orin line in the R35/R36 `mW/mW` form, `GR3D_FREQ 14%@[407,407]`); the fields
+# before them are in the board's format but not from that capture. (It was credited to jetson_stats
+# `tests/tegrastats`, which holds no such line: research/meters-outside-2026-12.md, finding 4.)
 AGX_ORIN_JP5_LINE = ("02-21-2023 10:19:42 RAM 2891/30536MB (lfb 6559x4MB) SWAP 0/15268MB (cached 0MB) "
                      "CPU [1%@729,0%@729,0%@729,0%@729,0%@729,0%@729,0%@729,0%@729] GR3D_FREQ 0% cpu@46.5C "
                      "soc2@43.656C soc0@44.312C gpu@42.25C tj@46.5C soc1@43.343C VDD_GPU_SOC 3150mW/2971mW "
@@ -48,6 +51,10 @@ AGX_ORIN_JP72_LINE = ("RAM 3581/62841MB (lfb 12x4MB) SWAP 0/31421MB (cached 0MB)
 THOR_LINE = ("RAM 4589/125772MB (lfb 15x4MB) SWAP 0/0MB (cached 0MB) CPU [0%@972,0%@972,0%@972] cpu@41.3C "
              "gpu@40.1C tj@41.3C VDD_GPU 0mW/0mW VDD_CPU_SOC_MSS 5535mW/5535mW VIN_SYS_5V0 5040mW/5040mW "
              "VIN 16802mW/16802mW")
+# Thor, JetPack 7, at idle: quoted as "real output" (05-14-2026) in a public Thor monitor's repository
+# (research/meters-outside-2026-12.md, finding 1). VDD_GPU reads below zero (the monitor's offset).
+THOR_IDLE_RAILS = "VDD_GPU -392mW/-392mW VDD_CPU_SOC_MSS 3924mW/3835mW VIN_SYS_5V0 5064mW/5055mW VIN 15004mW/15096mW"
+THOR_IDLE_LINE = "RAM 4102/125772MB (lfb 15x4MB) SWAP 0/0MB (cached 0MB) CPU [0%@972,0%@972] " + THOR_IDLE_RAILS
 
 
 class Board:
@@ -142,15 +149,29 @@ JTOP_XAVIER = {"rail": {n: _rail(mw) for dev in AGX_XAVIER.values() for n, mw in
 JTOP_ORIN_NANO = {"rail": {"VDD_CPU_GPU_CV": _rail(555), "VDD_SOC": _rail(1425)},
                   "tot": dict(_rail(4835), name="VDD_IN")}
 # jetson-stats <= 7.2.1 on an AGX Orin also lists the USB-C PD supply (negotiated, not measured: PR #900)
-# and sums it, with VDDQ_VDD2_1V8AO, into `tot`.
+# and sums it, with VDDQ_VDD2_1V8AO, into `tot`; the real jtop log of jetson_stats #428 names it `1-00081`
+# (from `ucsi-source-psy-1-00081`).
 JTOP_AGX_ORIN = {"rail": {"VDD_GPU_SOC": _rail(5139), "VDD_CPU_CV": _rail(3268), "VIN_SYS_5V0": _rail(5500),
                           "VDDQ_VDD2_1V8AO": _rail(1091, 1800),
-                          "USBC000:001": {"online": True, "type": "SYSTEM", "volt": 20000, "curr": 3000,
+                          "1-00081": {"online": True, "type": "SYSTEM", "volt": 20000, "curr": 3000,
                                           "power": 60000, "avg": 60000}},
                  "tot": {"power": 74998, "avg": 74998}}
 # jetson-stats 7.2.2 on Thor: the INA238 VIN is the total.
 JTOP_THOR = {"rail": {"VDD_GPU": _rail(0), "VDD_CPU_SOC_MSS": _rail(5535), "VIN_SYS_5V0": _rail(5040)},
              "tot": dict(_rail(16802, 19800), name="VIN")}
+# jetson-stats 7.2.0 (master f41d5cad; its power.py scans INA3221 devices only) on the Thor idle tree below:
+# the module's rails, and a `tot` that is their unnamed sum (the shape its own code gave when run over that
+# tree, research/meters-outside-2026-12.md, Table 2). No VIN.
+JTOP_THOR_720 = {"rail": {"VDD_GPU": _rail(-390), "VDD_CPU_SOC_MSS": _rail(3925), "VIN_SYS_5V0": _rail(5064, 5064)},
+                 "tot": {"power": 8599, "avg": 8599}}
+# The same Thor at idle as sysfs: the INA3221 module rails (V x I of the line's values) and the INA238 VIN.
+THOR_IDLE = {"1-0040": [("VDD_GPU", 5000, -78), ("VDD_CPU_SOC_MSS", 5000, 785), ("VIN_SYS_5V0", 5064, 1000)]}
+
+
+def thor_idle_tree(root, vin=True):
+    hwmon_tree(root, THOR_IDLE, update_ms=20)
+    return ina238_tree(root, "2-0044", 15004000, 19800, 758) if vin else root
+
 
 BOARDS = [
     Board("TX2 R32", lambda root: iio_tree(root, TX2_DEVKIT), TX2_LINE, 3.140, JTOP_TX2, 3.140, 3.140),

@@ -9,6 +9,8 @@ import socket
 import threading
 
 IDN = {"wt310": "YOKOGAWA,WT310,C2QB00000,F1.03", "wt210": "YOKOGAWA,760401,0,F3.01"}
+# The WT310's voltage and current ranges (150 V x 0.5 A: a Jetson's supply on a 120 V line).
+RANGES = {":INP:VOLT:RANG?": "150.0E+00", ":INP:CURR:RANG?": "500.0E-03"}
 VALUE_QUERY = {"wt310": ":NUM:NORM:VAL?", "wt210": ":MEAS:VAL?"}
 
 
@@ -54,6 +56,8 @@ class FakeAnalyser:
             return IDN[self.model]
         if command == ":SAMP:RATE?" and self.model == "wt310":
             return "%.3E" % self.update_s
+        if command in RANGES and self.model == "wt310":
+            return RANGES[command]
         if command == VALUE_QUERY[self.model]:
             watts = self.watts(self.clock())
             return "9.91E+37" if watts is None else "%.4E" % watts

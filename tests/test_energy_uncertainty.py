@@ -84,7 +84,8 @@ def test_unplugged_meter_leaves_the_span_uncovered_not_billed(tmp_path):
 def test_uncertainty_terms_on_an_analytic_trace():
     t = np.arange(0.0, 100.01, 0.5)
     w = np.where(t < 50, 10.0, 30.0)
-    meter = {"accuracy_rel": 0.01, "accuracy_abs_w": 0.5, "update_period_s": 1.0}
+    meter = {"accuracy_rel": 0.01, "accuracy_abs_w": 0.5, "update_period_s": 1.0,
+             "sampling": {"kind": "average", "window_s": 0.5}}
     r = integrate(trace_of(t, w), 10.0, 90.0, meter=meter, clock_s=0.002)
     # samples at 49.5 s (10 W) and 50 s (30 W): the trapezoid bills that half second at 20 W
     assert r.energy_j == pytest.approx(10 * 39.5 + 20 * 0.5 + 30 * 40, rel=1e-9)

@@ -45,9 +45,12 @@ def test_wt310_setup_update_rate_and_reads(analyser):
         assert meter.read().watts == pytest.approx(12.345)
         assert fake.commands[:7] == ["*IDN?", "*CLS", ":COMM:HEAD OFF", ":SYST:COMM:COMM WT300", ":NUM:FORM ASCII",
                                      ":NUM:NORM:NUM 1", ":NUM:NORM:ITEM1 P,1"]
-        assert fake.commands[7:] == [":SAMP:RATE?", ":NUM:NORM:VAL?"]
+        assert fake.commands[7:] == [":SAMP:RATE?", ":INP:VOLT:RANG?", ":INP:CURR:RANG?", ":NUM:NORM:VAL?"]
         info = meter.info()
         assert meter.rate_hz == pytest.approx(4.0) and info["update_period_s"] == pytest.approx(0.25)
+        # a Yokogawa value is the mean over its update interval; 0.05 % of the 150 V x 0.5 A range
+        assert info["sampling"]["kind"] == "average" and info["sampling"]["window_s"] == pytest.approx(0.25)
+        assert info["accuracy_abs_w"] == pytest.approx(0.0375) and info["provenance"]["range_w"] == 75.0
         assert info["scope"] == "wall" and info["where"] == "laptop" and info["accuracy_rel"] == 0.01
         assert info["provenance"]["idn"].startswith("YOKOGAWA,WT310")
         assert info["provenance"]["resource"] == "TCPIP::127.0.0.1::%d::SOCKET" % port
@@ -83,3 +86,29 @@ def test_generic_query_and_unreachable_instrument(analyser):
     with pytest.raises(MeterUnavailable) as err:
         open_meter("scpi:tcp://127.0.0.1:%d?timeout_s=0.3" % port)
     assert "127.0.0.1" in str(err.value)
+
+
+def test_wt310_slightly_negative_reading_is_zero_within_its_accuracy(analyser):
+    # The WT310 reply -0.012E+00 (pyvisa-sim check, research/meters-outside-2026-12.md): zero load read
+    # a little below zero, inside the meter's +-0.0375 W range term; -0.5 W is beyond it and stays malformed.
+    values = iter([-0.012, -0.5, 4.0])
+    fake, port = analyser(lambda t: next(values))
+    meter = open_meter("scpi:tcp://127.0.0.1:%d" % port)
+    try:
+        assert meter.read().watts == 0.0
+        with pytest.raises(MalformedReading) as err:
+            meter.read()
+        assert "negative" in str(err.value)
+        assert meter.read().watts == 4.0 and meter.info()["zero_clamped"] == 1
+    finally:
+        meter.close()
+
+
+def test_a_resource_the_backend_refuses_is_a_clear_error():
+    # pyvisa-sim raised a bare ValueError for `scpi:/dev/...` (research/meters-outside-2026-12.md, Table 4);
+    # the real pyvisa-py does the same for GPIB without linux-gpib, and a bare Exception for a bad port.
+    for spec, resource in (("scpi:GPIB0::9::INSTR", "GPIB0::9::INSTR"),
+                           ("scpi:TCPIP::127.0.0.1::99999::SOCKET", "TCPIP::127.0.0.1::99999::SOCKET")):
+        with pytest.raises(MeterUnavailable) as err:
+            open_meter(spec)
+        assert resource in str(err.value) and "scpi:tcp://HOST:PORT" in str(err.value)

@@ -6,8 +6,14 @@
 * `ebt meters idle --meter SPEC --seconds N [--json]` measures the idle baseline (mean W) that
   records keep next to gross energy (`net_energy_j`).
 * `ebt measure --meter SPEC [--rate HZ] [--json] [--trace DIR] [--idle-w W] -- CMD ...` runs CMD while
-  sampling, then reports seconds, joules, mean W, samples and coverage (human summary on stderr;
+  sampling, then reports seconds, joules, mean W, samples, coverage and the energy's validity (human summary on stderr;
   with --json one JSON object as the last line of stdout) and exits with CMD's exit code.
+* `ebt meters agree --meter A --meter B [--window-s S] [--results DIR]` checks meter A against the
+  reference meter B as MLPerf Power accepts a cheaper meter: idle, then the two built-in training loads
+  (`experiments.load`), five windows of S seconds (default 60) each, Olympic-scored; prints the ratio
+  B/A, gain and offset with their uncertainties (`analysis.agreement`) and stores them under
+  `results/calibrations/` for this board and meter pair. A run applies one with
+  `--set meter_calibration=NAME`.
 """
 from __future__ import annotations
 
@@ -23,8 +29,12 @@ import time
 from pathlib import Path
 from typing import Any, Optional
 
+from analysis import agreement
 from experiments import paths
+from harness.cli import options
 from harness.errors import EbtError, UsageError
+from hw.platform import board as board_name
+from hw.energy import accuracy_of, integrate, validity
 from hw.meters import (
     AUTO,
     AUTO_ORDER,
@@ -72,6 +82,21 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     measure.add_argument("--idle-w", type=float, default=None, help="idle baseline in W: also report net energy")
     measure.add_argument("cmd", nargs=argparse.REMAINDER, help="the command, after --")
     measure.set_defaults(func=cmd_measure)
+    _register_agree(actions)
+
+
+def _register_agree(actions: argparse._SubParsersAction) -> None:
+    agree = actions.add_parser(
+        "agree", help="check meter A against a reference meter B (idle + two loads, five windows each)",
+        description="MLPerf Power's meter acceptance: idle, then two built-in training loads, five windows each, "
+                    "Olympic-scored; stores the ratio B/A and the offset under results/calibrations/.")
+    options.meter(agree, "give it twice: the meter checked (A), then the reference meter (B)", several=True)
+    agree.add_argument("--rate", type=float, default=10.0, help="sampling rate in Hz (default 10)")
+    agree.add_argument("--window-s", type=float, default=60.0, help="each window's length (default 60 s)")
+    agree.add_argument("--json", action="store_true", help="print the stored agreement as one JSON object")
+    agree.add_argument("--target", default="local", help="where the loads run: local (the machine with both meters)")
+    options.results(agree, "results folder: the agreement goes to its calibrations/")
+    agree.set_defaults(func=cmd_agree)
 
 
 def _meter_args(parser: argparse.ArgumentParser) -> None:
@@ -179,6 +204,9 @@ def cmd_measure(args: argparse.Namespace) -> int:
         if sampling.stats:
             out["malformed"] = sampling.stats["malformed"]
             out["reconnects"] = sampling.stats["reconnects"]
+            out["spikes"] = sampling.stats["spikes"]
+        out["validity"] = validity(out["samples"], out["seconds"], out["coverage"], out["energy_j"],
+                                   out["uncertainty_j"])
     finally:
         sampling.cleanup()
     print(_summary(out), file=sys.stderr)
@@ -196,6 +224,8 @@ def _summary(out: dict) -> str:
         out["meter"]["spec"], out["meter"].get("scope") or "unknown")
     if out.get("net_energy_j") is not None:
         text += ", net of idle %.3f J" % out["net_energy_j"]
+    if out["validity"]["valid"] is False:
+        text += "; not valid: " + "; ".join(out["validity"]["reasons"])
     return text
 
 
@@ -245,4 +275,95 @@ def cmd_watch(args: argparse.Namespace) -> int:
         pass
     finally:
         sampling.cleanup()
+    return 0
+
+
+def _load_windows(level: str, window_s: float) -> list[tuple[float, float]]:
+    """Run the built-in load `level` (none for idle) and time WINDOWS windows of `window_s` on it."""
+    proc = None
+    if level != "idle":
+        proc = subprocess.Popen([sys.executable, "-m", "experiments.load", level], stdout=subprocess.PIPE,
+                                universal_newlines=True)
+        if proc.stdout.readline().strip() != "ready":
+            proc.kill()
+            raise EbtError(f"the built-in load {level!r} did not start (exit code {proc.wait()}); "
+                           f"try `{sys.executable} -m experiments.load {level} --seconds 5`")
+    try:
+        spans = []
+        for _ in range(agreement.WINDOWS):
+            t0 = time.time()
+            time.sleep(window_s)
+            spans.append((t0, time.time()))
+        return spans
+    finally:
+        if proc is not None:
+            proc.terminate()
+            proc.wait(timeout=30)
+
+
+def _window_means(folder: Path, spans: list[tuple[float, float]]) -> list[Optional[float]]:
+    trace = read_trace(str(folder))
+    return [integrate(trace, t0, t1).mean_w for t0, t1 in spans]
+
+
+def _agree_args(args: argparse.Namespace) -> tuple[str, str]:
+    given = options.meters_given(args) or []
+    if len(given) != 2:
+        raise UsageError("ebt meters agree: give --meter twice, the meter checked then the reference, e.g. "
+                         "--meter ina3221 --meter scpi:tcp://wt310:10001")
+    if args.window_s <= 0:
+        raise UsageError("ebt meters agree: --window-s must be > 0 (MLPerf: 60)")
+    if args.target != "local":
+        raise UsageError("ebt meters agree runs the loads on this machine: run it on the board with both meters "
+                         "reachable from it (a laptop meter over a serial cable or LAN), not with --target")
+    return given[0], given[1]
+
+
+def cmd_agree(args: argparse.Namespace) -> int:
+    spec_a, spec_b = _agree_args(args)
+    meters = [_open(spec_a, required=True)]
+    try:
+        meters.append(_open(spec_b, required=True))
+    except EbtError:
+        meters[0].close()
+        raise
+    folder = Path(tempfile.mkdtemp(prefix="ebt-agree-"))
+    samplers = [PowerSampler(m, str(folder / name), rate_hz=args.rate) for m, name in zip(meters, "ab")]
+    try:
+        for sampler in samplers:
+            sampler.start()
+        spans = {level: _load_windows(level, args.window_s) for level in agreement.LEVELS}
+    finally:
+        for sampler, meter in zip(samplers, meters):
+            sampler.stop()
+            meter.close()
+    try:
+        levels = [agreement.Level(level, _window_means(folder / "a", spans[level]),
+                                  _window_means(folder / "b", spans[level])) for level in agreement.LEVELS]
+    finally:
+        shutil.rmtree(folder, ignore_errors=True)
+    return _store_agreement(args, meters, levels)
+
+
+def _store_agreement(args: argparse.Namespace, meters: list, levels: list) -> int:
+    infos = [m.info() for m in meters]
+    try:
+        result = agreement.agreement(levels, *[accuracy_of(i)[:2] for i in infos])
+    except agreement.AgreementError as err:
+        raise EbtError(f"ebt meters agree: {err}") from err
+    board = board_name()
+    calibration = {"name": agreement.calibration_name(board, args.meter[0], args.meter[1]), "board": board,
+                   "meter_a": args.meter[0], "meter_b": args.meter[1], "meter_a_info": infos[0],
+                   "meter_b_info": infos[1], "window_s": args.window_s, "windows": agreement.WINDOWS,
+                   "procedure": "idle + two training loads, five windows each, Olympic-scored (MLPerf Power)",
+                   "created": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()), **result}
+    path = agreement.store(args.results, calibration)
+    if args.json:
+        print(json.dumps(calibration))
+    else:
+        for lv in result["levels"]:
+            print("%-5s A %8.3f W  B %8.3f W  B/A %.4f" % (lv["name"], lv["a_w"], lv["b_w"], lv["ratio"]))
+        print("B/A = %.4f +- %.4f; B = %.4f x A %+.3f W -> %s (apply with --set meter_calibration=%s)" % (
+            result["ratio"], result["ratio_uncertainty"], result["gain"], result["offset_w"], path,
+            calibration["name"]))
     return 0

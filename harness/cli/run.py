@@ -5,6 +5,7 @@ import argparse
 import logging
 from pathlib import Path
 
+from ..errors import UsageError
 from ..targets import open_target
 from . import options
 
@@ -38,6 +39,11 @@ def cmd_run(args: argparse.Namespace) -> int:
     from ..preflight import before_run
     specs = load_specs(args.config, parse_overrides(args.overrides), options.meters_given(args), args.target,
                        args.results)
+    from analysis.agreement import AgreementError, check_specs
+    try:
+        check_specs(args.results, specs)  # a correction that cannot apply fails before any run folder
+    except AgreementError as err:
+        raise UsageError(f"meter_calibration: {err}") from err
     planned = sweep.plan(specs, args.results, force=args.force)
     if args.dry_run:
         print(sweep.table(planned))

@@ -5,7 +5,10 @@ A meter is opened by `hw.meters.open_meter(spec)`. Its `read()` returns one chec
 * `MeterSpecError`: a bad spec or option, raised by the constructor, before any port is opened;
 * `MeterUnavailable`: `open()` cannot use the meter here (missing package, path, permission);
 * `MalformedReading`: one reading could not be parsed, or lies outside the meter's physical range
-  (not finite, negative, above `max_w`): the sampler counts and drops it;
+  (not finite, below zero by more than the meter's own zero error, above `max_w`): the sampler counts
+  and drops it. A total a little below zero, within the instrument's absolute accuracy
+  (`accuracy_abs_w`, its error at zero load), reads as 0 W: that error is already in the uncertainty
+  (`hw.energy`), and `info()['zero_clamped']` counts such readings;
 * `NoReading`: the meter stayed silent for its timeout, or a transient read error (one I2C `EIO`)
   lost this one reading: the sampler skips it;
 * `MeterDisconnected`: only mid-run, the device went away; the sampler reopens it with backoff.
@@ -14,6 +17,13 @@ Every meter declares `scope` (`module` on-board rails, `board` with carrier rail
 `wall` external meter, `gpu` NVML, `package` RAPL), its accuracy class `accuracy_rel` (fraction of the
 reading) and `accuracy_abs_w` (watts), `max_w` (the physical range) and, where the sensor tells,
 `update_period_s` (which caps `rate_hz`). `info()` carries them with the meter's provenance.
+
+Each meter also says what one reading is (`sampling`, with `sampling_window_s` and
+`sampling_source`): `point` (the value at one instant, or over a window much shorter than the
+sampling interval: tegrastats, jtop, most sysfs reads; also any meter that does not say), `average`
+(the mean over `sampling_window_s`, e.g. an INA3221 with hardware averaging, NVML's power, a wall
+meter's update period) or `counter` (an energy counter: exact between reads). `hw.energy` picks its
+sampling term from it and the sampler reads at least as often as an averaging meter updates.
 Options common to every meter: `max_w=`, `accuracy_rel=`, `accuracy_abs_w=` (the user's own
 instrument class overrides the default).
 """
@@ -157,6 +167,9 @@ class Meter:
     accuracy_source = None
     max_w = None
     update_period_s = None
+    sampling = "point"
+    sampling_window_s = None
+    sampling_source = "not declared: taken as point samples, the assumption that claims least"
     OPTIONS = {}
 
     def __init__(self, spec, arg=None, options=None):
@@ -166,6 +179,7 @@ class Meter:
         self.options = parse_options(self.kind, allowed, dict(options or {}))
         self.notes = []
         self.provenance = {}
+        self.zero_clamped = 0
         for name in COMMON_OPTIONS:
             if name in self.options:
                 setattr(self, name, self.options[name])
@@ -186,6 +200,7 @@ class Meter:
         # One chained comparison per value on the hot path (NaN fails it too); check() says why.
         if not 0.0 <= sample.watts <= high:
             self.check(sample.watts, "total")
+            sample = self.clamp_zero(sample)
         for name, watts in sample.rails.items():
             if not -high <= watts <= high:
                 self.check(watts, name, rail=True)
@@ -195,13 +210,21 @@ class Meter:
         """MalformedReading for a reading no instrument of this kind can produce."""
         if not math.isfinite(watts):
             raise MalformedReading("%s: %s reading %r is not finite" % (self.spec, what, watts))
-        # A rail may read slightly negative at idle (offset error, seen on Thor's VDD_GPU); a total may not.
-        low = -self.max_w if rail and self.max_w else 0.0
+        # A rail may read slightly negative at idle (offset error, seen on Thor's VDD_GPU); a total only
+        # within the instrument's zero error (then it reads 0 W, clamp_zero).
+        low = -self.max_w if rail and self.max_w else -(self.accuracy_abs_w or 0.0)
         if watts < low:
             raise MalformedReading("%s: %s reading %.6g W is negative" % (self.spec, what, watts))
         if self.max_w is not None and abs(watts) > self.max_w:
             raise MalformedReading("%s: %s reading %.6g W is above the meter's %g W maximum"
                                    % (self.spec, what, watts, self.max_w))
+
+    def clamp_zero(self, sample):
+        """A total below zero but within the zero error (check() let it through) reads as 0 W."""
+        if sample.watts >= 0.0:
+            return sample
+        self.zero_clamped += 1
+        return Sample(sample.t, 0.0, sample.rails, sample.energy_j)
 
     def cap_rate(self, period_s):
         """Record the sensor's own update period and never poll faster than it."""
@@ -223,7 +246,10 @@ class Meter:
         out = {"spec": self.spec, "kind": self.kind, "rate_hz": self.rate_hz, "counter": self.counter,
                "where": self.where, "scope": self.scope, "accuracy_rel": self.accuracy_rel,
                "accuracy_abs_w": self.accuracy_abs_w, "accuracy_source": self.accuracy_source,
-               "max_w": self.max_w, "update_period_s": self.update_period_s}
+               "max_w": self.max_w, "update_period_s": self.update_period_s,
+               "sampling": {"kind": self.sampling, "window_s": self.sampling_window_s,
+                            "source": self.sampling_source},
+               "zero_clamped": self.zero_clamped}
         if self.provenance:
             out["provenance"] = dict(self.provenance)
         if self.notes:

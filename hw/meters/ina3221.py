@@ -13,6 +13,14 @@ Three driver layouts (jetson-stats `jtop/core/power.py`, the Linux `ina3221` and
 * Thor (R38): the carrier board's system input on an INA238, `/sys/bus/i2c/drivers/ina238/*/hwmon/
   hwmonX/power1_input` (uW), rail `VIN` (or its `in1_label`).
 
+Point or average: an INA3221 whose hwmon `samples` is above 1 averages that many conversions, and
+its `update_interval` (= channels x samples x conversion times, kernel `ina3221` documentation) is the
+window of each value; with `samples` 1, or in the R32 iio layout (no averaging exposed), a value is a
+point sample. The INA238 averages 16 conversions of 1052 us each of bus voltage, shunt voltage and
+temperature (Linux `drivers/hwmon/ina238.c`, INA238_ADC_CONFIG_DEFAULT 0xfb6a): about 50 ms per value,
+unless the node's own `samples` / `update_interval` say otherwise. A sum is an average only when each
+of its rails is, over the shortest of their windows.
+
 `watts` follows the per-board rule of `hw.meters.rails` (AGX Orin: VDD_GPU_SOC + VDD_CPU_CV +
 VIN_SYS_5V0; Thor: VIN; ...), or the rails the spec names (`ina3221:VDD_IN+VDD_MUX`).
 Options: `root=DIR` (a sysfs tree instead of `/`). A failed read of one node (an I2C `EIO`) skips
@@ -90,18 +98,50 @@ def ina238_channels(hwmon):
         yield PowerReader(read_text(os.path.join(hwmon, "in1_label")) or "VIN", power, 1e-6)
 
 
+# The INA238 driver's default: 16 averages of (bus + shunt + temperature) conversions of 1052 us.
+INA238_SAMPLES = 16
+INA238_WINDOW_S = 16 * 3 * 1.052e-3
+
+
+def _number(path):
+    value = read_text(path)
+    return int(value) if value and value.isdigit() else None
+
+
+def hwmon_timing(hwmon, ina238=False):
+    """(update_interval s or None, sampling kind, window s) of one hwmon node."""
+    ms, samples = _number(os.path.join(hwmon, "update_interval")), _number(os.path.join(hwmon, "samples"))
+    period = ms / 1000.0 if ms else None
+    if ina238:
+        samples = samples or INA238_SAMPLES
+        window = period or INA238_WINDOW_S
+    else:
+        window = period
+    if samples and samples > 1 and window:
+        return period, "average", window
+    return period, "point", None
+
+
 def find_rails(root="/"):
-    """([reader], {hwmon dir: update_interval ms}) for every monitor channel under `root`."""
-    readers, intervals = [], {}
+    """([reader], {node dir: (update_interval s, sampling kind, window s)}) for every monitor channel."""
+    readers, timing = [], {}
     for dev in sorted(glob.glob(os.path.join(root, DRIVERS, "ina3221*", "*-*"))):
         readers.extend(iio_channels(dev))
         for hwmon in sorted(glob.glob(os.path.join(dev, "hwmon", "hwmon*"))):
             readers.extend(hwmon_channels(hwmon))
-            intervals[hwmon] = read_text(os.path.join(hwmon, "update_interval"))
+            timing[hwmon] = hwmon_timing(hwmon)
     for hwmon in sorted(glob.glob(os.path.join(root, DRIVERS, "ina238", "*-*", "hwmon", "hwmon*"))):
         readers.extend(ina238_channels(hwmon))
-        intervals[hwmon] = read_text(os.path.join(hwmon, "update_interval"))
-    return readers, intervals
+        timing[hwmon] = hwmon_timing(hwmon, ina238=True)
+    return readers, timing
+
+
+def sampling_of(readers, timing):
+    """(kind, window s) of a sum of these readers: an average only if each of them is one."""
+    kinds = [timing.get(os.path.dirname(r.paths[0]), (None, "point", None)) for r in readers]
+    if kinds and all(k[1] == "average" for k in kinds):
+        return "average", min(k[2] for k in kinds)
+    return "point", None
 
 
 def driver_of(path):
@@ -131,7 +171,7 @@ class Ina3221Meter(Meter):
     def open(self):
         self.close()
         root = self.options.get("root", "/")
-        readers, intervals = find_rails(root)
+        readers, timing = find_rails(root)
         if not readers:
             raise MeterUnavailable(
                 "no INA3221/INA238 power monitor under %s (expected a Jetson: L4T R32 ina3221x/*/iio:device*/"
@@ -148,14 +188,19 @@ class Ina3221Meter(Meter):
         except OSError as exc:
             self.close()
             raise MeterUnavailable("cannot read power monitor node %s: %s" % (exc.filename, exc.strerror))
-        self._describe(readers, intervals)
+        self._describe(readers, timing)
 
-    def _describe(self, readers, intervals):
+    def _describe(self, readers, timing):
         self.rail_names = [r.name for r in readers]
         self.scope = self.total.scope
         self.accuracy_abs_w = self.RAIL_OFFSET_W * len(self.total.rails)
-        periods = [int(ms) / 1000.0 for ms in intervals.values() if ms and ms.isdigit() and int(ms) > 0]
+        periods = [t[0] for t in timing.values() if t[0]]
         self.cap_rate(max(periods) if periods else None)
+        self.sampling, self.sampling_window_s = sampling_of(
+            [r for r in readers if r.name in self.total.rails], timing)
+        self.sampling_source = ("hwmon samples / update_interval of the total's rails (INA238: its driver's "
+                                "16 x 3 x 1052 us default)" if self.sampling == "average" else
+                                "no averaging over the read interval exposed by the total's rails")
         self.provenance = dict(self.total.info(), driver=sorted({driver_of(r.paths[0]) for r in readers}),
                                files={r.name: list(r.paths) for r in readers})
 

@@ -12,16 +12,29 @@ Source: rbonghi/jetson_stats, `jtop/jtop.py`, `jtop/core/power.py` (4.x, 7.x) an
   `VDD_`/`POM_`; its total (the rail containing "IN", else the sum) is right on the JetPack 4
   boards it runs on and is kept unless the spec names rails.
 
+Thor before jetson-stats 7.2.2 (7.2.0's `power.py` scans INA3221 devices only): `power` holds the
+module's rails and no `VIN`, so any rule would give a partial sum (8.6 W where the board takes 15.0 W).
+The meter then reads VIN itself from the INA238's sysfs node (as the ina3221 meter does) or, when it
+cannot, refuses with the fix; naming rails (`jtop:VDD_GPU+VDD_CPU_SOC_MSS+VIN_SYS_5V0`) asks for the
+module's sum instead.
+
 The client reads what the `jtop.service` daemon last sampled; `read()` waits for the next update
 (`jetson.ok()`), so this is a paced meter at the service's interval. The service keeps the first
 client's interval: the one it actually runs at is read back after start and used (recorded as
-`update_period_s`). Options: `interval_s=S` (requested, default 0.5).
+`update_period_s`). A rail's `power` (4.x, 7.x) or `cur` (3.x) is the service's last read, a point
+sample; `avg` is its running mean since the service started and is never used.
+Options: `interval_s=S` (requested; default 0.5 s, the shortest its maintainer advises, since the
+service reads every sensor of the board each interval), `root=DIR` (sysfs tree for Thor's VIN).
 """
 from hw.meters.base import (MalformedReading, Meter, MeterDisconnected, MeterUnavailable, Sample, now,
-                            positive)
-from hw.meters.ina3221 import Ina3221Meter
-from hw.meters.rails import JETSON_MAX_W, Total, parse_rail_sum, pick_total
+                            NoReading, positive, text)
+from hw.meters.ina3221 import Ina3221Meter, driver_of, find_rails
+from hw.meters.rails import JETSON_MAX_W, THOR_ONLY_RAILS, Total, follow, parse_rail_sum, pick_total
 
+THOR_FIX = ("jetson-stats %s on this Thor reports the module's rails only, not the board input VIN (added in "
+            "jetson-stats 7.2.2), and VIN could not be read from sysfs here (%s): upgrade (`sudo -H pip3 install "
+            "-U 'jetson-stats>=7.2.2'` then `sudo jtop --install-service`), or use --meter ina3221 or tegrastats, "
+            "or name the module's rails: jtop:VDD_GPU+VDD_CPU_SOC_MSS+VIN_SYS_5V0")
 INSTALL_FIX = ("`sudo -H pip3 install -U jetson-stats` then `sudo jtop --install-service` (in Docker: mount "
                "/run/jtop.sock and install the same jetson-stats version inside)")
 
@@ -75,7 +88,8 @@ class JtopMeter(Meter):
     max_w = JETSON_MAX_W
     accuracy_rel = Ina3221Meter.accuracy_rel  # the same INA3221 channels, read by the service
     accuracy_source = Ina3221Meter.accuracy_source
-    OPTIONS = {"interval_s": positive}
+    sampling_source = "jtop's `power` is the service's last read of each monitor, once per interval"
+    OPTIONS = {"interval_s": positive, "root": text}
 
     def __init__(self, spec, arg=None, options=None):
         super().__init__(spec, arg, options)
@@ -84,6 +98,9 @@ class JtopMeter(Meter):
         self.rate_hz = 1.0 / self.interval
         self.total = None
         self._jetson = None
+        self._vin = None
+        self.seen = set()
+        self.version = self.served = None
 
     def open(self):
         try:
@@ -102,28 +119,85 @@ class JtopMeter(Meter):
         except MalformedReading as exc:
             self.close()
             raise MeterUnavailable("jtop gives no usable power reading here: %s" % exc)
+        except MeterUnavailable:
+            self.close()
+            raise
 
     def _describe(self, jtop_module, jetson):
         # The first client's interval wins: use the one the service runs at.
         served = float(getattr(jetson, "interval", self.interval) or self.interval)
         self.rate_hz = 1.0 / served
         self.update_period_s = served
-        self.total = total_for(jetson.power, self.wanted)
-        self.scope = self.total.scope
-        self.accuracy_abs_w = Ina3221Meter.RAIL_OFFSET_W * max(1, len(self.total.rails))
-        self.provenance = dict(self.total.info(), jtop_version=getattr(jtop_module, "__version__", None),
-                               interval_requested_s=self.interval, interval_served_s=served)
+        version = getattr(jtop_module, "__version__", None)
+        rails = jtop_rails(jetson.power)[0]
+        if not self.wanted and "VIN" not in rails and (THOR_ONLY_RAILS.intersection(rails) or self._ina238()):
+            self._open_vin(version)
+            rails["VIN"] = self._vin.watts()
+            self.total = pick_total(rails)
+        else:
+            self.total = total_for(jetson.power, self.wanted)
+        self.seen = set(rails)
+        self.version, self.served = version, served
+        self._use(self.total)
+        if self._vin is not None:
+            self.notes.append("VIN read from sysfs: jetson-stats %s has no INA238 (added in 7.2.2)" % version)
         if abs(served - self.interval) > 1e-9:
             self.notes.append("jtop service runs at %g s (asked %g s): another client set it" % (served, self.interval))
+
+    def _use(self, total):
+        self.total = total
+        self.scope = total.scope
+        self.accuracy_abs_w = Ina3221Meter.RAIL_OFFSET_W * max(1, len(total.rails))
+        self.provenance = dict(total.info(), jtop_version=self.version, interval_requested_s=self.interval,
+                               interval_served_s=self.served)
+        if self._vin is not None:
+            self.provenance["vin_file"] = self._vin.paths[0]
+
+    def _follow(self, rails):
+        """A rail not seen before (a supply that came online): the rule again, never a sum that leaves it out."""
+        total, note = follow(self.total, self.seen, rails, self.wanted)
+        if note:
+            self.notes.append(note)
+            self._use(total)
+
+    def _ina238(self):
+        """The board-input channels of an INA238 (Thor's VIN) under the meter's sysfs root."""
+        readers = find_rails(self.options.get("root", "/"))[0]
+        return [r for r in readers if driver_of(r.paths[0]) == "ina238"]
+
+    def _open_vin(self, version):
+        """Read Thor's VIN beside jtop (never a partial sum of the module's rails); refuse with the fix."""
+        found = self._ina238()
+        if not found:
+            raise MeterUnavailable(THOR_FIX % (version, "no ina238 node under %s" % self.options.get("root", "/")))
+        try:
+            found[0].open()
+            found[0].watts()
+        except (OSError, MalformedReading, NoReading) as exc:
+            found[0].close()
+            raise MeterUnavailable(THOR_FIX % (version, exc))
+        self._vin = found[0]
 
     def read_sample(self):
         if self._jetson is None or not self._jetson.ok():
             raise MeterDisconnected("the jtop service stopped answering")
         t = now()
-        watts, rails = power_to_watts(self._jetson.power, self.total)
-        return Sample(t, watts, rails)
+        rails, own = jtop_rails(self._jetson.power)
+        if not self.total.rails:  # jetson-stats 3.x: its own total
+            return Sample(t, own if own is not None else sum(rails.values()), rails)
+        if self._vin is not None:
+            rails["VIN"] = self._vin.watts()
+        if not self.seen.issuperset(rails):
+            self._follow(rails)
+        try:
+            return Sample(t, self.total.watts(rails), rails)
+        except KeyError as exc:
+            raise MalformedReading("jtop reading without rail %s" % exc)
 
     def close(self):
+        vin, self._vin = self._vin, None
+        if vin is not None:
+            vin.close()
         jetson, self._jetson = self._jetson, None
         if jetson is not None:
             try:

@@ -43,6 +43,8 @@ TOTAL_RAILS = tuple(sorted({name for rule in BOARD_RULES for name in rule.total}
 # Monitors outside the module: TX1/TX2 dev-kit carrier (0x42, 0x43) and Thor's board input.
 CARRIER_RAILS = frozenset(("VDD_MUX", "VDD_5V0_IO_SYS", "VDD_5V_IO_SYS", "VDD_3V3_SYS", "VDD_3V3_IO_SLP",
                            "VDD_3V3_IO", "VDD_1V8_IO", "VDD_3V3_SYS_M2", "VDD_M2_IN", "VIN"))
+# Rails only a Thor module has: where they appear without VIN, the board's input is missing from the rails.
+THOR_ONLY_RAILS = frozenset(("VDD_CPU_SOC_MSS",))
 # The largest supply of any Jetson developer kit is the Thor kit's 240 W USB-C adapter: an on-board
 # total above this is a broken reading, not power.
 JETSON_MAX_W = 250.0
@@ -86,3 +88,15 @@ def pick_total(names, wanted=None):
         if all(n in names for n in rule.present):
             return Total(rule.total, rule.board, rule.scope)
     return Total(sorted(names), "sum of all rails (layout not recognised; name the rails: KIND:A+B)", "module")
+
+
+def follow(total, seen, rails, wanted=None):
+    """(Total, note or None) for a reading whose `rails` include some not in `seen` (updated in place): the
+    rule again over every rail seen so far, so a rail that appears after open is never silently left out."""
+    seen.update(rails)
+    new = pick_total(seen, wanted)
+    if new.rails == total.rails:
+        return total, None
+    return new, "rail %s appeared after open: total now %s (%s), was %s" % (
+        ", ".join(sorted(set(new.rails) - set(total.rails))) or "-", "+".join(new.rails), new.rule,
+        "+".join(total.rails))

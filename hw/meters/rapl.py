@@ -68,6 +68,8 @@ class RaplMeter(Meter):
     counter = True
     rate_hz = 1000.0
     scope = "package"
+    sampling = "counter"
+    sampling_source = "powercap energy_uj: an energy counter, exact between reads"
     # Intel publishes no accuracy figure for RAPL: the class is unknown (None). No `max_w`: watts is
     # derived from the counter, which is the measurement (a wrap or a slow read may spike it).
     OPTIONS = {"root": text, "zone": text}

@@ -10,7 +10,9 @@ at a stable udev name (`/dev/wattsup`, `/dev/serial/by-id/...`, see hw/jetson/RE
   with no empty argument allowed; `#R,W,0;` resets, `#L,W,3,E,1,<interval>;` starts external logging,
   then `#d,-,18,<W>,<V>,<A>,...;` every interval, watts in tenths (field 3). Paced, one record a second
   at most. Open waits for the first record (re-sending the logging command once) and fails with a
-  clear message when none comes; mid-run, silence re-sends it. Option `interval_s=S` (default 1).
+  clear message when none comes; mid-run, silence re-sends it; close sends `#L,W,0;` (logging off, as
+  energymon does) so the meter is not left streaming. Option `interval_s=S` (default 1). Each record
+  is taken as the mean over its logging interval (the meter samples internally and logs per interval).
 * `um25c:PORT` - RD Tech UM24C / UM25C / UM34C (9600 baud; Bluetooth SPP on the C models). Sources:
   rfinnie/rdserialtool `rdserial/um/__init__.py`, libsigrok `src/hardware/rdtech-um/protocol.c`.
   Byte 0xF0 requests a 130-byte big-endian frame: model id at bytes 0-1 (UM24C 0x0963, UM25C 0x09c9,
@@ -148,6 +150,9 @@ def parse_wattsup(record):
         raise MalformedReading("Watts Up? data record with no watts field: %r" % text[:60])
 
 
+STOP_LOGGING = b"#L,W,0;"
+
+
 class WattsUpMeter(SerialMeter):
     kind = "wattsup"
     paced = True
@@ -158,6 +163,7 @@ class WattsUpMeter(SerialMeter):
     accuracy_abs_w = 0.3
     accuracy_source = "Watts Up? PRO product sheet: +-1.5 % + 3 counts"
     max_w = 1800.0  # the meter's 15 A x 120 V rating
+    sampling_source = "Watts Up? logs one record per logging interval, averaged over it"
     OPTIONS = dict(SerialMeter.OPTIONS, interval_s=whole)
 
     def __init__(self, spec, arg=None, options=None):
@@ -165,6 +171,7 @@ class WattsUpMeter(SerialMeter):
         self.interval = max(1, self.options.get("interval_s", 1))
         self.rate_hz = 1.0 / self.interval
         self.update_period_s = float(self.interval)
+        self.sampling, self.sampling_window_s = "average", float(self.interval)
         self.timeout = self.options.get("timeout_s", 3.0 * self.interval)
         self.command = ("#L,W,3,E,1,%d;" % self.interval).encode("ascii")
         self.provenance = {"port": arg, "command": self.command.decode("ascii")}
@@ -194,6 +201,14 @@ class WattsUpMeter(SerialMeter):
         except NoReading:
             self.write(self.command)  # the meter may have dropped out of logging mode (power blip)
             raise
+
+    def close(self):
+        if self._ser is not None:
+            try:
+                self.write(STOP_LOGGING)
+            except MeterDisconnected:  # the meter is gone: nothing is logging to this port any more
+                pass
+        super().close()
 
 
 UM_MODELS = {0x0963: "um24c", 0x09C9: "um25c", 0x0D4C: "um34c"}
@@ -237,6 +252,7 @@ class UmMeter(SerialMeter):
     accuracy_rel = 0.01
     accuracy_abs_w = 0.01
     accuracy_source = "conservative: RD Tech publishes no power accuracy"
+    sampling_source = "RD Tech publishes no averaging: a reading is taken as a point sample"
     OPTIONS = dict(SerialMeter.OPTIONS, model=choice(*sorted(UM_SCALES)), rate_hz=positive)
 
     def __init__(self, spec, arg=None, options=None):
@@ -291,6 +307,7 @@ class LinesMeter(SerialMeter):
     rate_hz = 100.0
     default_baud = 115200
     max_w = 10000.0  # above any bench supply or household circuit: a reading beyond it is noise
+    sampling_source = "a DIY meter does not say how it averages: point samples"
     OPTIONS = dict(SerialMeter.OPTIONS, field=whole, sep=choice(*sorted(LINE_SEPS)),
                    unit=choice(*sorted(LINE_UNITS)))
 

@@ -9,10 +9,15 @@ the unit inline from L4T R35, and three values per rail from JetPack 7.2 (L4T R3
 * Orin (R35/R36):  `VDD_IN 4834mW/4834mW VDD_CPU_GPU_CV 556mW/556mW VDD_SOC 1426mW/1426mW`
 * AGX Orin (R39.2): `VDD_GPU_SOC 5139mW/5139mW/5139mW VDD_CPU_CV 3268mW/3268mW/3268mW ...`
 * Thor (R38):      `VDD_GPU 0mW/0mW VDD_CPU_SOC_MSS 5535mW/5535mW VIN_SYS_5V0 5040mW/5040mW VIN 16802mW/16802mW`
+* Thor at idle:    `VDD_GPU -392mW/-392mW ...`: a rail reads below zero (the monitor's offset), and is kept.
 
 Only the first value (the current reading) is used: the others are averages since tegrastats started.
-Fields such as `RAM 2303/7854MB` never match (a unit other than mW follows). The total follows the
-per-board rule of `hw.meters.rails`, fixed from the first line at open, or the rails the spec names.
+Fields such as `RAM 2303/7854MB` never match (a unit other than mW follows). Rails are read from every
+line, signed. The total follows the per-board rule of `hw.meters.rails` applied to the rails seen so
+far, or the rails the spec names: a rail that first appears after open re-applies the rule (noted in
+`info()`), so it is never silently left out of a sum.
+A reading is a point sample: tegrastats prints the monitor's latest value once per interval (L4T
+Developer Guide, "tegrastats Utility"), and the monitor's own averaging window is shorter than that.
 Options: `interval_s=S` (default 0.1), `cmd=PATH` (the executable; default `tegrastats` on PATH).
 """
 import re
@@ -22,9 +27,9 @@ import subprocess
 from hw.meters.base import (MalformedReading, Meter, MeterDisconnected, MeterUnavailable, Sample, now, positive,
                             text)
 from hw.meters.ina3221 import Ina3221Meter
-from hw.meters.rails import JETSON_MAX_W, parse_rail_sum, pick_total
+from hw.meters.rails import JETSON_MAX_W, follow, parse_rail_sum, pick_total
 
-RAIL_RE = re.compile(r"(?:^|\s)([A-Z][A-Z0-9_]*) (\d+)(?:mW)?(?:/\d+(?:mW)?)+(?=\s|$)")
+RAIL_RE = re.compile(r"(?:^|\s)([A-Z][A-Z0-9_]*) (-?\d+)(?:mW)?(?:/-?\d+(?:mW)?)+(?=\s|$)")
 
 
 def parse_rails(line):
@@ -48,6 +53,7 @@ class TegrastatsMeter(Meter):
     # The same INA3221 (and Thor INA238) channels as `ina3221`; tegrastats rounds to 1 mW.
     accuracy_rel = Ina3221Meter.accuracy_rel
     accuracy_source = Ina3221Meter.accuracy_source
+    sampling_source = "tegrastats prints the monitor's latest value once per interval"
     OPTIONS = {"interval_s": positive, "cmd": text}
 
     def __init__(self, spec, arg=None, options=None):
@@ -56,6 +62,8 @@ class TegrastatsMeter(Meter):
         self.interval_ms = max(1, int(round(1000 * self.options.get("interval_s", 0.1))))
         self.rate_hz = 1000.0 / self.interval_ms
         self.total = None
+        self.seen = set()
+        self.exe = None
         self._proc = None
 
     def open(self):
@@ -82,14 +90,26 @@ class TegrastatsMeter(Meter):
                 rails = parse_rails(line)
             except MalformedReading:
                 continue
-            self.total = pick_total(rails, self.wanted)
-            self.scope = self.total.scope
-            self.accuracy_abs_w = Ina3221Meter.RAIL_OFFSET_W * len(self.total.rails)
+            self.seen = set(rails)
+            self.exe = exe
+            self._use(pick_total(rails, self.wanted))
             self.update_period_s = self.interval_ms / 1000.0
-            self.provenance = dict(self.total.info(), cmd=exe, interval_ms=self.interval_ms)
             return
         raise MeterUnavailable("%s printed no power rails in its first lines (exit code %s)"
                                % (exe, self._proc.poll()))
+
+    def _use(self, total):
+        self.total = total
+        self.scope = total.scope
+        self.accuracy_abs_w = Ina3221Meter.RAIL_OFFSET_W * len(total.rails)
+        self.provenance = dict(total.info(), cmd=self.exe, interval_ms=self.interval_ms)
+
+    def _follow(self, rails):
+        """A rail not seen before: the rule again over every rail seen, never a sum that leaves it out."""
+        total, note = follow(self.total, self.seen, rails, self.wanted)
+        if note:
+            self.notes.append(note)
+            self._use(total)
 
     def read_sample(self):
         line = self._proc.stdout.readline()
@@ -97,6 +117,8 @@ class TegrastatsMeter(Meter):
             raise MeterDisconnected("tegrastats exited (code %s)" % self._proc.poll())
         t = now()
         rails = parse_rails(line.strip())
+        if not self.seen.issuperset(rails):
+            self._follow(rails)
         try:
             return Sample(t, self.total.watts(rails), rails)
         except KeyError as exc:

@@ -30,6 +30,7 @@ RECORD = "record.json"
 
 # the results folder on the laptop, and the report `ebt report` writes into it
 RUNS = "runs"
+BOARDS = ".boards"  # under the runs root: each host's saved power mode and clocks (hw.board), idle temperature
 RESULTS = "results"
 REPORT = "REPORT.md"
 
@@ -114,6 +115,11 @@ def ebt_home():
 def runs_root(home):
     """Where run folders live under a target's root (`~/ebt/runs/<run_id>/`)."""
     return os.path.join(str(home), RUNS)
+
+
+def boards_dir(runs_root_dir):
+    """Where `hw.board` keeps what each host's board was before a run changed its mode or clocks."""
+    return os.path.join(str(runs_root_dir), BOARDS)
 
 
 def run_dir(home, run_id):

@@ -31,6 +31,7 @@ import numpy as np
 from analysis.energy_estimate import estimate as estimate_energy
 from experiments import events as ev
 from experiments import paths
+from harness.conditions import conditions_block
 from harness.schema import SCHEMA, validate
 from hw.energy import accuracy_of, integrate
 from hw.fileio import atomic_write_json
@@ -344,6 +345,7 @@ def build_record(run_dir: Path, meter: dict | None = None, code_root: Path | Non
         "device": run.first.get("device"), "target": target,
         "code": git_info(code_root) if code_root else {"git_commit": None, "dirty": None},
         "resumed": any(e["event"] == ev.RESUME for e in run.events),
+        "conditions": conditions_block(run.events),
         **outcome(run),
     }
     return validate(record)

@@ -23,6 +23,9 @@ def register(subparsers) -> None:
                    help="write figures/, tables/ and REPORT.md here (default: the results folder)")
     p.add_argument("--include-partial", action="store_true",
                    help="also use partial runs in tables and figures (they are always listed as flagged)")
+    p.add_argument("--max-slowdown", type=float, default=1.2, metavar="X",
+                   help="power-mode table: the least-energy mode among those at most X times the fastest "
+                        "mode's time (default 1.2)")
     p.set_defaults(func=cmd_report)
 
 
@@ -37,7 +40,10 @@ def cmd_report(args: argparse.Namespace) -> int:
     pattern = args.runs or default_pattern(args.results)
     out = args.out or args.results
     try:
-        report = build_report(pattern, out, args.include_partial)
+        if args.max_slowdown < 1.0:
+            raise UsageError(f"--max-slowdown {args.max_slowdown:g} is below 1: no mode can be faster than the "
+                             "fastest; give 1 or more (1.2 allows 20% more time)")
+        report = build_report(pattern, out, args.include_partial, max_slowdown=args.max_slowdown)
     except OSError as exc:
         raise EbtError(f"cannot write the report under {out}: {exc}; give a writable folder with --out") from exc
     page = report.out_dir / paths.REPORT

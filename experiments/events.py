@@ -23,7 +23,7 @@ Events and their fields:
 - ``board_set``: requested, before, set (power modes as "NAME (ID)"), clocks, locked_before, cooldown,
   error (experiments.conditions: after run_start, before the first phase; phase_start/phase_end then carry
   ``board``: power_mode, temperatures_c, residency, clocks_locked).
-- ``board_restored``: mode, locked, error, owner (after run_end: what the board was put back to; also
+- ``board_restored``: mode, locked, error, owner (just before run_end: what the board was put back to; also
   written by the next runner when it restores what a killed one left).
 - ``run_end``: status (``ok``, ``stopped``, ``failed``), error, sampler, and for ``ok`` accuracy, params,
   channels, model, eb.

@@ -262,8 +262,8 @@ def execute(spec, run_dir):
         traceback.print_exc()
         return 1
     finally:
+        board.release()  # before run_end: a follower that builds the record at run_end sees it
         session.end()
-        board.release()
         events.close()
 
 

@@ -186,3 +186,78 @@ def test_interleaved_order_runs_methods_round_robin():
     raw["order"] = "random"
     with pytest.raises(ConfigError, match="interleaved"):
         expand(raw)
+
+
+# --- end to end: `ebt run` / `ebt report` / `ebt doctor` on the stand-in board --------------------------
+def _config(tmp_path, board, **keys):
+    import yaml
+    from tests.runs import TINY
+    raw = dict(TINY, method="dense", prune_ratio=0.0, epochs=1, train_subset=128, test_subset=64,
+               meter=board.meter, meter_rate_hz=20.0, **keys)
+    path = tmp_path / "modes.yaml"
+    path.write_text(yaml.safe_dump(raw))
+    return path
+
+
+@pytest.mark.slow
+def test_dense_swept_over_two_modes_records_each_and_puts_the_board_back(standin, tmp_path, monkeypatch):
+    import json
+    from board_standins import MODES
+    from harness.cli import main
+    monkeypatch.setenv("EBT_HOME", str(tmp_path / "home"))
+    results = tmp_path / "results"
+    config = _config(tmp_path, standin, sweep={"power_mode": [0, "MAXQ"]})
+    assert main(["run", str(config), "--results", str(results)]) == 0
+    records = [json.loads(p.read_text()) for p in sorted(results.glob("runs/*/record.json"))]
+    assert len(records) == 2 and all(r["status"] == "ok" for r in records)
+    by_mode = {r["conditions"]["power_mode"]["during"][0]: r for r in records}
+    assert set(by_mode) == {"MAXN (0)", "MAXQ (1)"}
+    for label, ident in (("MAXN (0)", 0), ("MAXQ (1)", 1)):
+        rec = by_mode[label]
+        cond = rec["conditions"]
+        assert cond["power_mode"]["before"] == "MAXP_CORE_ALL (2)" and cond["power_mode"]["after"] == \
+            "MAXP_CORE_ALL (2)"
+        assert [p["name"] for p in cond["phases"]] == [p["name"] for p in rec["phases"]]
+        # the stand-in's VDD_IN draws what nvpmodel set: the record's mean power follows the mode
+        covered = rec["totals"]["seconds"] - rec["totals"]["uncovered_s"]  # a loaded machine's sampler gaps
+        assert rec["totals"]["energy_j"] / covered == pytest.approx(MODES[ident][1] / 1000.0, rel=0.02)
+    assert standin.load()["mode"] == 2
+    left = os.listdir(str(tmp_path / "home" / "runs" / ".boards"))
+    assert all(n.endswith(".idle.json") for n in left)  # no saved state: nothing left to restore
+    assert main(["report", "--results", str(results)]) == 0
+    table = (results / "tables" / "power_modes.md").read_text()
+    assert all(r["run_id"] in table for r in records)
+    assert "MAXN (0)" in (results / "tables" / "power_mode_optimal.md").read_text()
+
+
+@pytest.mark.slow
+def test_after_kill_9_doctor_and_the_next_run_put_the_board_back(standin, tmp_path, monkeypatch, capsys):
+    import signal
+    import time
+    from harness.cli import main
+    from tests.runs import start_runner
+    home = tmp_path / "home"
+    monkeypatch.setenv("EBT_HOME", str(home))
+    spec = tiny_spec(method="dense", prune_ratio=0.0, epochs=50, power_mode="0")
+    out = home / "runs" / spec["run_id"]
+    out.mkdir(parents=True)
+    for recover_with in ("doctor", "next run"):
+        proc = start_runner(write_spec(tmp_path, spec), out)
+        deadline = time.time() + 60
+        while standin.load()["mode"] != 0 and time.time() < deadline:
+            time.sleep(0.1)
+        assert standin.load()["mode"] == 0
+        proc.send_signal(signal.SIGKILL)
+        proc.wait()
+        assert standin.load()["mode"] == 0  # nobody put it back
+        if recover_with == "doctor":
+            assert main(["doctor", "--target", "local"]) == 0
+            assert "ok    board restored: the interrupted run %s had changed it: now MAXP_CORE_ALL (2)" \
+                % spec["run_id"] in capsys.readouterr().out
+        else:
+            bad = tiny_spec(method="dense", prune_ratio=0.0, power_mode="7", run_id="next")
+            proc = subprocess.run([sys.executable, "-m", "experiments", "run", str(write_spec(tmp_path, bad, "n.json")),
+                                   "--out", str(home / "runs" / "next")], cwd=str(ROOT), stderr=subprocess.PIPE)
+            assert proc.returncode == 2 and b"not a mode of this board" in proc.stderr
+            assert b"restored the board after the interrupted run" in proc.stderr
+        assert standin.load()["mode"] == 2

@@ -4,7 +4,8 @@
 the spec's `power_mode` and `clocks` can be set); `Board.take` sets them before the first phase and logs
 `board_set` (with the cooldown); `Board.release` puts the board back after `run_end` and logs
 `board_restored`; `snapshot` is what each phase_start/phase_end carries as `board`. The saved state lives
-in the run root's boards folder (`paths.boards_dir`), shared by every run folder under it.
+in the target root's boards folder (`paths.boards_dir`: `~/ebt/boards/`, beside `runs/`), shared by every
+run on the board.
 """
 import os
 import sys
@@ -16,7 +17,8 @@ from . import paths
 
 
 def boards_folder(run_dir):
-    return paths.boards_dir(os.path.dirname(os.path.abspath(str(run_dir))))
+    """`<root>/boards` for a run folder `<root>/runs/<run_id>`."""
+    return paths.boards_dir(os.path.dirname(os.path.dirname(os.path.abspath(str(run_dir)))))
 
 
 def prepare(spec, run_dir):

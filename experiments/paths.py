@@ -30,7 +30,7 @@ RECORD = "record.json"
 
 # the results folder on the laptop, and the report `ebt report` writes into it
 RUNS = "runs"
-BOARDS = ".boards"  # under the runs root: each host's saved power mode and clocks (hw.board), idle temperature
+BOARDS = "boards"  # beside runs/: each host's saved power mode and clocks (hw.board), its idle temperature
 RESULTS = "results"
 REPORT = "REPORT.md"
 
@@ -117,9 +117,10 @@ def runs_root(home):
     return os.path.join(str(home), RUNS)
 
 
-def boards_dir(runs_root_dir):
-    """Where `hw.board` keeps what each host's board was before a run changed its mode or clocks."""
-    return os.path.join(str(runs_root_dir), BOARDS)
+def boards_dir(home):
+    """Where `hw.board` keeps what each host's board was before a run changed its mode or clocks
+    (`~/ebt/boards/<host>.json`), beside the run folders rather than among them."""
+    return os.path.join(str(home), BOARDS)
 
 
 def run_dir(home, run_id):

@@ -129,7 +129,7 @@ def run_probe(target: Target, code_dir: str, needs: Needs, idle_s: float = 0.0,
         argv += ["--board", "-" if power_mode is None else power_mode, clocks or "-"]
     if restore and run_root:
         from experiments.paths import boards_dir
-        argv += ["--boards-dir", boards_dir(run_root)]
+        argv += ["--boards-dir", boards_dir(run_root.rsplit("/", 1)[0])]  # beside runs/
     for name, root, download in needs.datasets:
         argv += ["--dataset", name, root, "1" if download else "0"]
     for meter in needs.device_meters:

@@ -222,12 +222,14 @@ def test_dense_swept_over_two_modes_records_each_and_puts_the_board_back(standin
         covered = rec["totals"]["seconds"] - rec["totals"]["uncovered_s"]  # a loaded machine's sampler gaps
         assert rec["totals"]["energy_j"] / covered == pytest.approx(MODES[ident][1] / 1000.0, rel=0.02)
     assert standin.load()["mode"] == 2
-    left = os.listdir(str(tmp_path / "home" / "runs" / ".boards"))
+    left = os.listdir(str(tmp_path / "home" / "boards"))
     assert all(n.endswith(".idle.json") for n in left)  # no saved state: nothing left to restore
     assert main(["report", "--results", str(results)]) == 0
     table = (results / "tables" / "power_modes.md").read_text()
     assert all(r["run_id"] in table for r in records)
-    assert "MAXN (0)" in (results / "tables" / "power_mode_optimal.md").read_text()
+    row = (results / "tables" / "power_mode_optimal.md").read_text().strip().splitlines()[-1].split("|")
+    cheapest = min(by_mode, key=lambda m: by_mode[m]["totals"]["energy_j"])
+    assert row[4].strip() == "2" and row[5].strip().startswith(cheapest + " (")  # modes, least energy
 
 
 @pytest.mark.slow
@@ -261,3 +263,19 @@ def test_after_kill_9_doctor_and_the_next_run_put_the_board_back(standin, tmp_pa
             assert proc.returncode == 2 and b"not a mode of this board" in proc.stderr
             assert b"restored the board after the interrupted run" in proc.stderr
         assert standin.load()["mode"] == 2
+
+
+@pytest.mark.slow
+def test_ebt_run_without_sudo_rights_fails_its_preflight_with_the_sudoers_line(standin, tmp_path, monkeypatch,
+                                                                              caplog):
+    import time
+    from harness.cli import main
+    standin.set(sudo=False)
+    home, results = tmp_path / "home", tmp_path / "results"
+    monkeypatch.setenv("EBT_HOME", str(home))
+    t0 = time.time()
+    assert main(["run", str(_config(tmp_path, standin, power_mode=1)), "--results", str(results)]) != 0
+    assert time.time() - t0 < 60  # the probe's torch import, no training
+    assert "sudo -n refuses" in caplog.text and "NOPASSWD: " in caplog.text and "sudoers.d/ebt" in caplog.text
+    assert not (home / "runs").exists() or not list((home / "runs").iterdir())
+    assert not (results / "runs").exists() and standin.load()["mode"] == 2

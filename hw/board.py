@@ -154,6 +154,20 @@ def _read_json(path):
         return None
 
 
+def _boot_id():
+    try:
+        with open("/proc/sys/kernel/random/boot_id") as fh:
+            return fh.read().strip()
+    except OSError:
+        return None
+
+
+def _held_by_live(held):
+    """Whether the process that saved `held` still runs: same boot (a pid from before a reboot or power
+    cut may now name another process) and its pid alive."""
+    return held.get("boot") == _boot_id() and _alive(held.get("pid") or 0)
+
+
 def _alive(pid):
     try:
         os.kill(pid, 0)
@@ -176,14 +190,14 @@ def take(folder, power_mode=None, clocks=None, owner=None):
         return out
     path = state_path(folder)
     held = _read_json(path)
-    if held and held.get("pid") != os.getpid() and _alive(held.get("pid") or 0):
+    if held and held.get("pid") != os.getpid() and _held_by_live(held):
         raise BoardError("another run (pid %s, %s) holds this board's power mode; wait for it to end"
                          % (held.get("pid"), held.get("owner")))
     if before is None and power_mode is not None:
         raise BoardError("`nvpmodel -q` does not say the board's mode, so it could not be restored; "
                          "check `nvpmodel -q` on the board")
-    atomic_write_json(path, {"pid": os.getpid(), "owner": owner, "t": time.time(), "mode": before,
-                             "clocks_stored": bool(clocks)})
+    atomic_write_json(path, {"pid": os.getpid(), "boot": _boot_id(), "owner": owner, "t": time.time(),
+                             "mode": before, "clocks_stored": bool(clocks)})
     _set(found, plan["mode"], before, clocks)
     out["set"] = label(query(found["nvpmodel"]))
     return out
@@ -239,9 +253,10 @@ def release(folder, only_pid=None):
 
 
 def recover(folder):
-    """After a kill -9: restore the state a dead runner left (its pid gone); None when there is none."""
+    """After a kill -9 (or a reboot): restore the state a runner that is gone left; None when there is none
+    or its runner still holds the board."""
     held = _read_json(state_path(folder))
-    if not held or _alive(held.get("pid") or 0) and held.get("pid") != os.getpid():
+    if not held or _held_by_live(held) and held.get("pid") != os.getpid():
         return None
     return release(folder)
 

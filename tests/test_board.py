@@ -85,6 +85,11 @@ def test_recover_restores_only_what_a_dead_runner_left(standin, tmp_path):
     held["pid"] = 1  # alive (init): another runner's hold is left alone
     atomic_write_json(board.state_path(folder), held)
     assert board.recover(folder) is None and standin.load()["mode"] == 1
+    held["boot"] = "another-boot"  # saved before a reboot: pid 1 is now someone else
+    atomic_write_json(board.state_path(folder), held)
+    assert board.recover(folder)["owner"] == "killed-run" and standin.load()["mode"] == 2
+    board.take(folder, "1", None, owner="killed-run")
+    held = json.load(open(board.state_path(folder)))
     held["pid"] = dead
     atomic_write_json(board.state_path(folder), held)
     assert board.recover(folder)["owner"] == "killed-run"

@@ -79,3 +79,10 @@ def test_cells_ignore_seed_and_meter_place_but_not_the_mode():
     assert pm.mode_of({"conditions": {"power_mode": {"during": ["MAXN (0)"]}}}) == "MAXN (0)"
     assert pm.mode_of({"conditions": {"power_mode": {"during": ["MAXN (0)", "MAXQ (1)"]}}}) == pm.CHANGED
     assert pm.mode_of({"device": {"power_mode": None}, "config": {"power_mode": "2"}}) == "2"
+
+
+def test_report_refuses_a_max_slowdown_below_one(tmp_path, caplog):
+    from harness.cli import main
+    (tmp_path / "runs").mkdir()
+    assert main(["report", "--results", str(tmp_path), "--max-slowdown", "0.9"]) == 2
+    assert "--max-slowdown 0.9 is below 1" in caplog.text and not (tmp_path / "REPORT.md").exists()

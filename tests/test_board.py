@@ -39,6 +39,7 @@ def test_take_sets_verifies_and_release_restores(standin, tmp_path):
     assert not os.path.exists(board.state_path(folder))
 
 
+@pytest.mark.slow
 def test_a_mode_that_needs_a_reboot_is_refused_and_nothing_changes(standin, tmp_path):
     folder = str(tmp_path / "boards")
     with pytest.raises(board.BoardError, match="needs a reboot"):

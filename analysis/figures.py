@@ -14,6 +14,7 @@ from analysis.fig_draw_epoch import (
 from analysis.fig_energy import energy_accuracy, pareto_front, power_trace
 from analysis.fig_masks import fig3_mask_distance
 from analysis.plotting import FigureResult
+from analysis.power_modes import fig_energy_time
 
 __all__ = [
            "ALL_FIGURES",
@@ -35,6 +36,7 @@ TITLES = {
     "fig5_training_flops": "Fig 5: total training FLOPs vs draw epoch",
     "energy_accuracy": "Energy vs accuracy per method (Pareto view)",
     "power_trace": "Power trace per phase",
+    "power_modes": "Energy vs time per power mode",
 }
 ALL_FIGURES = (fig1_retrain_accuracy, fig2_low_precision, fig3_mask_distance, fig5_training_flops,
-               energy_accuracy, power_trace)
+               energy_accuracy, power_trace, fig_energy_time)

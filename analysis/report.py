@@ -8,7 +8,7 @@ from pathlib import Path
 
 import pandas as pd
 
-from analysis import agreement, markdown, paper, tables
+from analysis import agreement, markdown, paper, power_modes, tables
 from analysis.energy_estimate import BITS, DEFAULT, MAC, PAPER_FIT, RULES, fit_residual
 from analysis.figures import ALL_FIGURES, TITLES, FigureResult
 from analysis.meter_gap import gap_table
@@ -79,9 +79,11 @@ class _Table:
     backing: str
 
 
-def build_report(runs: str, out_dir: Path, include_partial: bool = False, exclude_flagged: bool = False) -> Report:
+def build_report(runs: str, out_dir: Path, include_partial: bool = False, exclude_flagged: bool = False,
+                 max_slowdown: float = power_modes.DEFAULT_MAX_SLOWDOWN) -> Report:
     """Every figure and table of the records matching `runs` (a glob), written under `out_dir`. Runs with an
-    Early-Bird flag (no ticket, a late one) count in their cells unless `exclude_flagged`."""
+    Early-Bird flag (no ticket, a late one) count in their cells unless `exclude_flagged`; `max_slowdown`
+    bounds the power-mode table's least-energy-within-a-slowdown choice."""
     out_dir = Path(out_dir)
     all_runs = load_records(runs)
     usable = usable_runs(all_runs, include_partial)
@@ -102,7 +104,8 @@ def build_report(runs: str, out_dir: Path, include_partial: bool = False, exclud
             save_figure(f.fig, stem)
             write_csv(stem.with_suffix(".csv"), f.data)
 
-    built = _tables(used, usable, exclude_flagged, agreement.load_all(Path(paths.calibrations(out_dir))))
+    built = (_tables(used, usable, exclude_flagged, agreement.load_all(Path(paths.calibrations(out_dir))))
+             + _power_mode_tables(used, max_slowdown))
     for t in built:
         write_csv(tab_dir / f"{t.name}.csv", t.data)
         write_text(tab_dir / f"{t.name}.md", f"# {t.title}\n\n{t.backing}\n\n{t.text}")
@@ -183,6 +186,27 @@ def _tables(used: pd.DataFrame, usable: pd.DataFrame, exclude_flagged: bool,
                           f"{gaps['run_id'].nunique()} run(s) with a second meter; gap = secondary - primary over "
                           "the same phase window, its ± the two uncertainties in quadrature (independent meters)."))
     return out
+
+
+def _power_mode_tables(used: pd.DataFrame, max_slowdown: float) -> list[_Table]:
+    """The power-mode tables, when some cell was run in more than one mode."""
+    table = power_modes.mode_table(power_modes.mode_runs(used))
+    if table.empty or table.groupby("family")["mode"].nunique().max() < 2:
+        return []
+    best, rank = power_modes.optimal_modes(table, max_slowdown), power_modes.ranking(table)
+    back = (f"{int(table['n'].sum())} runs in {len(table)} cells (same spec but seed), "
+            f"{table['mode'].nunique()} modes; the mode is the one the board held (record `conditions`).")
+    return [
+        _Table("power_modes", "Energy, time and accuracy per power mode", table.drop(columns="family"),
+               power_modes.markdown_mode_table(table), back),
+        _Table("power_mode_optimal", "Energy-optimal power mode per method", best.drop(columns="family"),
+               power_modes.markdown_optimal(best),
+               f"Zeus-style choices among each method's modes: least kJ, least time, and least kJ within "
+               f"{max_slowdown:g}x the fastest mode's time (`ebt report --max-slowdown`)."),
+        _Table("power_mode_ranking", "Does the methods' ranking by energy hold in every mode?", rank,
+               power_modes.markdown_ranking(rank),
+               "Methods measured in every mode of their model and dataset, least kJ first."),
+    ]
 
 
 def _report_md(all_runs: pd.DataFrame, used: pd.DataFrame, view: _View, figures: list[FigureResult],

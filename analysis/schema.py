@@ -79,6 +79,18 @@ SECONDARY = {
     "totals": Key(DICT, fields={"energy_j": _n(NUM), "energy_uncertainty_j": _n(NUM)}),
 }
 
+CONDITION_PHASE = {"name": Key(STR), "temperatures_start_c": _n(DICT), "temperatures_end_c": _n(DICT),
+                   "gpu_below_max_s": _n(NUM), "cpu_below_max_s": _n(NUM)}
+
+CONDITIONS = {
+    "power_mode": Key(DICT, fields={"requested": _n(STR), "before": _n(STR), "during": Key(LIST),
+                                    "after": _n(STR)}),
+    "clocks": Key(DICT, fields={"requested": _n(STR), "locked_before": _n(BOOL), "locked_during": _n(BOOL),
+                                "locked_after": _n(BOOL)}),
+    "cooldown": _n(DICT), "phases": Key(LIST, fields=CONDITION_PHASE, items=True), "throttled": _n(BOOL),
+    "error": _n(STR),
+}
+
 RECORD = {
     "schema": Key(INT), "run_id": Key(STR), "status": Key(STR), "created": Key(STR),
     "method": Key(STR), "arch": Key(STR), "depth": Key(INT), "dataset": Key(STR),
@@ -91,6 +103,7 @@ RECORD = {
     "device": _n(DICT), "target": Key(STR),
     "code": Key(DICT, fields={"git_commit": _n(STR), "dirty": _n(BOOL)}),
     "resumed": Key(BOOL), "error": _n(STR),
+    "conditions": _n(DICT, fields=CONDITIONS, optional=True),
 }
 
 

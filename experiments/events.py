@@ -23,6 +23,11 @@ Events and their fields:
 - ``eb_missing``: ratio, epochs, note (the search ended without a ticket at this ratio).
 - ``checkpoint``: phase_index, phase_epoch.
 - ``phase_end``: phase, index, epochs, model, info.
+- ``board_set``: requested, before, set (power modes as "NAME (ID)"), clocks, locked_before, cooldown,
+  error (experiments.conditions: after run_start, before the first phase; phase_start/phase_end then carry
+  ``board``: power_mode, temperatures_c, residency, clocks_locked).
+- ``board_restored``: mode, locked, error, owner (just before run_end: what the board was put back to; also
+  written by the next runner when it restores what a killed one left).
 - ``run_end``: status (``ok``, ``stopped``, ``failed``), error, sampler, and for ``ok`` accuracy, params,
   channels, model, eb.
 """
@@ -42,6 +47,8 @@ EB_MISSING = "eb_missing"
 CHECKPOINT = "checkpoint"
 PHASE_END = "phase_end"
 RUN_END = "run_end"
+BOARD_SET = "board_set"
+BOARD_RESTORED = "board_restored"
 
 # `run_end` statuses, written by the runner
 OK = "ok"            # every phase done

@@ -31,6 +31,7 @@ RECORD = "record.json"
 # the results folder on the laptop, and the report `ebt report` writes into it
 RUNS = "runs"
 TRUNKS = "trunks"  # beside RUNS, on the target and on the laptop: shared first phases (`experiments.trunk`)
+BOARDS = "boards"  # beside runs/: each host's saved power mode and clocks (hw.board), its idle temperature
 RESULTS = "results"
 REPORT = "REPORT.md"
 CALIBRATIONS = "calibrations"  # stored meter agreements (`ebt meters agree`), one JSON file each
@@ -121,6 +122,12 @@ def ebt_home():
 def runs_root(home):
     """Where run folders live under a target's root (`~/ebt/runs/<run_id>/`)."""
     return os.path.join(str(home), RUNS)
+
+
+def boards_dir(home):
+    """Where `hw.board` keeps what each host's board was before a run changed its mode or clocks
+    (`~/ebt/boards/<host>.json`), beside the run folders rather than among them."""
+    return os.path.join(str(home), BOARDS)
 
 
 def run_dir(home, run_id):

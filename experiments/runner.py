@@ -17,7 +17,7 @@ import torch
 
 from hw.fileio import atomic_write_json
 
-from . import checkpoint, events as ev, paths, spec as specs
+from . import checkpoint, conditions, events as ev, paths, spec as specs
 from .events import EventLog, read_events
 from .methods import METHODS
 from .models import bn_layers, build, count_params, default_cfg
@@ -235,10 +235,12 @@ class _Session:
             if done == 0:
                 run.phase_info = {}
             self.events.emit(ev.PHASE_START, phase=phase.name, index=run.phase_index,
-                             epochs=phase.planned_epochs(run), done=done, model=run.model_desc())
+                             epochs=phase.planned_epochs(run), done=done, model=run.model_desc(),
+                             board=conditions.snapshot())
             phase.run(run, done)
             self.events.emit(ev.PHASE_END, phase=phase.name, index=run.phase_index, epochs=run.phase_epoch,
-                             model=run.model_desc(), info=run.phase_info, durable=True)
+                             model=run.model_desc(), info=run.phase_info, board=conditions.snapshot(),
+                             durable=True)
             run.phase_index += 1
             run.phase_epoch = 0
             run.checkpoint()
@@ -282,8 +284,11 @@ def execute(spec, run_dir, session_class=_Session):
     events = EventLog(events_path)
     signal.signal(signal.SIGTERM, _on_signal)
     session = session_class(spec, run_dir, events)
+    board = conditions.Board(spec, run_dir, events)  # power mode and clocks: set here, restored below
     try:
-        session.run_phases(session.start())
+        phases = session.start()
+        board.take()
+        session.run_phases(phases)
         return 0
     except Stopped as err:
         session.status, session.error = ev.STOPPED, str(err)
@@ -293,6 +298,7 @@ def execute(spec, run_dir, session_class=_Session):
         traceback.print_exc()
         return 1
     finally:
+        board.release()  # before run_end: a follower that builds the record at run_end sees it
         session.end()
         events.close()
 
@@ -319,6 +325,10 @@ def main(argv=None):
         return EXIT_BAD_SPEC
     if not spec.get("run_id"):
         sys.stderr.write("bad spec: 'run_id' is missing (the harness sets it; add one to run by hand)\n")
+        return EXIT_BAD_SPEC
+    problem = conditions.prepare(spec, args.out)  # before the run folder exists: nothing half-made
+    if problem:
+        sys.stderr.write("cannot set the board: %s\n" % problem)
         return EXIT_BAD_SPEC
     os.makedirs(args.out, exist_ok=True)
     frozen = paths.spec(args.out)

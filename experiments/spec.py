@@ -21,7 +21,8 @@ from .models import check as check_arch
 
 Field = collections.namedtuple("Field", "name type default choices help")
 
-# `type` is one of: int, float, bool, str, "floats" (list of floats), "ints"; `default` None means the
+# `type` is one of: int, float, bool, str, "floats" (list of floats), "ints", "strs", "mode" (an id or a
+# name, kept as text); `default` None means the
 # key may be null. `choices` is a tuple of allowed values or None.
 FIELDS = [
     Field("run_id", str, None, None, "set by the harness: <arch><depth>-<dataset>-<method>-p<ratio>-s<seed>-<digest "
@@ -89,6 +90,15 @@ FIELDS = [
           "share of the energy"),
     Field("meter_calibration", str, None, None, "a stored meter agreement (`ebt meters agree`, results/"
           "calibrations/NAME.json) whose ratio corrects the primary meter's energy; the record says so"),
+    Field("power_mode", "mode", None, None, "nvpmodel power mode the run holds the board in, an id or a name of "
+          "the board's list (`nvpmodel -p --verbose`), set with sudo -n before the first phase and restored "
+          "after; null: leave the board as it is (its mode is recorded)"),
+    Field("clocks", str, None, None, "max: pin the mode's maximum clocks with jetson_clocks (stored and "
+          "restored after); null: leave them"),
+    Field("cooldown_c", float, None, None, "before the first phase wait until the GPU's thermal zone is within "
+          "this many degrees C of the board's idle temperature (the lowest start reading of runs on it); "
+          "null: do not wait"),
+    Field("cooldown_max_s", float, 600.0, None, "the longest a cooldown waits (the record says if it got there)"),
 ]
 
 BY_NAME = {f.name: f for f in FIELDS}
@@ -123,10 +133,14 @@ def _coerce(field, value):
         if isinstance(value, (list, tuple)) and all(
                 isinstance(v, (int, float)) and not isinstance(v, bool) for v in value):
             return [item(v) for v in value]
+    elif kind == "mode":  # an nvpmodel id (YAML reads 0 as a number) or a name, kept as text
+        if isinstance(value, (int, str)) and not isinstance(value, bool):
+            return str(value)
     elif kind == "strs":
         if isinstance(value, (list, tuple)) and all(isinstance(v, str) for v in value):
             return list(value)
-    type_name = {"floats": "a list of numbers", "ints": "a list of integers", "strs": "a list of strings"}.get(
+    type_name = {"floats": "a list of numbers", "ints": "a list of integers", "strs": "a list of strings",
+                 "mode": "a mode id or name"}.get(
         kind, getattr(kind, "__name__", str(kind)))
     raise SpecError("spec key '%s' = %r has the wrong type: expected %s (%s)"
                     % (field.name, value, type_name, field.help))
@@ -172,6 +186,9 @@ def _check_ranges(spec):
          "validity_min_hz and validity_min_samples >= 0")
     need(0 <= spec["validity_min_coverage"] <= 1, "validity_min_coverage", "a fraction in [0, 1]")
     need(spec["validity_max_uncertainty_rel"] > 0, "validity_max_uncertainty_rel", "a fraction > 0")
+    need(spec["clocks"] in (None, "max"), "clocks", "max (jetson_clocks) or null")
+    need(spec["cooldown_c"] is None or spec["cooldown_c"] >= 0, "cooldown_c", "null or degrees >= 0")
+    need(spec["cooldown_max_s"] >= 0, "cooldown_max_s", "seconds >= 0")
     for key in ("train_subset", "test_subset"):
         need(spec[key] is None or spec[key] >= 1, key, "null or at least 1")
 

@@ -5,6 +5,9 @@ sweep maps keys to lists, and one run is made per combination of their values. K
 together are swept together: `arch,depth,dataset: [[vgg, 16, cifar10], [preresnet, 101, cifar100]]`
 takes each inner list as one value per key. A sweep may also be a list of such mappings, whose
 combinations are joined (e.g. a grid of EB Train runs plus one dense reference).
+`order: interleaved` (beside `sweep:`) runs a comparison round-robin across its methods (A B A B ...,
+not A A B B), so a drift of the board (temperature, ambient, a degrading battery of a meter) over the
+sweep does not favour one method; the default `order: given` keeps the sweep's own order.
 `--set key=value` overrides a key everywhere, swept or not (the value is read as YAML, so
 `--set epochs=20`, `--set eb_ratios=[0.3,0.5]`). Every spec is validated by the device's own
 `experiments.spec.resolve`, so the laptop rejects exactly what the board would.
@@ -51,6 +54,7 @@ NOT_IDENTITY = ("run_id", "meter_where", "meters_extra_where")
 # The keys the readable part of a run id spells out: hashed whatever their value.
 NAMING = ("arch", "depth", "dataset", "method", "prune_ratio", "seed")
 DIGEST_CHARS = 10  # 40 bits: a collision is unlikely below ~10^5 runs in one results folder
+ORDERS = ("given", "interleaved")  # `order:` beside `sweep:`: runs as listed, or round-robin across methods
 
 
 class ConfigError(UsageError):
@@ -181,13 +185,28 @@ def expand(raw: dict[str, Any], overrides: dict[str, Any] | None = None,
     identical specs once."""
     base = dict(raw)
     grids = _grids(base.pop("sweep", None) or {}, source)
+    order = base.pop("order", "given")
+    if order not in ORDERS:
+        raise ConfigError(f"{source}: 'order' = {order!r} is not allowed: use one of {', '.join(ORDERS)}")
     overrides = dict(overrides or {})
     base.update(overrides)
     specs: dict[str, dict[str, Any]] = {}
     for combo in _combinations(grids, overrides):
         spec = _resolve({**base, **combo}, combo, source)
         specs.setdefault(spec["run_id"], spec)
-    return list(specs.values())
+    return interleaved(list(specs.values())) if order == "interleaved" else list(specs.values())
+
+
+def interleaved(specs: list[dict[str, Any]]) -> list[dict[str, Any]]:
+    """The specs round-robin across their methods: the first run of each method (in the order the methods
+    first appear), then the second of each, ...; each method's own runs keep their order."""
+    queues: dict[str, list[dict[str, Any]]] = {}
+    for spec in specs:
+        queues.setdefault(spec["method"], []).append(spec)
+    out = []
+    for i in range(max((len(q) for q in queues.values()), default=0)):
+        out += [q[i] for q in queues.values() if i < len(q)]
+    return out
 
 
 def load_specs(path: Path, overrides: dict[str, Any] | None = None, meters: list[str] | None = None,

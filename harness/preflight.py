@@ -67,6 +67,7 @@ class Needs:
     laptop_meters: list[str] = field(default_factory=list)
     cuda: bool = False
     need_mb: float = 0.0
+    boards: list[tuple[Optional[str], Optional[str]]] = field(default_factory=list)  # (power_mode, clocks) to set
 
 
 def checkpoint_mb(spec: dict[str, Any]) -> float:
@@ -96,6 +97,9 @@ def needs_of(specs: list[dict[str, Any]], meter: Optional[str] = None, where: st
             if meter != NONE and meter not in kind:
                 kind.append(meter)
         needs.cuda = needs.cuda or spec["device"] == "cuda"
+        board = (spec.get("power_mode"), spec.get("clocks"))
+        if board != (None, None) and board not in needs.boards:
+            needs.boards.append(board)
         needs.need_mb += checkpoint_mb(spec)
     return needs
 
@@ -120,9 +124,15 @@ def torch_fix(target: Target) -> str:
 
 
 def run_probe(target: Target, code_dir: str, needs: Needs, idle_s: float = 0.0,
-              run_root: Optional[str] = None) -> tuple[Optional[dict], Optional[Check]]:
-    """(the probe's report, None) or (None, a failed `python` check saying why it did not run)."""
+              run_root: Optional[str] = None, restore: bool = False) -> tuple[Optional[dict], Optional[Check]]:
+    """(the probe's report, None) or (None, a failed `python` check saying why it did not run). `restore`:
+    the probe also puts back what a killed run left changed on the board (`ebt doctor`)."""
     argv = ["experiments.probe"]
+    for power_mode, clocks in needs.boards:
+        argv += ["--board", "-" if power_mode is None else power_mode, clocks or "-"]
+    if restore and run_root:
+        from experiments.paths import boards_dir
+        argv += ["--boards-dir", boards_dir(run_root.rsplit("/", 1)[0])]  # beside runs/
     for name, root, download in needs.datasets:
         argv += ["--dataset", name, root, "1" if download else "0"]
     for meter in needs.device_meters:
@@ -290,13 +300,28 @@ def _run_root(target: Target) -> str:
     return target.run_dir("probe").rsplit("/", 1)[0]
 
 
-def target_checks(target: Target, needs: Needs, code_root: Path, idle_s: float = 0.0) -> tuple[list[Check], dict]:
-    """Ship the code (once per version) and probe the target: the Python, data, disk and meter checks."""
+def board_checks(report: dict) -> list[Check]:
+    """Whether each power mode / clocks setting the runs ask for can be set (hw.board), and what a killed
+    run had left changed on the board (restored by the probe under `ebt doctor`)."""
+    checks = [Check(f"board power_mode={b['power_mode']} clocks={b['clocks']}", b["ok"], b["detail"])
+              for b in report.get("board") or []]
+    restored = report.get("board_restored")
+    if restored:
+        checks.append(Check("board restored", restored["error"] is None, f"the interrupted run "
+                            f"{restored['owner']} had changed it: now {restored['mode']}"
+                            + (f" ({restored['error']})" if restored["error"] else ""),
+                            "sudo nvpmodel -m N with the mode the board should be in"))
+    return checks
+
+
+def target_checks(target: Target, needs: Needs, code_root: Path, idle_s: float = 0.0,
+                  restore: bool = False) -> tuple[list[Check], dict]:
+    """Ship the code (once per version) and probe the target: the Python, data, disk, meter and board checks."""
     code_dir = target.prepare(code_root)
-    report, failed = run_probe(target, code_dir, needs, idle_s, run_root=_run_root(target))
+    report, failed = run_probe(target, code_dir, needs, idle_s, run_root=_run_root(target), restore=restore)
     if report is None:
         return [failed], {}
-    checks = python_checks(report, needs, target)
+    checks = python_checks(report, needs, target) + board_checks(report)
     if report["torch"].get("error") is None:
         checks += data_checks(report, needs) + device_meter_checks(report, needs)
     return checks, report
@@ -316,7 +341,7 @@ def doctor(target: Target, needs: Needs, code_root: Path, idle_s: float = 0.0,
     if getattr(target, "address", None) is not None and not add(ssh_checks(target)):
         return checks
     add(laptop_meter_checks(needs))
-    found, report = target_checks(target, needs, code_root, idle_s)
+    found, report = target_checks(target, needs, code_root, idle_s, restore=True)
     add(found)
     if report:  # the target's Python runs: its platform and clock can be read
         add(jetson_checks(report) + [clock_check(target)])

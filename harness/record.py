@@ -40,6 +40,7 @@ from analysis.energy_estimate import estimates as all_estimates
 from experiments import events as ev
 from experiments import paths
 from analysis.schema import SCHEMA, validate
+from harness.conditions import conditions_block
 from hw.energy import accuracy_of, integrate, validity, validity_rules
 from hw.fileio import atomic_write_json
 from hw.trace import read_meta, read_trace
@@ -400,6 +401,7 @@ def build_record(run_dir: Path, meter: dict | None = None, code_root: Path | Non
         "device": run.first.get("device"), "target": target,
         "code": git_info(code_root) if code_root else {"git_commit": None, "dirty": None},
         "resumed": any(e["event"] == ev.RESUME for e in run.events),
+        "conditions": conditions_block(run.events),
         **result_fields(run),
     }
     record["accuracy"] = {**record["accuracy"], **evaluated_models(wins)}

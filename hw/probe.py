@@ -11,7 +11,10 @@ Keys: python, executable, packages {name: version or null}, torch {version, cuda
 disk {path, existing, free_mb,
 writable}, meters [{spec, watts, info} or {spec, error} or {spec, none}], idle {idle_w, samples} when
 asked (of the first meter), platform (`hw.platform.device_info()`), clocks {cpu_locked, gpu_locked,
-detail} (min == max frequency is what `jetson_clocks` leaves), time (this clock, seconds since the epoch).
+detail} (min == max frequency is what `jetson_clocks` leaves), time (this clock, seconds since the epoch),
+board [{power_mode, clocks, ok, detail}] (one per --board: whether `hw.board` could set it; nothing is
+changed) and board_restored (with --boards-dir: what a killed run had left changed on this board, now put
+back by `hw.board.recover`, or null).
 """
 import argparse
 import json
@@ -102,6 +105,16 @@ def clocks_state(root="/"):
     return {"cpu_locked": cpu, "gpu_locked": gpu}
 
 
+def board_state(power_mode, clocks):
+    from hw import board
+    try:
+        found = board.check(power_mode, clocks)
+    except board.BoardError as err:
+        return {"power_mode": power_mode, "clocks": clocks, "ok": False, "detail": str(err)}
+    return {"power_mode": power_mode, "clocks": clocks, "ok": True,
+            "detail": "settable: %s" % ", ".join(filter(None, [board.label(found["mode"]), clocks and "clocks max"]))}
+
+
 def probe(args):
     from hw.platform import device_info
     report = {"python": platform.python_version(), "executable": sys.executable,
@@ -112,6 +125,10 @@ def probe(args):
         state, idle = meter_state(spec, args.idle_seconds if i == 0 else 0.0)
         report["meters"].append(state)
         report["idle"] = report["idle"] or idle
+    report["board"] = [board_state(*(None if v == "-" else v for v in pair)) for pair in args.board]
+    if args.boards_dir:
+        from hw.board import recover
+        report["board_restored"] = recover(args.boards_dir)
     report["time"] = time.time()
     return report
 
@@ -121,6 +138,10 @@ def parser(prog="python3 -m hw.probe"):
     ap.add_argument("--run-root", default=None, help="folder the run folders go to (not created)")
     ap.add_argument("--meter", action="append", default=[], help="meter spec to open and read once")
     ap.add_argument("--idle-seconds", type=float, default=0.0, help="also measure the first meter's idle baseline")
+    ap.add_argument("--board", nargs=2, action="append", default=[], metavar=("POWER_MODE", "CLOCKS"),
+                    help="check that this power mode and clocks setting (- for null) can be set")
+    ap.add_argument("--boards-dir", default=None,
+                    help="restore what a killed run left changed on this board (its saved state there)")
     return ap
 
 

@@ -26,6 +26,9 @@ def register(subparsers) -> None:
     p.add_argument("--exclude-flagged", action="store_true",
                    help="leave out runs whose Early-Bird search found no ticket or a late one (by default they "
                         "count in their cells, marked)")
+    p.add_argument("--max-slowdown", type=float, default=1.2, metavar="X",
+                   help="power-mode table: the least-energy mode among those at most X times the fastest "
+                        "mode's time (default 1.2)")
     p.set_defaults(func=cmd_report)
 
 
@@ -44,7 +47,11 @@ def cmd_report(args: argparse.Namespace) -> int:
         raise UsageError(f"no run records match {pattern}: nothing to report, {Path(out) / paths.REPORT} left as "
                          "it is; run `ebt run CONFIG` first, or give --runs/--results that hold records")
     try:
-        report = build_report(pattern, out, args.include_partial, args.exclude_flagged)
+        if args.max_slowdown < 1.0:
+            raise UsageError(f"--max-slowdown {args.max_slowdown:g} is below 1: no mode can be faster than the "
+                             "fastest; give 1 or more (1.2 allows 20% more time)")
+        report = build_report(pattern, out, args.include_partial, args.exclude_flagged,
+                              max_slowdown=args.max_slowdown)
     except OSError as exc:
         raise EbtError(f"cannot write the report under {out}: {exc}; give a writable folder with --out") from exc
     page = report.out_dir / paths.REPORT

@@ -2,8 +2,8 @@
 
 A run's mode is the one the board held (`conditions.power_mode.during`, one entry), else the mode its
 `device` block found, else the spec's request; a run whose mode changed during it is left out. Runs are
-grouped into cells (`cell_key`: same resolved spec except seed, run id and where the meters hang) and a
-cell's siblings across modes form a family (`family_key`: the cell without its power mode). Per cell:
+grouped into cells (`analysis.cells`: same resolved spec except seed, run id and where the meters hang, on
+the same board) and a cell's siblings across modes form a family (the cell without its power mode). Per cell:
 kJ mean ± u (u = sqrt(s² + ū²), the report's convention), hours, best top-1, and the runs behind it.
 
 Choices per family, over the modes whose cell has a measured energy:
@@ -24,26 +24,25 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-from analysis import markdown
+from analysis import cells, markdown
 from analysis.plotting import FigureResult, figure, figure_legend, method_style
 from experiments import paths
 
 log = logging.getLogger(__name__)
 
 DEFAULT_MAX_SLOWDOWN = 1.2
-NOT_CELL = ("seed", "run_id", "meter_where", "meters_extra_where")
 MODE_KEY = "power_mode"
 CHANGED = "changed during the run"
 
 
-def cell_key(config: dict[str, Any]) -> str:
-    """The cell a run belongs to: its resolved spec without seed, run id and where the meters hang
-    (h16's analysis.cells defines the same; this is the one place to swap it in)."""
-    return json.dumps({k: v for k, v in config.items() if k not in NOT_CELL}, sort_keys=True)
+def cell_key(record: dict[str, Any]) -> str:
+    """The name of the cell a record's run belongs to (`analysis.cells`)."""
+    return cells.digest(cells.cell_spec(record))
 
 
-def family_key(config: dict[str, Any]) -> str:
-    return cell_key({k: v for k, v in config.items() if k != MODE_KEY})
+def family_key(record: dict[str, Any]) -> str:
+    """The cell without its power mode: the same experiment in every mode."""
+    return cells.digest(cells.cell_spec(record), drop=[MODE_KEY])
 
 
 def mode_of(record: dict[str, Any]) -> str | None:
@@ -73,10 +72,9 @@ def mode_runs(used: pd.DataFrame) -> pd.DataFrame:
         mode = mode_of(record)
         if mode is None or mode == CHANGED:
             continue
-        config = record.get("config") or {}
         rows.append({"run_id": r.run_id, "model": r.model, "dataset_name": r.dataset_name, "method": r.method,
                      "label": _label(r), "prune_ratio": r.prune_ratio, "mode": mode,
-                     "family": family_key(config), "cell": cell_key(config), "energy_kj": r.energy_kj,
+                     "family": family_key(record), "cell": cell_key(record), "energy_kj": r.energy_kj,
                      "energy_unc_kj": r.energy_unc_kj, "hours": r.seconds / 3600.0, "best_top1": r.best_top1})
     return pd.DataFrame(rows, columns=["run_id", "model", "dataset_name", "method", "label", "prune_ratio",
                                        "mode", "family", "cell", "energy_kj", "energy_unc_kj", "hours",

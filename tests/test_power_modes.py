@@ -73,9 +73,15 @@ def test_mode_table_groups_seeds_into_cells_with_their_runs():
 def test_cells_ignore_seed_and_meter_place_but_not_the_mode():
     a = {"method": "dense", "seed": 0, "run_id": "x", "meter_where": "device", "power_mode": "0"}
     b = dict(a, seed=1, run_id="y", meter_where="laptop")
-    assert pm.cell_key(a) == pm.cell_key(b)
-    assert pm.cell_key(a) != pm.cell_key(dict(a, power_mode="1"))
-    assert pm.family_key(a) == pm.family_key(dict(b, power_mode="1"))
+    tx2 = {"board": "NVIDIA Jetson TX2", "jetpack": "4.6"}
+
+    def record(config, device=tx2):
+        return {"config": config, "device": device}
+
+    assert pm.cell_key(record(a)) == pm.cell_key(record(b))
+    assert pm.cell_key(record(a)) != pm.cell_key(record(dict(a, power_mode="1")))
+    assert pm.cell_key(record(a)) != pm.cell_key(record(a, dict(tx2, board="NVIDIA Jetson AGX Orin")))
+    assert pm.family_key(record(a)) == pm.family_key(record(dict(b, power_mode="1")))
     assert pm.mode_of({"conditions": {"power_mode": {"during": ["MAXN (0)"]}}}) == "MAXN (0)"
     assert pm.mode_of({"conditions": {"power_mode": {"during": ["MAXN (0)", "MAXQ (1)"]}}}) == pm.CHANGED
     assert pm.mode_of({"device": {"power_mode": None}, "config": {"power_mode": "2"}}) == "2"

@@ -42,14 +42,14 @@ def cmd_report(args: argparse.Namespace) -> int:
                          "at the folder that holds runs/")
     pattern = args.runs or default_pattern(args.results)
     out = args.out or args.results
+    if args.max_slowdown < 1.0:
+        raise UsageError(f"--max-slowdown {args.max_slowdown:g} is below 1: no mode can be faster than the "
+                         "fastest; give 1 or more (1.2 allows 20% more time)")
     if not find_records(pattern):
         # an empty report would replace a good one; nothing is written
         raise UsageError(f"no run records match {pattern}: nothing to report, {Path(out) / paths.REPORT} left as "
                          "it is; run `ebt run CONFIG` first, or give --runs/--results that hold records")
     try:
-        if args.max_slowdown < 1.0:
-            raise UsageError(f"--max-slowdown {args.max_slowdown:g} is below 1: no mode can be faster than the "
-                             "fastest; give 1 or more (1.2 allows 20% more time)")
         report = build_report(pattern, out, args.include_partial, args.exclude_flagged,
                               max_slowdown=args.max_slowdown)
     except OSError as exc:

@@ -106,7 +106,8 @@ class Branch:
 
     @property
     def seeded(self):
-        return os.path.exists(paths.checkpoint(self.run_dir))
+        """Its link is written (last), or it has run on its own: either way not to be written again."""
+        return os.path.exists(paths.branch(self.run_dir)) or os.path.exists(paths.events(self.run_dir))
 
 
 class TrunkRun(Run):
@@ -131,7 +132,7 @@ class TrunkRun(Run):
         return all(b.seeded for b in self.branches)
 
     def _seed(self, branch, epoch):
-        """Write the branch's folder as its own run would have it after `epoch`; the checkpoint last."""
+        """Write the branch's folder as its own run would have it after `epoch`; the link last."""
         spec = branch.spec
         state = {k: v for k, v in self.state.items() if k not in (STATE_DETECTORS, STATE_TICKET_EPOCH)}
         state[STATE_DETECTORS] = {str(r): self.state[STATE_DETECTORS][str(r)] for r in ratios(spec)}
@@ -141,12 +142,11 @@ class TrunkRun(Run):
         if not os.path.exists(paths.spec(branch.run_dir)):
             atomic_write_json(paths.spec(branch.run_dir), spec)
         self._copy_masks(spec, epoch, branch.run_dir)
+        ckpt = dict(self.checkpoint_dict(state), phase_epoch=epoch)
+        checkpoint.save(ckpt, paths.checkpoint(branch.run_dir))
         atomic_write_json(paths.branch(branch.run_dir), {
             "trunk": self.spec["run_id"], "trunk_dir": os.path.abspath(self.run_dir), "phase_index": 0,
             "phase_epoch": epoch})
-        ckpt = dict(self.checkpoint_dict(state), phase_epoch=epoch)
-        os.makedirs(os.path.dirname(paths.checkpoint(branch.run_dir)), exist_ok=True)
-        checkpoint.save(ckpt, paths.checkpoint(branch.run_dir))
 
     def _copy_masks(self, spec, epoch, run_dir):
         """The masks the run alone would have written: its ratios, up to `epoch`, lines as written."""

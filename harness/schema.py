@@ -81,6 +81,9 @@ RECORD = {
     "device": _n(DICT), "target": Key(STR),
     "code": Key(DICT, fields={"git_commit": _n(STR), "dirty": _n(BOOL)}),
     "resumed": Key(BOOL), "error": _n(STR),
+    "shared": _n(DICT, optional=True, fields={
+        "trunk": Key(STR), "phase_index": Key(INT), "epochs": Key(INT), "seconds": Key(NUM),
+        "energy_j": _n(NUM), "energy_uncertainty_j": _n(NUM), "net_energy_j": _n(NUM), "coverage": _n(NUM)}),
 }
 
 

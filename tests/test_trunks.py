@@ -15,19 +15,21 @@ import torch
 import yaml
 
 from analysis.records import records_frame
-from experiments import checkpoint, paths
+from experiments import checkpoint, paths, runner
+from experiments import trunk as tk
 from experiments import events as ev
 from experiments.events import EventLog
 from experiments.spec import resolve
 from harness.cli import main as ebt
 from harness.record import build_record, write_record
+from tests.method_runs import small_spec
 from tests.record_runs import T0, _power, _run_end
 
 ROOT = Path(__file__).resolve().parents[1]
 
 # Fig 1 in little: FF tickets at p 0.3/0.5/0.7 drawn at epochs 3 and 6 of 10, one seed, on digits
 FIG1 = dict(method="ebtrain-ff", arch="vgg", depth=11, width=0.125, dataset="digits", epochs=10, batch_size=32,
-            train_subset=64, test_subset=32, eb_ratios=[0.3, 0.5, 0.7], device="cpu", workers=0, meter="none",
+            train_subset=32, test_subset=32, eb_ratios=[0.3, 0.5, 0.7], device="cpu", workers=0, meter="none",
             sweep={"prune_ratio": [0.3, 0.5, 0.7], "eb_draw_epoch": [3, 6]})
 
 
@@ -58,6 +60,7 @@ def results(home: Path, res: Path) -> dict[str, dict]:
 
 
 @pytest.mark.slow
+@pytest.mark.timeout(1200)  # 13 runner processes; a few seconds each on an idle machine
 def test_a_fig1_sweep_shares_its_search_and_gives_the_results_of_the_runs_alone(tmp_path, monkeypatch):
     config = write_config(tmp_path, FIG1)
     monkeypatch.setenv("EBT_HOME", str(tmp_path / "alone"))
@@ -91,6 +94,7 @@ def _wait_for(condition, timeout=300.0):
 
 
 @pytest.mark.slow
+@pytest.mark.timeout(1200)
 def test_a_killed_trunk_resumes_and_every_run_completes_each_epoch_once(tmp_path):
     raw = dict(FIG1, epochs=5, sweep={"prune_ratio": [0.5], "eb_draw_epoch": [2, 4]})
     config = write_config(tmp_path, raw)
@@ -167,3 +171,40 @@ def test_a_branch_bills_the_trunk_epochs_it_used_from_the_trunks_trace(tmp_path)
     row = records_frame([write_record(record, run)]).iloc[0]
     assert row["shared_trunk"] == "trunk-abc" and row["shared_energy_kj"] == pytest.approx(0.195, rel=1e-3)
     assert build_record(run, code_root=None)["resumed"] is False
+
+
+def _run(tmp_path: Path, raw: dict, out: Path) -> int:
+    """The device runner, in this process, on `raw` (a spec, or a trunk's spec) into `out`."""
+    out.parent.mkdir(parents=True, exist_ok=True)
+    spec_path = out.parent / (out.name + ".json")
+    spec_path.write_text(json.dumps(raw))
+    handler = signal.getsignal(signal.SIGTERM)
+    try:
+        return runner.main(["run", str(spec_path), "--out", str(out)])
+    finally:
+        signal.signal(signal.SIGTERM, handler)
+
+
+@pytest.mark.slow
+def test_dense_trainings_are_shared_whole_with_the_methods_that_start_with_them(tmp_path):
+    """dense and ThiNet start with the same dense training (NS at two ratios, with the same BN-L1 training):
+    one trunk, and each run's result is the run's alone."""
+    small = dict(train_subset=64, test_subset=32, thinet_images=10)
+    specs = [small_spec("dense", prune_ratio=0.0, run_id="dense", **small),
+             small_spec("thinet", run_id="thinet", **small)]
+    ids = [tk.trunk_id(s) for s in specs]
+    assert ids[0] == ids[1]
+    assert tk.trunk_id(small_spec("ns", prune_ratio=0.3)) == tk.trunk_id(small_spec("ns", prune_ratio=0.5)) != ids[0]
+    home = tmp_path / "home"
+    for s in specs:
+        assert _run(tmp_path, s, tmp_path / "alone" / s["run_id"]) == 0
+    for tid, group in ((ids[0], specs),):
+        branches = [(s, str(home / paths.RUNS / s["run_id"])) for s in group]
+        assert _run(tmp_path, tk.trunk_spec(tid, branches), Path(paths.trunk_dir(home, tid))) == 0
+    for s in specs:
+        assert _run(tmp_path, s, home / paths.RUNS / s["run_id"]) == 0
+        alone, shared = (ev.last_end(events_of(d / s["run_id"])) for d in (tmp_path / "alone", home / paths.RUNS))
+        assert {k: shared[k] for k in ("accuracy", "params", "channels", "model")} == {
+            k: alone[k] for k in ("accuracy", "params", "channels", "model")}, s["run_id"]
+        trained = [e for e in events_of(home / paths.RUNS / s["run_id"]) if e["event"] == ev.EPOCH]
+        assert not any(e["phase"] == "train" for e in trained)  # the trunk trained it

@@ -198,9 +198,8 @@ def test_dense_trainings_are_shared_whole_with_the_methods_that_start_with_them(
     home = tmp_path / "home"
     for s in specs:
         assert _run(tmp_path, s, tmp_path / "alone" / s["run_id"]) == 0
-    for tid, group in ((ids[0], specs),):
-        branches = [(s, str(home / paths.RUNS / s["run_id"])) for s in group]
-        assert _run(tmp_path, tk.trunk_spec(tid, branches), Path(paths.trunk_dir(home, tid))) == 0
+    branches = [(s, str(home / paths.RUNS / s["run_id"])) for s in specs]
+    assert _run(tmp_path, tk.trunk_spec(ids[0], branches), Path(paths.trunk_dir(home, ids[0]))) == 0
     for s in specs:
         assert _run(tmp_path, s, home / paths.RUNS / s["run_id"]) == 0
         alone, shared = (ev.last_end(events_of(d / s["run_id"])) for d in (tmp_path / "alone", home / paths.RUNS))

@@ -32,6 +32,7 @@ RECORD = "record.json"
 # the results folder on the laptop, and the report `ebt report` writes into it
 RUNS = "runs"
 TRUNKS = "trunks"  # beside RUNS, on the target and on the laptop: shared first phases (`experiments.trunk`)
+TRUNK_KEY = "trunk"  # a trunk's spec.json: {"run_id": ..., TRUNK_KEY: {"spec": ..., "branches": [...]}}
 RESULTS = "results"
 REPORT = "REPORT.md"
 

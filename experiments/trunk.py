@@ -27,7 +27,7 @@ from . import checkpoint, paths, spec as specs
 from .methods import METHODS
 from .runner import Run, _Session, execute, locked
 
-TRUNK = "trunk"
+TRUNK = paths.TRUNK_KEY
 PREFIX = "trunk-"
 
 

@@ -18,7 +18,6 @@ from typing import Any
 
 from experiments import events as ev
 from experiments import paths
-from experiments import trunk as tk
 
 from .targets import Target
 
@@ -38,6 +37,8 @@ class TrunkPlan:
 def group(specs: list[dict[str, Any]], target: Target) -> list[TrunkPlan]:
     """The trunks of runs about to start afresh: one per trunk id shared by two or more of them (or
     already on the target with branches among them)."""
+    from experiments import trunk as tk  # imports torch: only when running
+
     by_id: dict[str, list[dict]] = {}
     for spec in specs:
         tid = tk.trunk_id(spec)
@@ -53,7 +54,7 @@ def group(specs: list[dict[str, Any]], target: Target) -> list[TrunkPlan]:
             spec = tk.trunk_spec(tid, [(s, target.run_dir(s["run_id"])) for s in members])
         else:
             spec = existing
-        listed = {b["spec"]["run_id"] for b in spec[tk.TRUNK]["branches"]}
+        listed = {b["spec"]["run_id"] for b in spec[paths.TRUNK_KEY]["branches"]}
         alone = [s["run_id"] for s in members if s["run_id"] not in listed]
         if alone:
             log.info("%s was made for other runs: %s run alone", tid, ", ".join(alone))
@@ -106,6 +107,19 @@ def run(plan: TrunkPlan, target: Target, code_dir: str, results: Path) -> bool:
     epochs = sum(e["event"] == ev.EPOCH for e in _events(target, plan.run_dir))
     log.info("%s: done, %d epoch(s) trained for %d runs", plan.trunk_id, epochs, len(plan.run_ids))
     return True
+
+
+def status_lines(results: Path) -> list[str]:
+    """One line per trunk the laptop has copied: its state, epochs trained, and its branches' cuts."""
+    lines = []
+    for folder in sorted(Path(results, paths.TRUNKS).glob("*/" + paths.SPEC)):
+        branches = json.loads(folder.read_text())[paths.TRUNK_KEY]["branches"]
+        events = ev.read_events(paths.events(folder.parent))
+        epochs = max((e["epoch"] for e in events if e["event"] == ev.EPOCH), default=0)
+        names = ", ".join(b["spec"]["run_id"] for b in branches)
+        lines.append(f"{folder.parent.name}: {ev.outcome(events, alive=False)}, {epochs} epoch(s) trained once "
+                     f"for {len(branches)} runs: {names}")
+    return lines
 
 
 def _wait(target: Target, plan: TrunkPlan, pid: int) -> None:

@@ -61,7 +61,7 @@ def results(home: Path, res: Path) -> dict[str, dict]:
 
 @pytest.mark.slow
 @pytest.mark.timeout(1200)  # 13 runner processes; a few seconds each on an idle machine
-def test_a_fig1_sweep_shares_its_search_and_gives_the_results_of_the_runs_alone(tmp_path, monkeypatch):
+def test_a_fig1_sweep_shares_its_search_and_gives_the_results_of_the_runs_alone(tmp_path, monkeypatch, capsys):
     config = write_config(tmp_path, FIG1)
     monkeypatch.setenv("EBT_HOME", str(tmp_path / "alone"))
     assert ebt(["run", str(config), "--no-share", "--results", str(tmp_path / "res-alone")]) == 0
@@ -84,6 +84,9 @@ def test_a_fig1_sweep_shares_its_search_and_gives_the_results_of_the_runs_alone(
         assert not any(e["event"] == ev.RESUME for e in events_of(b))
     # nothing to do when done
     assert ebt(["run", str(config), "--results", str(tmp_path / "res-shared")]) == 0
+    capsys.readouterr()
+    assert ebt(["status", "--results", str(tmp_path / "res-shared")]) == 0
+    assert f"{trunk.name}: ok, 6 epoch(s) trained once for 6 runs" in capsys.readouterr().out
 
 
 def _wait_for(condition, timeout=300.0):

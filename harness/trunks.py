@@ -48,6 +48,10 @@ def group(specs: list[dict[str, Any]], target: Target) -> list[TrunkPlan]:
     for tid, members in by_id.items():
         folder = paths.trunk_beside(target.run_dir(members[0]["run_id"]), tid)
         existing = _existing(target, folder)
+        if existing is not None and _spent(target, folder, members):
+            log.info("%s has ended and its runs' folders are gone (--force): training it again", tid)
+            target.remove(folder)
+            existing = None
         if existing is None and len(members) < 2:
             continue
         if existing is None:
@@ -62,6 +66,12 @@ def group(specs: list[dict[str, Any]], target: Target) -> list[TrunkPlan]:
         if mine:
             plans.append(TrunkPlan(tid, folder, spec, mine))
     return plans
+
+
+def _spent(target: Target, folder: str, members: list[dict]) -> bool:
+    """A finished trunk that can no longer seed runs about to start (their folders were cleared)."""
+    return _outcome(target, folder) == ev.OK and not all(seeded(target, target.run_dir(s["run_id"]))
+                                                         for s in members)
 
 
 def _existing(target: Target, folder: str) -> dict | None:

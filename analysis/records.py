@@ -141,7 +141,16 @@ def flatten(record: dict[str, Any], run_dir: Path, context: _Context) -> dict[st
     row.update(_validity(record.get("totals") or {}, record.get("phases") or []))
     row.update(_energy(record))
     row.update(_phase_columns(record.get("phases") or []))
+    row.update(_shared(record.get("shared")))
     return row
+
+
+def _shared(shared: dict[str, Any] | None) -> dict[str, Any]:
+    """The trunk a run branched from and what of it its totals bill (docs/record.md `shared`): a sweep's
+    real spending is the runs' energy less `shared_energy_kj`, plus each trunk once."""
+    shared = shared or {}
+    return {"shared_trunk": shared.get("trunk"), "shared_epochs": shared.get("epochs"),
+            "shared_seconds": shared.get("seconds"), "shared_energy_kj": _kilo(shared.get("energy_j"))}
 
 
 def _identity(record: dict[str, Any], run_dir: Path, context: _Context) -> dict[str, Any]:

@@ -104,6 +104,9 @@ RECORD = {
     "code": Key(DICT, fields={"git_commit": _n(STR), "dirty": _n(BOOL)}),
     "resumed": Key(BOOL), "error": _n(STR),
     "conditions": _n(DICT, fields=CONDITIONS, optional=True),
+    "shared": _n(DICT, optional=True, fields={
+        "trunk": Key(STR), "phase_index": Key(INT), "epochs": Key(INT), "seconds": Key(NUM),
+        "energy_j": _n(NUM), "energy_uncertainty_j": _n(NUM), "net_energy_j": _n(NUM), "coverage": _n(NUM)}),
 }
 
 

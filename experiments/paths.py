@@ -32,6 +32,7 @@ RECORD = "record.json"
 RUNS = "runs"
 TRUNKS = "trunks"  # beside RUNS, on the target and on the laptop: shared first phases (`experiments.trunk`)
 BOARDS = "boards"  # beside runs/: each host's saved power mode and clocks (hw.board), its idle temperature
+TRUNK_KEY = "trunk"  # a trunk's spec.json: {"run_id": ..., TRUNK_KEY: {"spec": ..., "branches": [...]}}
 RESULTS = "results"
 REPORT = "REPORT.md"
 CALIBRATIONS = "calibrations"  # stored meter agreements (`ebt meters agree`), one JSON file each

@@ -126,6 +126,7 @@ class Train(Phase):
 
     search = False  # the Early-Bird search trains in its own schedule where the spec sets one (lr_at)
     trains = True
+    branchable = True  # as a run's first phase its epochs depend only on its identity
 
     def __init__(self, name, epochs, start=_from_start, callbacks=_no_callbacks):
         self.name = name
@@ -144,6 +145,23 @@ class Train(Phase):
     def plan_epochs(self, run):
         """Epochs the planner expects it to train (`run` a stand-in whose state holds the assumed ticket)."""
         return self.planned_epochs(run)
+
+    # --- sharing (`experiments.trunk`): what a trunk training this phase once does for each run ---
+    def trunk_changes(self, specs):
+        """Spec changes that let one trunk serve every run of `specs` (all of this phase's identity)."""
+        return {}
+
+    def cut(self, spec, state, epoch):
+        """Whether the run of `spec` would end this phase after `epoch`, the trunk's `state` then."""
+        return epoch >= self.planned_epochs(_Alone(spec))
+
+    def tickets_due(self, spec, state, epoch):
+        """The ratios whose ticket the run alone would save after `epoch`."""
+        return []
+
+    def branch_state(self, spec, state, epoch):
+        """The run's own `run.state` after `epoch`, from the trunk's."""
+        return dict(state)
 
     def start_epoch(self, run):
         """The global (0-based) epoch of the schedule this phase starts at."""
@@ -179,6 +197,14 @@ class Train(Phase):
             run.checkpoint(phase_epoch=e + 1)
             if self.should_stop(run, e + 1) or run.ends_phase(e + 1):
                 break
+
+
+class _Alone:
+    """What `planned_epochs` reads of a run, from its spec alone."""
+
+    def __init__(self, spec):
+        self.spec = spec
+        self.state = {}
 
 
 def _search_sparsity(run):
@@ -218,6 +244,43 @@ class EarlyBirdSearch(Train):
     def ticket_keys(self):
         """The keys that decide when the run's ticket is drawn: the search's and its ratio."""
         return self.keys() + ("prune_ratio",)
+
+    def trunk_changes(self, specs):
+        """Search the whole budget (the trunk ends once every run has its checkpoint), with a detector
+        for every ratio any run watches."""
+        watched = sorted(set(r for spec in specs for r in self.ratios(spec)))
+        return {"eb_stop": False, "eb_draw_epoch": None, "eb_ratios": watched}
+
+    @staticmethod
+    def _drawn_at(state, ratio):
+        return EarlyBirdDetector.from_state_dict(state[STATE_DETECTORS][str(ratio)]).drawn_at
+
+    def own_ticket_epoch(self, spec, state, epoch):
+        """The epoch of the run's own ticket as its search alone would have it after `epoch`, or None."""
+        fixed = spec["eb_draw_epoch"]
+        if fixed is not None:
+            return fixed if fixed <= epoch else None
+        return self._drawn_at(state, spec["prune_ratio"])
+
+    def cut(self, spec, state, epoch):
+        if spec["eb_stop"] and self.own_ticket_epoch(spec, state, epoch) is not None:
+            return True
+        return epoch >= spec["epochs"]
+
+    def tickets_due(self, spec, state, epoch):
+        """Its own ticket when drawn at `epoch`, each other watched ratio's at its first detection."""
+        own = spec["prune_ratio"]
+        return [r for r in self.ratios(spec)
+                if (self.own_ticket_epoch(spec, state, epoch) if r == own else self._drawn_at(state, r)) == epoch]
+
+    def branch_state(self, spec, state, epoch):
+        """The trunk's state with the run's own detectors and, once drawn, its ticket's epoch."""
+        mine = {k: v for k, v in state.items() if k not in (STATE_DETECTORS, STATE_TICKET_EPOCH)}
+        mine[STATE_DETECTORS] = {str(r): state[STATE_DETECTORS][str(r)] for r in self.ratios(spec)}
+        ticket = self.own_ticket_epoch(spec, state, epoch)
+        if ticket is not None:
+            mine[STATE_TICKET_EPOCH] = ticket
+        return mine
 
     @staticmethod
     def ratios(spec):

@@ -82,6 +82,8 @@ class PhasePlan:
     epochs: int
     cfg: list
     shape: Shape
+    hours: float = 0.0          # estimated, once `estimate` has priced it
+    kj: float | None = None
 
 
 @dataclass
@@ -271,11 +273,43 @@ def estimate(spec: dict[str, Any], calibrations: dict[Shape, dict[str, Any]],
         epoch_j = None if any(c[1] is None for c in costs) else max(c[1] for c in costs)
         seconds += p.epochs * epoch_s
         joules = None if joules is None or epoch_j is None else joules + p.epochs * epoch_j
+        p.hours = p.epochs * epoch_s / 3600.0
+        p.kj = None if epoch_j is None else p.epochs * epoch_j / 1000.0
         plan.pflops += training_flops(dict(model, cfg=p.cfg), spec["dataset"], train, p.epochs) / 1e15
     startup = max(c["startup_s"] for c in calibrations.values())
     plan.hours = (seconds + startup) / 3600.0
     plan.kj = None if joules is None else joules / 1000.0
     return plan
+
+
+@dataclass
+class Shared:
+    """What sharing trunks saves over a sweep's runs alone (`experiments.trunk`)."""
+
+    trunks: int = 0
+    hours: float = 0.0          # board-hours not spent: the branches' first phases, less each trunk's
+    kj: float | None = 0.0
+
+
+def shared_savings(specs: list[dict[str, Any]], plans: list[RunPlan]) -> Shared:
+    """Runs of one trunk id train their first phase once, as long as the longest of them: the others'
+    first phases are saved (same shape, so the same cost per epoch)."""
+    from experiments.trunk import trunk_id
+
+    groups: dict[str, list[PhasePlan]] = {}
+    for spec, plan in zip(specs, plans):
+        tid = trunk_id(spec)
+        if tid is not None and plan.phases and plan.phases[0].name == METHODS[spec["method"]].phases()[0].name:
+            groups.setdefault(tid, []).append(plan.phases[0])
+    out = Shared()
+    for firsts in groups.values():
+        if len(firsts) < 2:
+            continue
+        out.trunks += 1
+        out.hours += sum(p.hours for p in firsts) - max(p.hours for p in firsts)
+        kjs = [p.kj for p in firsts]
+        out.kj = None if out.kj is None or None in kjs else out.kj + sum(kjs) - max(kjs)
+    return out
 
 
 def makespan_hours(hours: list[float], nodes: int) -> float:

@@ -379,6 +379,49 @@ def git_info(root: Path) -> dict[str, Any]:
     return {"git_commit": commit, "dirty": None if status is None else bool(status)}
 
 
+def _epoch_windows(events: list[dict], last: int) -> list[tuple[float, float]]:
+    """(start, end) of epochs 1..`last` of a trunk's first phase: each from the event before it (phase
+    start, resume, the previous epoch's checkpoint) to its own `epoch` event; a retrained epoch's last."""
+    spans: dict[int, tuple[float, float]] = {}
+    before = None
+    for e in events:
+        if e["event"] == ev.EPOCH and e["epoch"] <= last and before is not None:
+            spans[e["epoch"]] = (before, e["t"])
+        if e["event"] in (ev.PHASE_START, ev.RESUME, ev.EPOCH, ev.CHECKPOINT):
+            before = e["t"]
+    return [spans[k] for k in sorted(spans)]
+
+
+def shared_block(run: RunFolder, meter: dict[str, Any]) -> dict[str, Any] | None:
+    """A branch's `shared`: the trunk's epochs it started from, their time and energy integrated from the
+    trunk's own trace (its copy under `results/trunks/<id>/`) as the run's phases are; None if not a branch."""
+    branch = next((e for e in run.events if e["event"] == ev.BRANCH), None)
+    if branch is None:
+        return None
+    folder = Path(paths.results_trunk(run.path.parent.parent, branch["trunk"]))
+    events = ev.read_events(paths.events(folder))
+    trace = _trace_or_none(paths.power_csv(folder))
+    sessions = _sessions(events, trace.t if trace is not None else None)
+    segments = [seg for a, b in _epoch_windows(events, branch["phase_epoch"]) for seg in _segments(a, b, sessions)]
+    block = {"trunk": branch["trunk"], "phase_index": branch["phase_index"], "epochs": branch["phase_epoch"],
+             "seconds": sum(b - a for a, b in segments), "energy_j": None, "energy_uncertainty_j": None,
+             "net_energy_j": None, "coverage": None}
+    if trace is not None and segments:
+        accuracy = {"accuracy_rel": meter["accuracy"]["rel"], "accuracy_abs_w": meter["accuracy"]["abs_w"],
+                    "accuracy_source": meter["accuracy"]["source"], "update_period_s": meter["update_period_s"]}
+        e = window_energy(trace, segments, accuracy, meter["idle_w"], _clock_s(meter))
+        block.update({k: e[k] for k in ("energy_j", "energy_uncertainty_j", "net_energy_j", "coverage")})
+    return block
+
+
+def _bill(phase: dict[str, Any], shared: dict[str, Any]) -> None:
+    """Add the trunk's epochs to the phase that started from them: the run's cost as if alone."""
+    phase["seconds"] += shared["seconds"]
+    for key in ("energy_j", "energy_uncertainty_j", "net_energy_j"):
+        if phase[key] is not None:
+            phase[key] = None if shared[key] is None else phase[key] + shared[key]
+
+
 def build_record(run_dir: Path, meter: dict | None = None, code_root: Path | None = None,
                  target: str = "local") -> dict[str, Any]:
     """The record of the run folder `run_dir` (a fetched copy), validated. `meter` overrides the primary
@@ -389,6 +432,9 @@ def build_record(run_dir: Path, meter: dict | None = None, code_root: Path | Non
         block["correction"] = _correction(run)
     wins = windows(run)
     phases = [phase_entry(w, run, block) for w in wins]
+    shared = shared_block(run, block)
+    if shared is not None and phases:
+        _bill(phases[shared["phase_index"]], shared)
     measured = run.trace is not None and bool(phases) and all(p["energy_j"] is not None for p in phases)
     spec = run.spec
     record = {
@@ -400,7 +446,7 @@ def build_record(run_dir: Path, meter: dict | None = None, code_root: Path | Non
         "secondary_meters": secondary_meters(run, wins),
         "device": run.first.get("device"), "target": target,
         "code": git_info(code_root) if code_root else {"git_commit": None, "dirty": None},
-        "resumed": any(e["event"] == ev.RESUME for e in run.events),
+        "resumed": any(e["event"] == ev.RESUME for e in run.events), "shared": shared,
         "conditions": conditions_block(run.events),
         **result_fields(run),
     }

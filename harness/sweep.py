@@ -183,14 +183,41 @@ def _finish(going: _Launched, target: Target, results: Path, checkpoints: bool) 
     return state == ev.OK
 
 
-def execute(planned: list[Planned], target: Target, results: Path, checkpoints: bool = False) -> int:
-    """Run the plan; returns how many runs did not end ok (each is logged with its reason). A scheduler
-    target gets every run submitted before any is followed, so its nodes run them side by side;
+def _share(planned: list[Planned], target: Target, results: Path) -> set[str]:
+    """Train the shared trunks of the runs about to start afresh (`harness.trunks`); the ids of the runs
+    that must wait for a trunk that did not reach their epoch (they are not started now)."""
+    from . import trunks
+
+    fresh = [p for p in planned if p.action in (START, RERUN)]
+    for p in fresh:
+        if p.action == RERUN:
+            _clear(p.spec, target, results)
+            p.action = START
+    groups = trunks.group([p.spec for p in fresh], target)
+    if not groups:
+        return set()
+    code_dir = target.prepare(CODE_ROOT)
+    waiting = set()
+    for g in groups:
+        if not trunks.run(g, target, code_dir, results):
+            waiting |= {rid for rid in g.run_ids if not trunks.seeded(target, target.run_dir(rid))}
+    return waiting
+
+
+def execute(planned: list[Planned], target: Target, results: Path, checkpoints: bool = False,
+            share: bool = True) -> int:
+    """Run the plan; returns how many runs did not end ok (each is logged with its reason). With `share`,
+    runs whose first phases are the same branch from one trunk that trains them once (`_share`). A
+    scheduler target gets every run submitted before any is followed, so its nodes run them side by side;
     elsewhere runs go one after another (one board measures one run at a time)."""
-    failures, going = 0, []
+    waiting = _share(planned, target, results) if share else set()
+    failures, going = len(waiting), []
     for p in planned:
         if p.action == SKIP:
             log.info("skip %s: done (ok record)", p.run_id)
+            continue
+        if p.run_id in waiting:
+            log.error("%s waits for its trunk's checkpoint: run the config again to resume the trunk", p.run_id)
             continue
         try:
             going.append(_set_going(p, target, results, checkpoints))

@@ -122,13 +122,13 @@ def test_plan_on_the_local_target_then_dry_run(tmp_path, capsys):
     assert set(rows) == {"dense", "ebtrain-ff"}
     assert float(rows["dense"][4]) > float(rows["ebtrain-ff"][4]) > 0  # hours: the pruned run is cheaper
     assert rows["dense"][5] == "null" and "kJ null (no meter)" in table  # no meter: no energy
-    assert re.search(r"wall time on 1 node: [0-9.e-]+ h", table)
+    assert re.search(r"wall time alone on 1 node: [0-9.e-]+ h", table)
     (cached,) = (results / pl.CALIBRATIONS).iterdir()  # one shape: the dense VGG11 in FP32
     entry = json.loads(cached.read_text())
     assert entry["train_step_s"] > 0 and entry["target"] == "local" and entry["shape"]["depth"] == 11
     assert ebt(argv + ["--dry-run", "--nodes", "2"]) == 0
     again = capsys.readouterr().out
-    assert again.splitlines()[:3] == table.splitlines()[:3] and "wall time on 2 nodes" in again
+    assert again.splitlines()[:3] == table.splitlines()[:3] and "wall time alone on 2 nodes" in again
 
 
 class RandomChannelPrune(OneShot):
@@ -217,3 +217,29 @@ def test_dry_run_without_a_calibration_says_how_to_make_one(tmp_path, caplog):
     assert ebt(["plan", str(cfg), "--results", str(tmp_path / "results"), "--dry-run"]) == 2
     assert f"make one with `ebt plan {cfg} --target local`" in caplog.text
     assert not (tmp_path / "results").exists()  # nothing half-made
+
+
+def test_shared_trunks_save_all_but_the_longest_first_phase(tmp_path, capsys):
+    """Fig 1 in little: 3 ratios x draws at 2, 4, 8, 16 of 16 epochs share one 16-epoch search."""
+    specs = [spec_of(method="ebtrain-ff", epochs=16, prune_ratio=p, eb_draw_epoch=d)
+             for p in (0.3, 0.5, 0.7) for d in (2, 4, 8, 16)] + [spec_of(method="dense", epochs=16)]
+    cal = {s: calibration(watts=10.0) for s in pl.shapes_for(specs)}
+    plans = [pl.estimate(s, cal) for s in specs]
+    epoch_h = plans[-1].phases[0].hours / 16  # a dense epoch
+    saved = pl.shared_savings(specs, plans)
+    assert saved.trunks == 1 and saved.hours == pytest.approx((3 * (2 + 4 + 8 + 16) - 16) * epoch_h)
+    assert saved.kj == pytest.approx(10.0 * saved.hours * 3600 / 1000)
+    # another seed is another search: nothing shared between the two
+    other = [dict(specs[0], seed=1, run_id="x")]
+    assert pl.shared_savings([specs[0]] + other, [plans[0], pl.estimate(other[0], cal)]).trunks == 0
+    # the CLI prints both, per config and for several configs together
+    cfg = tmp_path / "fig1.yaml"
+    cfg.write_text(yaml.safe_dump(dict(arch="vgg", depth=16, dataset="cifar10", epochs=16, meter="none",
+                                       sweep={"prune_ratio": [0.3, 0.5, 0.7], "eb_draw_epoch": [2, 4, 8, 16]})))
+    results = tmp_path / "results"
+    write_calibrations(results, specs)
+    assert ebt(["plan", str(cfg), str(cfg), "--results", str(results), "--dry-run"]) == 0
+    out = capsys.readouterr().out
+    assert re.search(r"fig1.yaml: 12 runs, [0-9.,]+ board-hours alone, [0-9.,]+ shared \(1 trunk, \d+% of alone\)",
+                     out)
+    assert "all 2 configs: 12 runs" in out

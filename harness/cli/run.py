@@ -27,6 +27,9 @@ def register(sub: argparse._SubParsersAction) -> None:
                    help="list every run (id, method, the keys that differ, what would happen) and stop")
     p.add_argument("--force", action="store_true",
                    help="rerun every run from scratch, even those with an ok record")
+    p.add_argument("--no-share", dest="share", action="store_false",
+                   help="run every run alone: no shared trunk trains the first phase that runs have in common "
+                        "(results are the same either way)")
     p.set_defaults(func=cmd_run)
 
 
@@ -56,7 +59,7 @@ def cmd_run(args: argparse.Namespace) -> int:
     target = open_target(args.target, trust_new_host=args.trust_new_host)
     try:
         before_run(target, [p.spec for p in planned if p.action != sweep.SKIP], CODE_ROOT)
-        failures = sweep.execute(planned, target, args.results, args.checkpoints)
+        failures = sweep.execute(planned, target, args.results, args.checkpoints, share=args.share)
     finally:
         target.close()
     return 1 if failures else 0

@@ -96,6 +96,9 @@ def cmd_status(args: argparse.Namespace) -> int:
         table.add_row(r.run_id, r.target, state, str(r.phase), str(r.epoch),
                       "-" if r.top1 is None else "%.2f" % r.top1, *((r.job,) if jobs else ()))
     Console(width=200).print(table)
+    from ..trunks import status_lines
+    for line in status_lines(args.results):  # the shared trunks the runs branched from
+        print(line)
     for r in rows:
         if r.state in ev.RESUMABLE:
             print("%s: %s; continue it with `ebt resume %s`" % (r.run_id, r.state, r.run_id))

@@ -65,8 +65,7 @@ def _dense(runs: pd.DataFrame, curves: pd.DataFrame) -> pd.DataFrame:
         mean=(ACC, "mean"), n=(ACC, "count"), run_ids=("run_id", lambda s: " ".join(sorted(s)))).reset_index()[cols]
 
 
-def _plot_curves(ax, pts: pd.DataFrame, ylabel: str) -> None:
-    styles = _linestyles(pts)
+def _plot_curves(ax, pts: pd.DataFrame, ylabel: str, styles: dict[str, str]) -> None:
     for (p, series, drawn_by), d in pts.groupby(["prune_ratio", "series", "drawn_by"]):
         ls = styles[d["series_label"].iloc[0]]
         style = ({"marker": "o", "ms": 3.5, "lw": 1.2, "ls": ls} if drawn_by == "fixed"
@@ -89,7 +88,9 @@ def _draw_epochfigure(runs: pd.DataFrame, method: str, name: str, caption: str,
     if not panels_of:
         return FigureResult(name, caption, None, data, 0)
     dense = _dense(runs, sel) if dense_line else pd.DataFrame(columns=["model", "dataset_name", "mean", "n"])
+    styles = _linestyles(tables[panels[0][0]])
     if dense_line:
+        dense["series_label"] = dense["context"].map(_context_labels(sel, tables[panels[0][0]]))
         data = pd.concat([data, dense.assign(metric=ACC, drawn_by="dense", prune_ratio=0.0)], ignore_index=True)
     fig, axes = figure(len(panels_of), ncols=len(panels_of) if len(panels) > 1 else 2, nrows_per=len(panels))
     ncols = axes.shape[1]
@@ -97,10 +98,12 @@ def _draw_epochfigure(runs: pd.DataFrame, method: str, name: str, caption: str,
         for j, (col, label) in enumerate(panels):
             ax = axes[(i // ncols) * len(panels) + j, i % ncols]
             t = tables[col]
-            _plot_curves(ax, t[(t["model"] == model) & (t["dataset_name"] == ds)], label)
+            _plot_curves(ax, t[(t["model"] == model) & (t["dataset_name"] == ds)], label, styles)
             if col == ACC and dense_line:
-                for value in dense.loc[(dense["model"] == model) & (dense["dataset_name"] == ds), "mean"]:
-                    ax.axhline(value, color="0.3", ls="--", lw=1)
+                mine = dense[(dense["model"] == model) & (dense["dataset_name"] == ds)]
+                for value, series in zip(mine["mean"], mine["series_label"]):
+                    # grey, in the line style of the curves it belongs to
+                    ax.axhline(value, color="0.55", ls=styles.get(series, "--"), lw=1)
             # The whole epoch budget on x, as in the paper: where in training a ticket was drawn is the point.
             budget = sel.loc[(sel["model"] == model) & (sel["dataset_name"] == ds), "epochs"].max()
             if pd.notna(budget):
@@ -109,6 +112,12 @@ def _draw_epochfigure(runs: pd.DataFrame, method: str, name: str, caption: str,
     legend(fig, data.loc[data["drawn_by"].ne("dense"), "prune_ratio"].unique(), _extra(data, dense_line, dense))
     n_runs = int(sel[sel[panels[0][0]].notna()].shape[0]) + (int(dense["n"].sum()) if dense_line else 0)
     return FigureResult(name, caption + _series_note(data), fig, data, n_runs)
+
+
+def _context_labels(sel: pd.DataFrame, pts: pd.DataFrame) -> dict[str, str]:
+    """dense context -> the series label of the curves of that context."""
+    spec_of = sel.groupby("cell")["cell_spec"].first()
+    return {cells.digest(spec_of[c], DENSE_FREE): label for c, label in zip(pts["cell"], pts["series_label"])}
 
 
 def _linestyles(pts: pd.DataFrame) -> dict[str, str]:
@@ -126,7 +135,8 @@ def _extra(data: pd.DataFrame, dense_line: bool, dense: pd.DataFrame) -> list[tu
     if data["drawn_by"].eq("detector").any():
         extra.append(("drawn by the EB detector", {"color": "0.3", "marker": "*", "ms": 9, "ls": "none"}))
     if dense_line and len(dense):
-        extra.append(("dense", {"color": "0.3", "ls": "--", "lw": 1}))
+        extra.append(("dense (grey, its curves' line style)" if len(_linestyles(data[data["drawn_by"].ne("dense")])) > 1
+                      else "dense", {"color": "0.55", "ls": "--", "lw": 1}))
     return extra
 
 

@@ -1,4 +1,5 @@
-"""Markdown views of the tables: "mean ± std (n=k)" cells, "—" for missing, estimates labelled with their rule.
+"""Markdown views of the tables: "mean ± std (n=k)" cells, "—" for missing, estimates labelled with their rule,
+one row per cell with its `setting` and its flagged runs in `n` ("3, 1 late").
 
 Accuracy columns: "Top-1 best" is the official metric (the best epoch's top-1), "final" the last epoch's.
 Energy cells: "mean ± u", u combining the run-to-run spread and the runs' own uncertainty

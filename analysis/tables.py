@@ -1,8 +1,9 @@
 """The paper's Tables 1-4 from run records, each measured cell (mean, std over seeds, n) beside the paper's.
 
 Every builder takes the runs DataFrame of `analysis.records` (already filtered to usable runs) and returns
-a tidy DataFrame: one row per cell group, `n` = runs behind it, `*_paper` = the printed value, `*_ratio` =
-measured / paper. Missing data stays NaN; `markdown()` shows it as "—", never as 0.
+a tidy DataFrame: one row per cell (`analysis.cells`: runs identical but for the seed) under the table's
+row key, `setting` saying how cells sharing a key differ, `n` and `run_ids` = the runs behind it, `flags`
+its late or ticketless runs, `*_paper` = the printed value, `*_ratio` = measured / paper. Missing data stays NaN; `markdown()` shows it as "—", never as 0.
 Rows are restricted to settings (model, dataset) that have at least one run, so a table shows which of
 the paper's cells a setting still lacks without listing the whole paper.
 

@@ -167,8 +167,9 @@ def loaders(spec, pin_memory=False):
     return train_set, test
 
 
-def train_loader(spec, train_set, seed, pin_memory=False):
+def train_loader(spec, train_set, seed, pin_memory=False, batch_size=None):
+    """`batch_size` None: the spec's (a phase with its own, the EB retrain, passes it)."""
     gen = torch.Generator()
     gen.manual_seed(seed)
-    return DataLoader(train_set, batch_size=spec["batch_size"], shuffle=True, num_workers=_workers(spec),
+    return DataLoader(train_set, batch_size=batch_size or spec["batch_size"], shuffle=True, num_workers=_workers(spec),
                       generator=gen, worker_init_fn=_seed_worker, pin_memory=pin_memory, drop_last=False)

@@ -177,6 +177,10 @@ class Train(Phase):
     def should_stop(self, run, epoch):
         return False
 
+    def batch_size(self, run):
+        """This phase's mini-batch size; None: the spec's `batch_size`."""
+        return None
+
     def execute(self, run, done):
         total = self.planned_epochs(run)
         start = self.start_epoch(run)
@@ -189,7 +193,7 @@ class Train(Phase):
             global_epoch = start + e
             seed = run.epoch_seed(global_epoch)
             metrics = run.loop.train_epoch(run.model, run.optimizer, global_epoch, seed, callbacks,
-                                           search=self.search)
+                                           search=self.search, batch_size=self.batch_size(run))
             metrics.update(run.loop.evaluate(run.model))
             metrics.update(self.after_epoch(run, e + 1))
             run.record_epoch(self.name, e + 1, total, global_epoch + 1, metrics)
@@ -412,6 +416,9 @@ class EarlyBirdRetrain(Train):
 
     def _budget(self, run):
         return run.spec["epochs"] - self._first(run)
+
+    def batch_size(self, run):
+        return run.spec["retrain_batch_size"]
 
     def execute(self, run, done):
         run.state[STATE_EB].update(retrain_start=self._first(run), retrain_epochs=self._budget(run))

@@ -47,6 +47,8 @@ FIELDS = [
           "[0LR0.01, 100LR0.001] search is 0.01; the retrain keeps the main schedule)"),
     Field("search_lr_milestones", "floats", None, None, "lr decays of the Early-Bird search alone, fractions "
           "of `epochs`; null: `lr_milestones`"),
+    Field("retrain_batch_size", int, None, None, "mini-batch size of the Early-Bird ticket's retrain; null: "
+          "`batch_size` (Table 3's ResNet-18 retrain uses 128, as its official script)"),
     Field("momentum", float, 0.9, None, "SGD momentum"),
     Field("weight_decay", float, 1e-4, None, "SGD weight decay"),
     Field("sparsity", float, 1e-4, None, "L1 strength s on BN gamma during the Early-Bird search"),
@@ -159,6 +161,8 @@ def _check_ranges(spec):
     need(0.0 < spec["width"] <= 4.0, "width", "a multiplier in (0, 4]")
     need(spec["epochs"] >= 1, "epochs", "at least 1")
     need(spec["batch_size"] >= 1, "batch_size", "at least 1")
+    need(spec["retrain_batch_size"] is None or spec["retrain_batch_size"] >= 1, "retrain_batch_size",
+         "null or at least 1")
     need(spec["lr"] > 0, "lr", "a positive number")
     need(all(0.0 < m < 1.0 for m in spec["lr_milestones"]), "lr_milestones", "fractions in (0, 1)")
     need(spec["search_lr"] is None or spec["search_lr"] > 0, "search_lr", "null or a positive number")

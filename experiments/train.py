@@ -80,7 +80,7 @@ class TrainLoop:
         self.pin = self.device.type == "cuda"
         self.train_set, self.test_loader = data.loaders(spec, pin_memory=self.pin)
 
-    def train_epoch(self, model, optimizer, epoch, seed, callbacks=(), search=False):
+    def train_epoch(self, model, optimizer, epoch, seed, callbacks=(), search=False, batch_size=None):
         """One pass over the training set at the schedule's lr for global `epoch` (0-based)."""
         seed_everything(seed)
         lr = lr_at(self.spec, epoch, search)
@@ -89,7 +89,7 @@ class TrainLoop:
         model.train()
         loss_sum, correct, seen = 0.0, 0, 0
         start = time.time()
-        for x, y in data.train_loader(self.spec, self.train_set, seed, self.pin):
+        for x, y in data.train_loader(self.spec, self.train_set, seed, self.pin, batch_size):
             x = x.to(self.device, non_blocking=True)
             y = y.to(self.device, non_blocking=True)
             out = model(x)

@@ -236,3 +236,19 @@ def test_lateness_is_judged_against_the_last_lr_decay_for_detected_tickets(epoch
     assert is_late is late
     # a fixed draw at the last epoch (Table 1's "final") is not late, but the note says it is retrained whole
     assert (note is not None and "whole schedule" in note) is whole
+
+
+def test_only_the_ticket_retrain_takes_retrain_batch_size():
+    from types import SimpleNamespace
+
+    from experiments import data
+    from experiments.methods import METHODS
+    from tests.runs import tiny_spec
+
+    spec = tiny_spec(retrain_batch_size=16)
+    run = SimpleNamespace(spec=spec)
+    sizes = {p.name: p.batch_size(run) for p in METHODS["ebtrain-ff"].phases() if hasattr(p, "batch_size")}
+    assert sizes == {"search": None, "retrain": 16}  # None: the spec's batch_size (32 here)
+    train_set = data.dataset(spec, True)
+    assert data.train_loader(spec, train_set, 0, batch_size=sizes["retrain"]).batch_size == 16
+    assert data.train_loader(spec, train_set, 0).batch_size == spec["batch_size"] == 32

@@ -78,14 +78,20 @@ def test_table3_is_the_papers_rows_but_sfp_at_90_epochs():
     assert len(t3) == 13 and len(got) == len(want) == 12 and rows == want
     assert {(s["dataset"], s["epochs"], round(lr_at(s, 30), 6), round(lr_at(s, 60), 6)) for s in got} == {
         ("imagenet", 90, 0.01, 0.001)}
+    # the retrains as the official scripts: ResNet-18's at batch 128, ResNet-50's without BN L1
+    eb = {s["depth"]: s for s in got if s["method"] == "ebtrain-ff"}
+    assert (eb[18]["retrain_batch_size"], eb[18]["batch_size"], eb[18]["retrain_sparsity"]) == (128, 256, True)
+    assert (eb[50]["retrain_batch_size"], eb[50]["retrain_sparsity"]) == (None, False)
 
 
 def test_fig1_fig5_grid_and_the_runs_it_shares():
     got = specs("fig1-fig5.yaml")
     eb = [s for s in got if s["method"] == "ebtrain-ff"]
-    # Fig 1: 4 panels (2 models x 2 datasets), 3 ratios each, 6 draw epochs, 3 runs per point (the
-    # caption's min/max of three runs) = 216, plus a dense model per panel over 3 seeds = 12.
-    assert len(got) == 228 and len(eb) == 216
+    # Fig 1: 4 panels (2 models x 2 datasets), 3 ratios each, the official figure's 12 draw epochs (early
+    # ones, 10, 20, then every 20), 3 runs per point (the caption's min/max of three runs) = 432, plus a
+    # dense model per panel over 3 seeds = 12.
+    assert len(got) == 444 and len(eb) == 432
+    assert sorted({s["eb_draw_epoch"] for s in eb}) == [1, 3, 5, 10, 20, 40, 60, 80, 100, 120, 140, 160]
     ratios = {setting(s): set() for s in eb}
     for s in eb:
         ratios[setting(s)].add(s["prune_ratio"])
@@ -100,9 +106,9 @@ def test_fig1_fig5_grid_and_the_runs_it_shares():
 
 def test_fig2_is_a_low_precision_search_grid_on_vgg16():
     got = specs("fig2.yaml")
-    # Fig 2: VGG16 on CIFAR-10 and CIFAR-100, Fig 1's 3 ratios and 6 draw epochs, one run per point (no
-    # error bars in its caption) = 36, plus the 2 dense references (the dashed lines).
-    assert len(got) == 38
+    # Fig 2: VGG16 on CIFAR-10 and CIFAR-100, Fig 1's 3 ratios and 12 draw epochs, one run per point (no
+    # error bars in its caption) = 72, plus the 2 dense references (the dashed lines).
+    assert len(got) == 74
     assert {s["method"] for s in got} == {"ebtrain-lf", "dense"}
     assert ids("fig2.yaml", lambda s: s["method"] == "dense") <= ids("fig1-fig5.yaml")
 
@@ -124,7 +130,7 @@ def test_table2_configs_are_every_method_at_three_ratios_and_dense_once():
 
 
 @pytest.mark.parametrize("name, count", [("table1.yaml", 32), ("table3.yaml", 12), ("table4.yaml", 32),
-                                         ("fig1-fig5.yaml", 228), ("fig2.yaml", 38), ("fig3.yaml", 2),
+                                         ("fig1-fig5.yaml", 444), ("fig2.yaml", 74), ("fig3.yaml", 2),
                                          ("table2/vgg16-cifar10.yaml", 25), ("table2/vgg16-cifar100.yaml", 25),
                                          ("table2/preresnet101-cifar10.yaml", 25),
                                          ("table2/preresnet101-cifar100.yaml", 25),

@@ -3,7 +3,11 @@ from __future__ import annotations
 
 import argparse
 import logging
+import shlex
 from pathlib import Path
+
+from experiments import events as ev
+from experiments import paths
 
 from ..targets import open_target
 from . import options
@@ -70,6 +74,42 @@ def cmd_run(args: argparse.Namespace) -> int:
     try:
         before_run(target, [p.spec for p in planned if p.action != sweep.SKIP], CODE_ROOT)
         failures = sweep.execute(planned, target, args.results, args.checkpoints)
+    except KeyboardInterrupt:
+        log.error("%s", interrupted_line(args, [p.run_id for p in planned]))
+        return 130
     finally:
         target.close()
     return 1 if failures else 0
+
+
+def rerun_command(args: argparse.Namespace) -> str:
+    """The `ebt run` command line that continues this sweep (same config, target, meters and --set)."""
+    words = ["ebt", "run", str(args.config)]
+    if args.target not in ("", "local"):
+        words += ["--target", args.target]
+    for given in args.meter or []:
+        words += ["--meter", given]
+    for given in args.overrides:
+        words += ["--set", given]
+    if Path(args.results) != Path(paths.RESULTS):
+        words += ["--results", str(args.results)]
+    return " ".join(shlex.quote(w) for w in words) + (" --checkpoints" if args.checkpoints else "")
+
+
+def interrupted_line(args: argparse.Namespace, run_ids: list[str]) -> str:
+    """After Ctrl-C, one line: what goes on (a runner is detached: it does not stop with ebt), how to stop
+    it and how to continue the sweep."""
+    from ..lifecycle import RunInfo
+    going = [RunInfo.load(args.results, r) for r in run_ids if RunInfo.path(args.results, r).exists()]
+    going = [i for i in going if i.state in (ev.RUNNING, ev.PENDING)]
+    rerun = rerun_command(args)
+    if not going:
+        return f"interrupted; nothing was left running. Continue the sweep: `{rerun}`"
+    if len(going) == 1:
+        what, stop = f"{going[0].run_id} goes on on {going[0].target} (pid {going[0].pid})", going[0].run_id
+    else:
+        what = f"{len(going)} runs go on on {going[0].target}"
+        stop = " ".join(shlex.quote(w) for w in [str(args.config), *(x for o in args.overrides for x in ("--set", o))])
+    if Path(args.results) != Path(paths.RESULTS):
+        stop += " --results " + shlex.quote(str(args.results))
+    return f"interrupted; {what}. Stop it: `ebt cancel {stop}`; continue the sweep: `{rerun}`"

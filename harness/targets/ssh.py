@@ -508,6 +508,15 @@ class SSHTarget(Target):
 
         return self._call("alive", op)
 
+    def cancel(self, handle: int) -> str:
+        # only our runner: after a device reboot the pid may belong to another process
+        pid = int(handle)
+        command = "grep -q experiments /proc/%d/cmdline 2>/dev/null && kill -TERM %d" % (pid, pid)
+        result = self._call("stopping the runner", lambda conn: self._sh(conn, command))
+        if result.exited != 0:
+            return f"runner pid {pid} on {self.url} had already ended"
+        return f"runner pid {pid} on {self.url} sent SIGTERM"
+
     def remove(self, run_dir: str) -> None:
         if not run_dir.startswith(paths.runs_root(self.root) + "/"):
             raise ValueError("refusing to delete %r: not a run folder under %s" % (run_dir, self.root))

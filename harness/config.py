@@ -30,7 +30,7 @@ from typing import Any, Iterable
 import yaml
 
 from experiments.methods import METHODS
-from experiments.spec import SpecError, resolve
+from experiments.spec import SpecError, check_possible, resolve
 
 from .errors import UsageError
 
@@ -122,6 +122,7 @@ def _resolve(raw_spec: dict[str, Any], where: dict[str, Any], source: str) -> di
         raw_spec["prune_ratio"] = 0.0
     try:
         spec = resolve(raw_spec)
+        check_possible(spec)
     except SpecError as err:
         at = ", ".join(f"{k}={v}" for k, v in where.items())
         raise ConfigError(f"{source}{' (' + at + ')' if at else ''}: {err}") from err

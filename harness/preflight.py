@@ -201,8 +201,10 @@ def meter_fix(spec: str) -> str:
 def meter_check(state: dict, where: str) -> Check:
     spec = state["spec"]
     name = f"meter {spec} ({where})"
-    if state.get("none"):
-        return Check(name, True, "no meter: energy stays null")
+    if state.get("none"):  # only `auto` gets here (`none` is never probed): energy asked for, none found
+        return Check(name, False, f"`{spec}` found no meter that works on this target: every run's energy "
+                     "would be null", f"make one work ({STEP_METER}; `ebt meters` on a laptop), name one "
+                     "with --meter SPEC, or run with --meter none to go without energy knowingly")
     if "error" in state:
         return Check(name, False, state["error"], meter_fix(spec))
     watts, info = state["watts"], state.get("info") or {}

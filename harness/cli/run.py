@@ -9,7 +9,7 @@ from pathlib import Path
 from experiments import events as ev
 from experiments import paths
 
-from ..targets import open_target
+from ..targets import Target, open_target
 from . import options
 
 log = logging.getLogger(__name__)
@@ -45,12 +45,7 @@ def register(sub: argparse._SubParsersAction) -> None:
 
 
 def cmd_run(args: argparse.Namespace) -> int:
-    from .. import (
-        CODE_ROOT,
-        sweep,  # both import torch: only when running
-    )
     from ..config import load_specs, parse_overrides
-    from ..preflight import before_run
     overrides = parse_overrides(args.overrides)
     if args.meter:
         from hw.meters import parse_spec
@@ -61,24 +56,37 @@ def cmd_run(args: argparse.Namespace) -> int:
     for spec in specs:
         spec["meter_where"] = meter_where(spec["meter"], args.target)
         spec["meters_extra_where"] = [meter_where(m, args.target) for m in spec["meters_extra"]]
-    planned = sweep.plan(specs, args.results, force=args.force)
+    target = open_target(args.target, trust_new_host=args.trust_new_host)
+    try:
+        return _plan_and_run(args, specs, target)
+    finally:
+        target.close()
+
+
+def _plan_and_run(args: argparse.Namespace, specs: list[dict], target: Target) -> int:
+    from .. import CODE_ROOT, sweep  # sweep imports torch: only when running
+    from ..board import Here, target_board
+    from ..preflight import before_run
+    here = Here(target.url, target_board(target, CODE_ROOT))
+    planned = sweep.plan(specs, args.results, force=args.force, here=here)
     if args.dry_run:
         print(sweep.table(planned))
-        print(f"{args.config}: {sweep.summary(planned)}; dry run, nothing started")
+        for p in planned:
+            if p.note:
+                print(p.note)
+        print(f"{args.config}: {sweep.summary(planned)} on {here.describe()}; dry run, nothing started")
         return 0
     if all(p.action == sweep.SKIP for p in planned):
         print(f"{args.config}: nothing to do: all {len(planned)} runs have ok records (--force reruns them)")
         return 0
     log.info("%s: %s", args.config, sweep.summary(planned))
-    target = open_target(args.target, trust_new_host=args.trust_new_host)
     try:
-        before_run(target, [p.spec for p in planned if p.action != sweep.SKIP], CODE_ROOT)
+        before_run(target, [p.spec for p in planned if p.action not in (sweep.SKIP, sweep.OTHER_BOARD)],
+                   CODE_ROOT)
         failures = sweep.execute(planned, target, args.results, args.checkpoints)
     except KeyboardInterrupt:
         log.error("%s", interrupted_line(args, [p.run_id for p in planned]))
         return 130
-    finally:
-        target.close()
     return 1 if failures else 0
 
 

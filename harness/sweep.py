@@ -39,6 +39,7 @@ from .lifecycle import (
 )
 from .status import run_status
 from .targets import Target
+from .targets.base import same_target
 
 log = logging.getLogger(__name__)
 
@@ -137,7 +138,7 @@ def _start(spec: dict[str, Any], target: Target, results: Path) -> _Launched:
 def _continue(spec: dict[str, Any], target: Target, results: Path, checkpoints: bool) -> _Launched:
     """Follow a running run again, resume a stopped/failed/lost one, or record one that ended ok."""
     info = RunInfo.load(results, spec["run_id"])
-    if info.target != target.url:
+    if not same_target(info.target, target.url):
         raise EbtError(f"{info.run_id} was started on {info.target}, not {target.url}: continue it with "
                        f"--target {info.target}, or rerun it here with --force")
     state = run_status(info, target, results).state
@@ -161,7 +162,7 @@ def _clear(spec: dict[str, Any], target: Target, results: Path) -> None:
     rid = spec["run_id"]
     if _known(results, rid):
         info = RunInfo.load(results, rid)
-        if info.target == target.url and run_status(info, target, results).state in (ev.RUNNING, ev.PENDING):
+        if same_target(info.target, target.url) and run_status(info, target, results).state in (ev.RUNNING, ev.PENDING):
             raise EbtError(f"{rid} is still running on {info.target} (pid {info.pid}); stop it before "
                            f"--force reruns it, or follow it with `ebt attach {rid}`")
     target.remove(target.run_dir(rid))

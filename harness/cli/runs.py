@@ -36,7 +36,7 @@ from ..lifecycle import (
     relaunch,
     start_metered,
 )
-from ..status import run_status
+from ..status import record_written, run_status
 from ..targets import Target, open_target
 from . import options
 
@@ -44,7 +44,8 @@ log = logging.getLogger(__name__)
 
 # `ebt status` must answer promptly even when a board is off: give up reconnecting quickly.
 STATUS_GIVE_UP_S = 10.0
-STOP_WAIT_S = 60.0  # a runner stops at its next batch after SIGTERM; a slow board's batch takes seconds
+STOP_WAIT_S = 60.0
+NOT_FETCHED = "ok, not fetched"  # what `ebt status` shows for a run that ended ok whose record is not written  # a runner stops at its next batch after SIGTERM; a slow board's batch takes seconds
 
 
 def _open(url: str, quick: bool = False) -> Target:
@@ -92,8 +93,10 @@ def cmd_status(args: argparse.Namespace) -> int:
     where = ("runner",) if args.where else ()
     for column in ("run", "target", "state", "phase", "epoch", "top1") + (("job",) if jobs else ()) + where:
         table.add_column(column)
+    unfetched = {r.run_id for r in rows if r.state == ev.OK and not record_written(args.results, r.run_id)}
     for info, r in zip(runs, rows):
-        state = r.state + (" (resumed %dx)" % (r.launches - 1) if r.launches > 1 else "")
+        state = (NOT_FETCHED if r.run_id in unfetched else r.state)
+        state += " (resumed %dx)" % (r.launches - 1) if r.launches > 1 else ""
         handle = getattr(targets.get(info.target), "handle_word", "pid")
         table.add_row(r.run_id, r.target, state, str(r.phase), str(r.epoch),
                       "-" if r.top1 is None else "%.2f" % r.top1, *((r.job,) if jobs else ()),
@@ -102,6 +105,9 @@ def cmd_status(args: argparse.Namespace) -> int:
     for r in rows:
         if r.state in ev.RESUMABLE:
             print("%s: %s; continue it with `ebt resume %s`" % (r.run_id, r.state, r.run_id))
+        elif r.run_id in unfetched:
+            print("%s: ended ok on %s, no record yet; `ebt attach %s` fetches it and writes it"
+                  % (r.run_id, r.target, r.run_id))
     return 0
 
 

@@ -9,10 +9,17 @@ import abc
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Optional
+from urllib.parse import unquote
 
 from experiments import events as ev
 
 from ..errors import UsageError
+
+
+def same_target(a: str, b: str) -> bool:
+    """Whether two target URLs name the same target (a run.json written before paths in URLs were kept
+    readable has them percent-encoded)."""
+    return unquote(a) == unquote(b)
 
 
 class TargetError(UsageError):

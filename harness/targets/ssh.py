@@ -134,7 +134,8 @@ class SSHAddress:
         options = [(k, v) for k, v, default in (("root", self.root, DEFAULT_ROOT), ("python", self.python, "python3"))
                    if v != default]
         host = "[%s]" % self.host if ":" in self.host else self.host  # IPv6 literal
-        return "ssh://%s%s%s%s" % (user, host, port, "?" + urlencode(options) if options else "")
+        # paths stay readable (`root=/home/me/ebt`, not `%2Fhome%2Fme%2Febt`): this is what people see
+        return "ssh://%s%s%s%s" % (user, host, port, "?" + urlencode(options, safe="/") if options else "")
 
 
 def code_tarball(code_root: Path) -> Tuple[bytes, str]:

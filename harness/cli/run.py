@@ -74,7 +74,7 @@ def _plan_and_run(args: argparse.Namespace, specs: list[dict], target: Target) -
         for p in planned:
             if p.note:
                 print(p.note)
-        print(f"{args.config}: {sweep.summary(planned)} on {here.describe()}; dry run, nothing started")
+        print(f"{args.config} on {here.describe()}: {sweep.summary(planned)}; dry run, nothing started")
         return 0
     if all(p.action == sweep.SKIP for p in planned):
         print(f"{args.config}: nothing to do: all {len(planned)} runs have ok records (--force reruns them)")

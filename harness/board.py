@@ -55,7 +55,8 @@ def target_board(target: Target, code_root: Path) -> Optional[Board]:
     if target.schedules_jobs:
         return None
     code_dir = target.prepare(code_root)
-    rc, out, err = target.run_module(code_dir, ["hw", "info"], timeout=INFO_TIMEOUT_S)  # type: ignore[attr-defined]
+    run_module = target.run_module  # type: ignore[attr-defined]  # the local and SSH targets have it
+    rc, out, err = run_module(code_dir, ["hw", "info"], timeout=INFO_TIMEOUT_S)
     lines = out.strip().splitlines()
     try:
         if rc == 0 and lines:

@@ -70,7 +70,8 @@ def _known(results: Path, run_id: str) -> bool:
     return RunInfo.path(results, run_id).exists()
 
 
-def plan(specs: list[dict[str, Any]], results: Path, force: bool = False, here: Optional[Here] = None) -> list[Planned]:
+def plan(specs: list[dict[str, Any]], results: Path, force: bool = False,
+         here: Optional[Here] = None) -> list[Planned]:
     """What `ebt run` will do with each spec, from the laptop's results folder (and, given `here`, whether
     an ok record was made on the target's kind of board)."""
     out = []
@@ -162,7 +163,8 @@ def _clear(spec: dict[str, Any], target: Target, results: Path) -> None:
     rid = spec["run_id"]
     if _known(results, rid):
         info = RunInfo.load(results, rid)
-        if same_target(info.target, target.url) and run_status(info, target, results).state in (ev.RUNNING, ev.PENDING):
+        here = same_target(info.target, target.url)
+        if here and run_status(info, target, results).state in (ev.RUNNING, ev.PENDING):
             raise EbtError(f"{rid} is still running on {info.target} (pid {info.pid}); stop it before "
                            f"--force reruns it, or follow it with `ebt attach {rid}`")
     target.remove(target.run_dir(rid))

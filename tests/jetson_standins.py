@@ -35,7 +35,8 @@ TORCH_SOURCES = [
 FAKE_TORCH = '''
 import os
 _STATE = {state!r}
-_apt = open(os.path.join(_STATE, "apt.txt")).read().split() if os.path.exists(os.path.join(_STATE, "apt.txt")) else []
+_listed = os.path.join(_STATE, "apt.txt")
+_apt = open(_listed).read().split() if os.path.exists(_listed) else []
 for _lib, _pkg in sorted({libs!r}.items()):
     if _pkg not in _apt and not (_pkg == "nvidia-jetpack" and os.path.isdir({cuda!r})):
         raise ImportError("%s: cannot open shared object file: No such file or directory" % _lib)
@@ -156,7 +157,7 @@ def pip(args: list) -> int:
             (pkg / "__init__.py").write_text(FAKE_NUMPY.format(version=numpy_version(word)))
         elif word.startswith("jetson-stats"):
             bin_dir = Path(os.environ["STANDIN_BIN"])
-            (bin_dir / "jtop").write_text("#!/bin/sh\nexec '%s' -S -E '%s' jtop \"$@\"\n" % (sys.executable, __file__))
+            (bin_dir / "jtop").write_text(launcher("jtop"))
             (bin_dir / "jtop").chmod(0o755)
         add("pip.txt", word)
     print("Successfully installed %s" % " ".join(words))
@@ -213,9 +214,12 @@ SHELL = {
     "sudo": r"""while [ "${1:-}" != "${1#-}" ]; do shift; done
 if [ -x "$STANDIN_BIN/$1" ] || [ "$1" = install ] || [ "$1" = bash ]; then exec "$@"; fi
 echo "stand-in sudo: will not run the real $1" >&2; exit 1""",
-    "apt-get": r"""if [ "$1" = install ]; then for a in "${@:2}"; do [ "${a#-}" = "$a" ] && echo "$a" >> "$STANDIN_STATE/apt.txt"; done; fi
+    "apt-get": r"""if [ "$1" = install ]; then
+  for a in "${@:2}"; do [ "${a#-}" = "$a" ] && echo "$a" >> "$STANDIN_STATE/apt.txt"; done
+fi
 exit 0""",
-    "dpkg": r"""case "$*" in *cuda-keyring*) mkdir -p "$root/usr/share/keyrings"; echo key > "$root/usr/share/keyrings/cuda-archive-keyring.gpg"
+    "dpkg": r"""case "$*" in *cuda-keyring*)
+  mkdir -p "$root/usr/share/keyrings"; echo key > "$root/usr/share/keyrings/cuda-archive-keyring.gpg"
   echo cuda-keyring >> "$STANDIN_STATE/apt.txt" ;; esac""",
     "wget": r"""url=""; out=""
 while [ $# -gt 0 ]; do case "$1" in http*) url="$1" ;; -O) out="$2"; shift ;; esac; shift; done
@@ -223,7 +227,8 @@ printf '%s' "$url" > "$out"
 """,
     "systemctl": r"""case "$*" in
   *is-active*) grep -qs jtop.service "$STANDIN_STATE/services.txt" || exit 3 ;;
-  *enable*) grep -qs jetson-stats "$STANDIN_STATE/pip.txt" || { echo "Failed to enable unit: Unit file jtop.service does not exist."; exit 1; }
+  *enable*) grep -qs jetson-stats "$STANDIN_STATE/pip.txt" \
+      || { echo "Failed to enable unit: Unit file jtop.service does not exist."; exit 1; }
     echo jtop.service >> "$STANDIN_STATE/services.txt" ;;
 esac""",
     "jetson_clocks": r"""[ "${1:-}" = --store ] && echo "stored clocks" > "$2"
@@ -248,6 +253,10 @@ def main() -> int:
     return HANDLERS.get(name, lambda args: 0)(args)
 
 
+def launcher(name: str) -> str:
+    return "#!/bin/sh\nexec '%s' -S -E '%s' %s \"$@\"\n" % (sys.executable, __file__, name)
+
+
 def make_bin(bin_dir: Path) -> None:
     """One small executable per name in `bin_dir`: a shell script, or a call of this module with its name."""
     bin_dir.mkdir(parents=True, exist_ok=True)
@@ -256,7 +265,7 @@ def make_bin(bin_dir: Path) -> None:
         if name in SHELL:
             path.write_text(PRELUDE + SHELL[name] + "\n")
         else:
-            path.write_text("#!/bin/sh\nexec '%s' -S -E '%s' %s \"$@\"\n" % (sys.executable, __file__, name))
+            path.write_text(launcher(name))
         path.chmod(0o755)
 
 

@@ -84,7 +84,8 @@ def check_stop_and_continue(line: str, run_id: str, results: Path, run_dirs: Pat
 def test_ctrl_c_then_the_printed_commands_stop_the_local_run_and_finish_the_sweep(tmp_path, monkeypatch, capsys):
     monkeypatch.setenv("EBT_HOME", str(tmp_path / "home"))
     results = tmp_path / "results"
-    run_id, line = interrupt_run([str(sweep_config(tmp_path)), "--results", str(results)], tmp_path / "home" / "runs")
+    argv = [str(sweep_config(tmp_path)), "--results", str(results)]
+    run_id, line = interrupt_run(argv, tmp_path / "home" / "runs")
     check_stop_and_continue(line, run_id, results, tmp_path / "home" / "runs", capsys)
 
 

@@ -117,7 +117,8 @@ def interrupted_line(args: argparse.Namespace, run_ids: list[str]) -> str:
         what, stop = f"{going[0].run_id} goes on on {going[0].target} (pid {going[0].pid})", going[0].run_id
     else:
         what = f"{len(going)} runs go on on {going[0].target}"
-        stop = " ".join(shlex.quote(w) for w in [str(args.config), *(x for o in args.overrides for x in ("--set", o))])
+        words = [str(args.config)] + [x for o in args.overrides for x in ("--set", o)]
+        stop = " ".join(shlex.quote(w) for w in words)
     if Path(args.results) != Path(paths.RESULTS):
         stop += " --results " + shlex.quote(str(args.results))
     return f"interrupted; {what}. Stop it: `ebt cancel {stop}`; continue the sweep: `{rerun}`"

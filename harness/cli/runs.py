@@ -44,8 +44,8 @@ log = logging.getLogger(__name__)
 
 # `ebt status` must answer promptly even when a board is off: give up reconnecting quickly.
 STATUS_GIVE_UP_S = 10.0
-STOP_WAIT_S = 60.0
-NOT_FETCHED = "ok, not fetched"  # what `ebt status` shows for a run that ended ok whose record is not written  # a runner stops at its next batch after SIGTERM; a slow board's batch takes seconds
+STOP_WAIT_S = 60.0  # a runner stops at its next batch after SIGTERM; a slow board's batch takes seconds
+NOT_FETCHED = "ok, not fetched"  # `ebt status` for a run that ended ok whose record is not written yet
 
 
 def _open(url: str, quick: bool = False) -> Target:

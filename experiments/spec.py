@@ -16,7 +16,7 @@ import difflib
 import json
 
 from .datasets import DATASETS
-from .methods import METHODS
+from .methods import EB, METHODS
 from .models import check as check_arch
 
 Field = collections.namedtuple("Field", "name type default choices help")
@@ -174,14 +174,16 @@ def _check_ranges(spec):
     need(0.0 < spec["eb_epsilon"] < 1.0, "eb_epsilon", "a distance in (0, 1)")
     need(spec["eb_queue"] >= 2, "eb_queue", "at least 2")
     need(spec["eb_draw_epoch"] is None or 1 <= spec["eb_draw_epoch"] <= spec["epochs"],
-         "eb_draw_epoch", "null or an epoch in [1, epochs]")
+         "eb_draw_epoch", "null or an epoch in [1, epochs = %d]: a draw after the budget's last epoch never "
+         "happens" % spec["epochs"])
     need(spec["ns_sparsity"] is None or spec["ns_sparsity"] >= 0, "ns_sparsity", "null or a non-negative number")
     need(spec["finetune_epochs"] is None or 1 <= spec["finetune_epochs"] <= spec["epochs"],
          "finetune_epochs", "null or an epoch count in [1, epochs]")
     need(spec["snip_batches"] >= 1, "snip_batches", "at least 1")
     need(spec["thinet_images"] is None or spec["thinet_images"] >= 1, "thinet_images", "null or at least 1")
     need(2 <= spec["lp_bits"] <= 16, "lp_bits", "a word length in [2, 16]")
-    need(0.0 < spec["swa_start"] <= 1.0, "swa_start", "a fraction in (0, 1]")
+    need(0.0 < spec["swa_start"] <= 1.0, "swa_start", "a fraction in (0, 1] of `epochs` (SWA from epoch 140 "
+         "of 160 is 0.875); past 1 it would start after the last epoch")
     need(spec["workers"] >= 0, "workers", "0 or more")
     need(spec["meter_rate_hz"] > 0, "meter_rate_hz", "a positive rate")
     need(spec["meter_idle_w"] is None or spec["meter_idle_w"] >= 0, "meter_idle_w", "null or a power >= 0")
@@ -225,6 +227,30 @@ def _unknown_keys(unknown):
     if guesses:
         return text + "; did you mean %s?" % " or ".join(guesses)
     return text + "; allowed keys: %s" % ", ".join(settable)
+
+
+def detection_epochs(spec):
+    """The fewest search epochs after which the Early-Bird detector can fire: its FIFO of `eb_queue` masks
+    (one per epoch) must be full; the `consecutive` rule compares `eb_queue` distances, one mask more."""
+    return spec["eb_queue"] + (1 if spec["eb_rule"] == "consecutive" else 0)
+
+
+def check_possible(spec):
+    """Settings that are each allowed but together can never do what they ask (SpecError: one line naming
+    the fix). The laptop asks this of every spec of a config before anything runs; the runner does not
+    (its own paths for a search without a ticket stay reachable and tested)."""
+    searches = METHODS[spec["method"]].group == EB
+    if searches and spec["eb_draw_epoch"] is None and spec["epochs"] < detection_epochs(spec):
+        raise SpecError("no ticket possible: the Early-Bird detector needs %d epochs of masks (eb_queue %d, "
+                        "eb_rule %s) but the search has at most epochs = %d; raise epochs, lower eb_queue, or "
+                        "draw at a fixed epoch with eb_draw_epoch" % (detection_epochs(spec), spec["eb_queue"],
+                                                                     spec["eb_rule"], spec["epochs"]))
+    if not searches and spec["eb_draw_epoch"] is not None:
+        raise SpecError("spec key 'eb_draw_epoch' = %d means nothing for method '%s': it has no Early-Bird "
+                        "search; leave it out for this method" % (spec["eb_draw_epoch"], spec["method"]))
+    if spec["meter_idle_std_w"] is not None and spec["meter_idle_w"] is None:
+        raise SpecError("spec key 'meter_idle_std_w' = %r is the spread of an idle power that is not given: "
+                        "set meter_idle_w too (`ebt meters idle` prints both)" % spec["meter_idle_std_w"])
 
 
 def _check_method(spec):

@@ -41,7 +41,7 @@ import yaml
 
 from experiments import paths
 from experiments.methods import METHODS
-from experiments.spec import BY_NAME, SpecError, resolve
+from experiments.spec import BY_NAME, SpecError, check_possible, resolve
 from experiments.spec import load as load_spec
 
 from .errors import UsageError
@@ -172,6 +172,7 @@ def _resolve(raw_spec: dict[str, Any], where: dict[str, Any], source: str) -> di
         raw_spec["prune_ratio"] = 0.0
     try:
         spec = resolve(raw_spec)
+        check_possible(spec)
     except SpecError as err:
         at = ", ".join(f"{k}={v}" for k, v in where.items())
         raise ConfigError(f"{source}{' (' + at + ')' if at else ''}: {err}") from err

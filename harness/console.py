@@ -44,6 +44,7 @@ class Progress:
         self.energy = RunningEnergy()
         self._arrived: Optional[float] = None  # laptop monotonic time of the last new sample
         self._epoch_s: list[float] = []
+        self._last_t: Optional[float] = None  # device time of the phase's start or its last epoch
         self._status = None
         if self.live:
             self._status = console.status(self)
@@ -61,15 +62,10 @@ class Progress:
         return " | ".join(parts)
 
     def on_event(self, e: dict) -> None:
+        self._apply(e)
         kind = e.get("event")
-        if kind == ev.PHASE_START:
-            self.phase, self.epoch, self.epochs = e["phase"], e.get("done", 0), e.get("epochs", 0)
-            self._epoch_s = []
-        elif kind == ev.EPOCH:
-            self.epoch, self.epochs, self.top1 = e["epoch"], e["epochs"], e["top1"]
-            self._epoch_s.append(e.get("train_seconds", 0.0))
-            if not self.live:
-                log.info("%s", self.text())
+        if kind == ev.EPOCH and not self.live:
+            log.info("%s", self.text())
         elif kind == ev.EB_DRAWN:
             log.info("%s: early-bird ticket at p=%g drawn at epoch %d", self.run_id, e["ratio"], e["epoch"])
             if e.get("late"):
@@ -78,6 +74,27 @@ class Progress:
             log.warning("%s: %s", self.run_id, e.get("note") or "no early-bird ticket at p=%g" % e["ratio"])
         elif kind == ev.RESUME:
             log.info("%s: resumed at phase %d epoch %d", self.run_id, e["phase_index"], e["phase_epoch"])
+
+    def replay(self, events: list[dict]) -> None:
+        """Catch up, without logging, on the part of the log read before (a reconnect: `ebt attach`, a
+        rerun config following its run again): the phase, epoch and epoch times the line needs."""
+        for e in events:
+            self._apply(e)
+
+    def _apply(self, e: dict) -> None:
+        # The ETA takes an epoch's wall time between events (training, evaluation, checkpoint), on the
+        # device clock; a runner's new session (resume) starts a new count, its downtime is no epoch.
+        kind, t = e.get("event"), e.get("t")
+        if kind == ev.RUN_START:
+            self._last_t = None
+        elif kind == ev.PHASE_START:
+            self.phase, self.epoch, self.epochs = e["phase"], e.get("done", 0), e.get("epochs", 0)
+            self._epoch_s, self._last_t = [], t
+        elif kind == ev.EPOCH:
+            self.epoch, self.epochs, self.top1 = e["epoch"], e["epochs"], e["top1"]
+            if self._last_t is not None and t is not None:
+                self._epoch_s.append(t - self._last_t)
+            self._last_t = t
 
     def __rich__(self) -> Text:
         return Text(self.text())  # plain text: a run id or a meter spec is never read as markup

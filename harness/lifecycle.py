@@ -255,6 +255,8 @@ def follow_and_finish(info: RunInfo, target: Target, results: Path, code_root: P
     from .console import Progress  # rich: only when following a run live
 
     progress = Progress(info.run_id)
+    if info.events_offset:  # following again: the line starts from what the log already says
+        progress.replay(parse_jsonl(target.read_from(paths.events(info.run_dir), 0)[:info.events_offset])[0])
 
     def show_laptop_watts() -> None:
         sample = laptop.latest() if laptop else None

@@ -214,8 +214,10 @@ def meter_fix(spec: str) -> str:
 def meter_check(state: dict, where: str) -> Check:
     spec = state["spec"]
     name = f"meter {spec} ({where})"
-    if state.get("none"):
-        return Check(name, True, "no meter: energy stays null")
+    if state.get("none"):  # only `auto` gets here (`none` is never probed): energy asked for, none found
+        return Check(name, False, f"`{spec}` found no meter that works on this target: every run's energy "
+                     "would be null", f"make one work ({STEP_METER}; `ebt meters` on a laptop), name one "
+                     "with --meter SPEC, or run with --meter none to go without energy knowingly")
     if "error" in state:
         return Check(name, False, state["error"], meter_fix(spec))
     watts, info = state["watts"], state.get("info") or {}
@@ -283,7 +285,7 @@ def ssh_checks(target: Target) -> list[Check]:
         failed, fix, why = 1, "", exc  # the message says how (ssh-keygen -lf, --trust-new-host, -R)
     except paramiko.AuthenticationException as exc:
         failed, why = 2, exc
-        fix = (f"install your key on the device: ssh-copy-id {target.address.host} (or name it with "
+        fix = (f"install your key on the device: {copy_id_command(target.address)} (or name it with "
                "IdentityFile in ~/.ssh/config)")
     except SFTPUnavailable as exc:
         failed, fix, why = 3, "", exc  # the message names the sshd_config line
@@ -294,6 +296,13 @@ def ssh_checks(target: Target) -> list[Check]:
     skipped = [Check(step, False, "not reached", blocking=False) for step in SSH_STEPS[failed + 1:]]
     reason = (str(why) or type(why).__name__).splitlines()[0]
     return done + [Check(SSH_STEPS[failed], False, reason, fix)] + skipped
+
+
+def copy_id_command(address: Any) -> str:
+    """`ssh-copy-id` for the target's address, with its user and port (the URL's, as the user typed it)."""
+    port = f"-p {address.port} " if address.port else ""
+    user = f"{address.user}@" if address.user else ""
+    return f"ssh-copy-id {port}{user}{address.host}"
 
 
 def _run_root(target: Target) -> str:

@@ -59,6 +59,11 @@ def _local_log(results: Path, info: RunInfo) -> Path:
     return Path(paths.events(paths.results_run(results, info.run_id)))
 
 
+def record_written(results: Path, run_id: str) -> bool:
+    """Whether the run's record is on the laptop (a run that ended ok is `ok` for people only then)."""
+    return (Path(paths.results_run(results, run_id)) / paths.RECORD).exists()
+
+
 def ended_here(results: Path, info: RunInfo) -> bool:
     """Whether the run's end is already on the laptop (no need to ask its target)."""
     return info.state in ev.ENDED and _local_log(results, info).exists()

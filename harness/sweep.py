@@ -19,12 +19,13 @@ import logging
 import shutil
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import Any, Optional
 
 from experiments import events as ev
 from experiments import paths
 
 from . import CODE_ROOT
+from .board import Here, made_elsewhere
 from .config import differing_keys
 from .errors import EbtError
 from .lifecycle import (
@@ -38,16 +39,19 @@ from .lifecycle import (
 )
 from .status import run_status
 from .targets import Target
+from .targets.base import same_target
 
 log = logging.getLogger(__name__)
 
 SKIP, CONTINUE, START, RERUN = "skip", "continue", "start", "rerun"
+OTHER_BOARD = "other-board"  # an ok record made on another kind of board (harness.board): not run, said
 
 
 @dataclass
 class Planned:
     spec: dict[str, Any]
-    action: str  # SKIP, CONTINUE, START or RERUN
+    action: str  # SKIP, CONTINUE, START, RERUN or OTHER_BOARD
+    note: str = ""  # OTHER_BOARD: where the record was made, and what to do
 
     @property
     def run_id(self) -> str:
@@ -66,25 +70,30 @@ def _known(results: Path, run_id: str) -> bool:
     return RunInfo.path(results, run_id).exists()
 
 
-def plan(specs: list[dict[str, Any]], results: Path, force: bool = False) -> list[Planned]:
-    """What `ebt run` will do with each spec, from the laptop's results folder alone."""
+def plan(specs: list[dict[str, Any]], results: Path, force: bool = False,
+         here: Optional[Here] = None) -> list[Planned]:
+    """What `ebt run` will do with each spec, from the laptop's results folder (and, given `here`, whether
+    an ok record was made on the target's kind of board)."""
     out = []
     for spec in specs:
         rid = spec["run_id"]
         known = _known(results, rid) or Path(paths.results_run(results, rid)).exists()
+        note = ""
         if force:
             action = RERUN if known else START
         elif has_ok_record(results, rid):
-            action = SKIP
+            note = made_elsewhere(results, rid, here) or ""
+            action = OTHER_BOARD if note else SKIP
         else:
             action = CONTINUE if _known(results, rid) else START
-        out.append(Planned(spec, action))
+        out.append(Planned(spec, action, note))
     return out
 
 
 def summary(planned: list[Planned]) -> str:
-    counts = {a: sum(p.action == a for p in planned) for a in (SKIP, CONTINUE, START, RERUN)}
-    parts = [f"{n} to {a}" if a != SKIP else f"{n} done (skipped)" for a, n in counts.items() if n]
+    counts = {a: sum(p.action == a for p in planned) for a in (SKIP, CONTINUE, START, RERUN, OTHER_BOARD)}
+    said = {SKIP: "done (skipped)", OTHER_BOARD: "done on another kind of board (not run here)"}
+    parts = [f"{n} {said[a]}" if a in said else f"{n} to {a}" for a, n in counts.items() if n]
     return f"{len(planned)} run{'s' if len(planned) != 1 else ''}: " + ", ".join(parts)
 
 
@@ -130,7 +139,7 @@ def _start(spec: dict[str, Any], target: Target, results: Path) -> _Launched:
 def _continue(spec: dict[str, Any], target: Target, results: Path, checkpoints: bool) -> _Launched:
     """Follow a running run again, resume a stopped/failed/lost one, or record one that ended ok."""
     info = RunInfo.load(results, spec["run_id"])
-    if info.target != target.url:
+    if not same_target(info.target, target.url):
         raise EbtError(f"{info.run_id} was started on {info.target}, not {target.url}: continue it with "
                        f"--target {info.target}, or rerun it here with --force")
     state = run_status(info, target, results).state
@@ -154,7 +163,8 @@ def _clear(spec: dict[str, Any], target: Target, results: Path) -> None:
     rid = spec["run_id"]
     if _known(results, rid):
         info = RunInfo.load(results, rid)
-        if info.target == target.url and run_status(info, target, results).state in (ev.RUNNING, ev.PENDING):
+        here = same_target(info.target, target.url)
+        if here and run_status(info, target, results).state in (ev.RUNNING, ev.PENDING):
             raise EbtError(f"{rid} is still running on {info.target} (pid {info.pid}); stop it before "
                            f"--force reruns it, or follow it with `ebt attach {rid}`")
     target.remove(target.run_dir(rid))
@@ -218,6 +228,10 @@ def execute(planned: list[Planned], target: Target, results: Path, checkpoints: 
             continue
         if p.run_id in waiting:
             log.error("%s waits for its trunk's checkpoint: run the config again to resume the trunk", p.run_id)
+            continue
+        if p.action == OTHER_BOARD:
+            failures += 1
+            log.error("%s", p.note)
             continue
         try:
             going.append(_set_going(p, target, results, checkpoints))

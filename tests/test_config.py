@@ -104,9 +104,9 @@ def test_a_list_of_grids_is_their_union_without_repeats():
 
 
 def test_override_replaces_a_swept_key():
-    specs = expand({"sweep": {"seed": [0, 1, 2]}}, overrides=parse_overrides(["seed=7", "epochs=3"]),
+    specs = expand({"sweep": {"seed": [0, 1, 2]}}, overrides=parse_overrides(["seed=7", "epochs=5"]),
                    )
-    assert [(s["seed"], s["epochs"]) for s in specs] == [(7, 3)]
+    assert [(s["seed"], s["epochs"]) for s in specs] == [(7, 5)]
 
 
 def test_override_values_are_read_as_yaml():

@@ -2,8 +2,6 @@
 folder, a serial meter on a pty, the probe run through the local target."""
 import json
 import os
-import shutil
-import subprocess
 
 import pytest
 
@@ -115,46 +113,3 @@ def test_local_probe_passes_with_an_onboard_meter_and_shows_its_scope(tmp_path, 
     assert not (tmp_path / "home").exists()  # the run root's space is read, never created
     json.dumps(report)
 
-
-SETUP = str(CODE_ROOT / "hw" / "jetson" / "setup.sh")
-
-
-AGX_MODES = "< POWER_MODEL ID=0 NAME=MAXN >\n< POWER_MODEL ID=1 NAME=MODE_15W >\n"
-ORIN_NANO_SUPER_MODES = ("< POWER_MODEL ID=0 NAME=15W >\n< POWER_MODEL ID=1 NAME=7W >\n"
-                         "< POWER_MODEL ID=2 NAME=MAXN_SUPER >\n")
-
-
-@pytest.mark.parametrize("release,family,python,modes,maxn", [
-    ("# R32 (release), REVISION: 7.1", "JetPack 4 family: Python 3.6", "3.6", AGX_MODES, "0 MAXN"),
-    ("# R35 (release), REVISION: 4.1", "JetPack 5 family: Python 3.8", "3.8", AGX_MODES, "0 MAXN"),
-    ("# R36 (release), REVISION: 4.3", "JetPack 6 family: Python 3.10", "3.10", ORIN_NANO_SUPER_MODES,
-     "2 MAXN_SUPER"),
-    ("# R38 (release), REVISION: 2.0", "JetPack 7 family: Python 3.12", "3.12", AGX_MODES, "0 MAXN"),
-])
-def test_setup_script_detects_the_jetpack_family_and_changes_nothing(tmp_path, release, family, python, modes,
-                                                                      maxn):
-    (tmp_path / "etc").mkdir()
-    (tmp_path / "etc" / "nv_tegra_release").write_text(release + ", GCID: 1, BOARD: generic, EABI: aarch64\n")
-    (tmp_path / "etc" / "nvpmodel.conf").write_text(modes)
-    before = sorted(p.name for p in tmp_path.rglob("*"))
-    proc = subprocess.run(["bash", SETUP, "--check"], env=dict(os.environ, EBT_JETSON_ROOT=str(tmp_path)),
-                          stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True, timeout=60)
-    assert proc.returncode == 0, proc.stdout
-    assert family in proc.stdout and "MAXN on this board: %s" % maxn in proc.stdout
-    assert "ships %s" % python in proc.stdout
-    assert sorted(p.name for p in tmp_path.rglob("*")) == before
-
-
-def test_setup_script_says_what_it_cannot_off_a_jetson(tmp_path):
-    proc = subprocess.run(["bash", SETUP, "--check"], env=dict(os.environ, EBT_JETSON_ROOT=str(tmp_path)),
-                          stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True, timeout=60)
-    assert proc.returncode == 0 and "CANNOT: no known L4T release" in proc.stdout
-    install = subprocess.run(["bash", SETUP], env=dict(os.environ, EBT_JETSON_ROOT=str(tmp_path)),
-                             stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True, timeout=60)
-    assert install.returncode == 2  # refuses to install anything on an unknown system
-
-
-@pytest.mark.skipif(shutil.which("shellcheck") is None, reason="shellcheck not installed (apt-get install shellcheck)")
-def test_setup_script_passes_shellcheck():
-    proc = subprocess.run(["shellcheck", SETUP], stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
-    assert proc.returncode == 0, proc.stdout

@@ -18,6 +18,8 @@ COMMAND_MODULES = [
     "harness.cli.plan",
 ]
 
+QUIET_LIBRARIES = ("paramiko", "fabric", "invoke")
+
 
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
@@ -44,6 +46,8 @@ def main(argv: Optional[Sequence[str]] = None) -> int:
                             handlers=[RichHandler(console=console, show_path=False)])
     else:
         logging.basicConfig(level=level, format="%(levelname)s %(name)s: %(message)s")
+    for name in QUIET_LIBRARIES:  # the SSH libraries' own INFO lines (sessions opened, closed) only with -v
+        logging.getLogger(name).setLevel(logging.NOTSET if args.verbose else logging.WARNING)
     if not getattr(args, "func", None):
         parser.print_help()
         return 2

@@ -3,10 +3,14 @@ from __future__ import annotations
 
 import argparse
 import logging
+import shlex
 from pathlib import Path
 
+from experiments import events as ev
+from experiments import paths
+
 from ..errors import UsageError
-from ..targets import open_target
+from ..targets import Target, open_target
 from . import options
 
 log = logging.getLogger(__name__)
@@ -34,12 +38,7 @@ def register(sub: argparse._SubParsersAction) -> None:
 
 
 def cmd_run(args: argparse.Namespace) -> int:
-    from .. import (
-        CODE_ROOT,
-        sweep,  # both import torch: only when running
-    )
     from ..config import load_specs, parse_overrides
-    from ..preflight import before_run
     specs = load_specs(args.config, parse_overrides(args.overrides), options.meters_given(args), args.target,
                        args.results)
     from analysis.agreement import AgreementError, check_specs
@@ -47,19 +46,69 @@ def cmd_run(args: argparse.Namespace) -> int:
         check_specs(args.results, specs)  # a correction that cannot apply fails before any run folder
     except AgreementError as err:
         raise UsageError(f"meter_calibration: {err}") from err
-    planned = sweep.plan(specs, args.results, force=args.force)
+    target = open_target(args.target, trust_new_host=args.trust_new_host)
+    try:
+        return _plan_and_run(args, specs, target)
+    finally:
+        target.close()
+
+
+def _plan_and_run(args: argparse.Namespace, specs: list[dict], target: Target) -> int:
+    from .. import CODE_ROOT, sweep  # sweep imports torch: only when running
+    from ..board import Here, target_board
+    from ..preflight import before_run
+    here = Here(target.url, target_board(target, CODE_ROOT))
+    planned = sweep.plan(specs, args.results, force=args.force, here=here)
     if args.dry_run:
         print(sweep.table(planned))
-        print(f"{args.config}: {sweep.summary(planned)}; dry run, nothing started")
+        for p in planned:
+            if p.note:
+                print(p.note)
+        print(f"{args.config} on {here.describe()}: {sweep.summary(planned)}; dry run, nothing started")
         return 0
     if all(p.action == sweep.SKIP for p in planned):
         print(f"{args.config}: nothing to do: all {len(planned)} runs have ok records (--force reruns them)")
         return 0
     log.info("%s: %s", args.config, sweep.summary(planned))
-    target = open_target(args.target, trust_new_host=args.trust_new_host)
     try:
-        before_run(target, [p.spec for p in planned if p.action != sweep.SKIP], CODE_ROOT)
+        before_run(target, [p.spec for p in planned if p.action not in (sweep.SKIP, sweep.OTHER_BOARD)],
+                   CODE_ROOT)
         failures = sweep.execute(planned, target, args.results, args.checkpoints, share=args.share)
-    finally:
-        target.close()
+    except KeyboardInterrupt:
+        log.error("%s", interrupted_line(args, [p.run_id for p in planned]))
+        return 130
     return 1 if failures else 0
+
+
+def rerun_command(args: argparse.Namespace) -> str:
+    """The `ebt run` command line that continues this sweep (same config, target, meters and --set)."""
+    words = ["ebt", "run", str(args.config)]
+    if args.target not in ("", "local"):
+        words += ["--target", args.target]
+    for given in args.meter or []:
+        words += ["--meter", given]
+    for given in args.overrides:
+        words += ["--set", given]
+    if Path(args.results) != Path(paths.RESULTS):
+        words += ["--results", str(args.results)]
+    return " ".join(shlex.quote(w) for w in words) + (" --checkpoints" if args.checkpoints else "")
+
+
+def interrupted_line(args: argparse.Namespace, run_ids: list[str]) -> str:
+    """After Ctrl-C, one line: what goes on (a runner is detached: it does not stop with ebt), how to stop
+    it and how to continue the sweep."""
+    from ..lifecycle import RunInfo
+    going = [RunInfo.load(args.results, r) for r in run_ids if RunInfo.path(args.results, r).exists()]
+    going = [i for i in going if i.state in (ev.RUNNING, ev.PENDING)]
+    rerun = rerun_command(args)
+    if not going:
+        return f"interrupted; nothing was left running. Continue the sweep: `{rerun}`"
+    if len(going) == 1:
+        what, stop = f"{going[0].run_id} goes on on {going[0].target} (pid {going[0].pid})", going[0].run_id
+    else:
+        what = f"{len(going)} runs go on on {going[0].target}"
+        words = [str(args.config)] + [x for o in args.overrides for x in ("--set", o)]
+        stop = " ".join(shlex.quote(w) for w in words)
+    if Path(args.results) != Path(paths.RESULTS):
+        stop += " --results " + shlex.quote(str(args.results))
+    return f"interrupted; {what}. Stop it: `ebt cancel {stop}`; continue the sweep: `{rerun}`"

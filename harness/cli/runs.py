@@ -18,6 +18,7 @@ from __future__ import annotations
 import argparse
 import json
 import logging
+import time
 from pathlib import Path
 from typing import TYPE_CHECKING, Optional
 
@@ -34,7 +35,7 @@ from ..lifecycle import (
     relaunch,
     start_metered,
 )
-from ..status import run_status
+from ..status import record_written, run_status
 from ..targets import Target, open_target
 from . import options
 
@@ -45,6 +46,8 @@ log = logging.getLogger(__name__)
 
 # `ebt status` must answer promptly even when a board is off: give up reconnecting quickly.
 STATUS_GIVE_UP_S = 10.0
+STOP_WAIT_S = 60.0  # a runner stops at its next batch after SIGTERM; a slow board's batch takes seconds
+NOT_FETCHED = "ok, not fetched"  # `ebt status` for a run that ended ok whose record is not written yet
 
 
 def _open(url: str, quick: bool = False) -> Target:
@@ -89,12 +92,17 @@ def cmd_status(args: argparse.Namespace) -> int:
                 t.close()
     table = Table(box=None)
     jobs = any(r.job != "-" for r in rows)
-    for column in ("run", "target", "state", "phase", "epoch", "top1") + (("job",) if jobs else ()):
+    where = ("runner",) if args.where else ()
+    for column in ("run", "target", "state", "phase", "epoch", "top1") + (("job",) if jobs else ()) + where:
         table.add_column(column)
-    for r in rows:
-        state = r.state + (" (resumed %dx)" % (r.launches - 1) if r.launches > 1 else "")
+    unfetched = {r.run_id for r in rows if r.state == ev.OK and not record_written(args.results, r.run_id)}
+    for info, r in zip(runs, rows):
+        state = (NOT_FETCHED if r.run_id in unfetched else r.state)
+        state += " (resumed %dx)" % (r.launches - 1) if r.launches > 1 else ""
+        handle = getattr(targets.get(info.target), "handle_word", "pid")
         table.add_row(r.run_id, r.target, state, str(r.phase), str(r.epoch),
-                      "-" if r.top1 is None else "%.2f" % r.top1, *((r.job,) if jobs else ()))
+                      "-" if r.top1 is None else "%.2f" % r.top1, *((r.job,) if jobs else ()),
+                      *((f"{handle} {info.pid} in {info.run_dir}",) if where else ()))
     Console(width=200).print(table)
     from ..trunks import status_lines
     for line in status_lines(args.results):  # the shared trunks the runs branched from
@@ -102,6 +110,9 @@ def cmd_status(args: argparse.Namespace) -> int:
     for r in rows:
         if r.state in ev.RESUMABLE:
             print("%s: %s; continue it with `ebt resume %s`" % (r.run_id, r.state, r.run_id))
+        elif r.run_id in unfetched:
+            print("%s: ended ok on %s, no record yet; `ebt attach %s` fetches it and writes it"
+                  % (r.run_id, r.target, r.run_id))
     return 0
 
 
@@ -113,7 +124,13 @@ def _laptop_meter(info: RunInfo, target: Target, results: Path) -> Optional["Lap
 
 def _follow_and_finish(info: RunInfo, target: Target, args: argparse.Namespace,
                        laptop: Optional["LaptopMeters"]) -> int:
-    state = follow_and_finish(info, target, args.results, CODE_ROOT, args.checkpoints, laptop)
+    try:
+        state = follow_and_finish(info, target, args.results, CODE_ROOT, args.checkpoints, laptop)
+    except KeyboardInterrupt:
+        log.error("interrupted; %s goes on on %s (%s %d). Stop it: `ebt cancel %s`; follow it again: "
+                  "`ebt attach %s`", info.run_id, info.target, target.handle_word, info.pid, info.run_id,
+                  info.run_id)
+        return 130
     return 0 if state == ev.OK else 1
 
 
@@ -175,18 +192,48 @@ def _to_cancel(args: argparse.Namespace) -> list[RunInfo]:
     return known
 
 
+def _wait_ended(info: RunInfo, target: Target, results: Path) -> str:
+    """The run's state once its runner is gone (it ends `stopped` after SIGTERM), or `running` after
+    STOP_WAIT_S."""
+    deadline = time.monotonic() + STOP_WAIT_S
+    while True:
+        state = run_status(info, target, results).state
+        if state != ev.RUNNING or time.monotonic() > deadline:
+            return state
+        time.sleep(0.2)
+
+
+def _cancel_one(info: RunInfo, target: Target, results: Path) -> None:
+    job = target.job(info.pid)
+    if job is not None and not job.alive:
+        print(f"{info.run_id}: job {job.job_id} already {job.state}")
+        return
+    if job is None:
+        state = run_status(info, target, results).state
+        if state != ev.RUNNING:
+            print(f"{info.run_id}: not running ({state}); nothing to stop")
+            return
+    said = target.cancel(info.pid) or f"job {info.pid} cancelled"
+    if job is not None:
+        print(f"{info.run_id}: {said}; `ebt resume {info.run_id}` continues it later")
+        return
+    state = _wait_ended(info, target, results)
+    if state == ev.RUNNING:
+        print(f"{info.run_id}: {said}, but it still runs after {STOP_WAIT_S:.0f} s; `ebt status --where` "
+              "shows where")
+    else:
+        print(f"{info.run_id}: {said}; now {state}; `ebt resume {info.run_id}` (or `ebt run` of its config) "
+              "continues it from its last checkpoint")
+
+
 def cmd_cancel(args: argparse.Namespace) -> int:
-    """Cancel the scheduler jobs of a run or of a sweep's runs (their runners stop at a checkpoint)."""
+    """Stop the runner (or cancel the scheduler job) of a run or of a sweep's runs: each stops at a
+    checkpoint, resumable."""
     targets: dict[str, Target] = {}
     try:
         for info in _to_cancel(args):
             target = targets.setdefault(info.target, _open(info.target))
-            job = target.job(info.pid)
-            if job is not None and not job.alive:
-                print(f"{info.run_id}: job {job.job_id} already {job.state}")
-                continue
-            target.cancel(info.pid)  # targets without a scheduler say how to stop a runner instead
-            print(f"{info.run_id}: job {info.pid} cancelled; `ebt resume {info.run_id}` continues it later")
+            _cancel_one(info, target, args.results)
     finally:
         for t in targets.values():
             t.close()
@@ -198,6 +245,8 @@ def register(sub: argparse._SubParsersAction) -> None:
         options.results(p)
 
     p = sub.add_parser("status", help="every run: target, phase, epoch, state (running/ok/stopped/failed/lost/unreachable)")
+    p.add_argument("--where", action="store_true",
+                   help="also show where each runner lives: its pid (a Slurm job id) and run folder on the target")
     common(p)
     p.set_defaults(func=cmd_status)
 
@@ -213,9 +262,11 @@ def register(sub: argparse._SubParsersAction) -> None:
         common(p)
         p.set_defaults(func=func)
 
-    p = sub.add_parser("cancel", help="cancel the Slurm job of a run, or of every run of a config",
-                       description="Cancel (scancel) the job of RUN_ID, or the jobs of every run of the config "
-                                   "file SWEEP; a cancelled run stops at its last checkpoint (`ebt resume`).")
+    p = sub.add_parser("cancel", help="stop a run, or every run of a config, on any target",
+                       description="Stop RUN_ID, or every run of the config file SWEEP: a local or SSH runner "
+                                   "gets SIGTERM (this waits until it has ended), a Slurm job is cancelled "
+                                   "(scancel). The run saves its checkpoint and ends `stopped`; `ebt resume` "
+                                   "or rerunning the config continues it.")
     p.add_argument("what", metavar="RUN_ID|SWEEP", help="a run id, or the config file the sweep was run from")
     options.overrides(p, "the --set options the sweep was run with (they are part of its run ids)")
     common(p)

@@ -12,10 +12,17 @@ import abc
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Optional
+from urllib.parse import unquote
 
 from experiments import events as ev
 
 from ..errors import EbtError, UsageError
+
+
+def same_target(a: str, b: str) -> bool:
+    """Whether two target URLs name the same target (a run.json written before paths in URLs were kept
+    readable has them percent-encoded)."""
+    return unquote(a) == unquote(b)
 
 
 class TargetError(UsageError):
@@ -132,10 +139,14 @@ class Target(abc.ABC):
         targets that start the runner themselves."""
         return None
 
-    def cancel(self, handle: int) -> None:
-        """Cancel the job `handle` (scheduler targets only)."""
-        raise TargetError(f"{self.url} has no scheduler to cancel a job on; stop its runner with "
-                          "`kill PID` on the target (it saves a checkpoint on SIGTERM)")
+    # what `Launched.pid` is on this target, for people: a runner's process id, or a scheduler's job id
+    handle_word = "pid"
+
+    def cancel(self, handle: int) -> Optional[str]:
+        """Stop the run whose runner is `handle`: it gets SIGTERM (a scheduler target cancels its job),
+        saves its checkpoint and ends `stopped`, resumable. Returns what was done, for people."""
+        raise TargetError(f"{self.url} cannot stop a runner from here; stop it with `kill {handle}` on the "
+                          "target (it saves a checkpoint on SIGTERM)")
 
     def close(self) -> None:
         """Release connections."""

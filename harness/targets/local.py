@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import os
 import shutil
+import signal
 import subprocess
 import sys
 from pathlib import Path
@@ -69,6 +70,12 @@ class LocalTarget(Target):
             return Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()[0] != "Z"
         except (OSError, IndexError):
             return True
+
+    def cancel(self, handle: int) -> str:
+        if not self.alive(handle):
+            return f"runner pid {handle} had already ended"
+        os.kill(handle, signal.SIGTERM)  # the runner saves its checkpoint and logs run_end stopped
+        return f"runner pid {handle} sent SIGTERM"
 
     def fetch(self, run_dir: str, dest: Path, checkpoints: bool = False) -> None:
         dest = Path(dest)

@@ -128,6 +128,7 @@ class SlurmTarget(SSHTarget):
     """An SSH target to a cluster's login node that runs each run as a Slurm batch job."""
 
     schedules_jobs = True
+    handle_word = "job"
 
     def __init__(self, url: str, trust_new_host: bool = False, **ssh_options):
         self.slurm = SlurmAddress.parse(url)

@@ -137,7 +137,8 @@ class SSHAddress:
         options = [(k, v) for k, v, default in (("root", self.root, DEFAULT_ROOT), ("python", self.python, "python3"))
                    if v != default]
         host = "[%s]" % self.host if ":" in self.host else self.host  # IPv6 literal
-        return "ssh://%s%s%s%s" % (user, host, port, "?" + urlencode(options) if options else "")
+        # paths stay readable (`root=/home/me/ebt`, not `%2Fhome%2Fme%2Febt`): this is what people see
+        return "ssh://%s%s%s%s" % (user, host, port, "?" + urlencode(options, safe="/") if options else "")
 
 
 def code_tarball(code_root: Path) -> Tuple[bytes, str]:
@@ -514,6 +515,15 @@ class SSHTarget(Target):
                 return False
 
         return self._call("alive", op)
+
+    def cancel(self, handle: int) -> str:
+        # only our runner: after a device reboot the pid may belong to another process
+        pid = int(handle)
+        command = "grep -q experiments /proc/%d/cmdline 2>/dev/null && kill -TERM %d" % (pid, pid)
+        result = self._call("stopping the runner", lambda conn: self._sh(conn, command))
+        if result.exited != 0:
+            return f"runner pid {pid} on {self.url} had already ended"
+        return f"runner pid {pid} on {self.url} sent SIGTERM"
 
     def remove(self, run_dir: str) -> None:
         if not run_dir.startswith(paths.runs_root(self.root) + "/"):

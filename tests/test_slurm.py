@@ -60,7 +60,7 @@ def cluster(slurm_login: tuple, tmp_path: Path, monkeypatch: pytest.MonkeyPatch)
     monkeypatch.setenv("EBT_SSH_CONFIG", str(server.ssh_config))
     server.known_hosts.write_text(server.known_hosts_line())
     root = tmp_path / "shared-ebt"
-    options = {"partition": PARTITION, "root": str(root), "python": sys.executable}
+    options = {"partition": PARTITION, "root": str(root), "python": sys.executable, "poll": "1"}
     yield cluster, "slurm://%s?%s" % (server.url[len("ssh://"):], urlencode(options)), root
     cluster.command("scancel", "--partition", PARTITION, check=False)
 

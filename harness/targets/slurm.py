@@ -169,6 +169,7 @@ class SlurmTarget(SSHTarget):
         self._details = _JobCache(self.slurm.poll)  # scontrol's fuller view (restarts) of single jobs
         self.query_backoff_s: Sequence[float] = QUERY_BACKOFF_S
         self.submit_backoff_s: Sequence[float] = SUBMIT_BACKOFF_S
+        self._down_until, self._down_why = float("-inf"), ""
 
     # --- submitting -----------------------------------------------------------------------------
 
@@ -248,16 +249,20 @@ class SlurmTarget(SSHTarget):
     def _query(self, what: str, command: str, none_if: Sequence[str] = ()) -> str:
         """stdout of a Slurm command on the login node, retried with backoff when it fails; '' when its
         error says there is nothing to ask (`none_if`). Still failing: SlurmUnreachable."""
+        if time.monotonic() < self._down_until:  # it just kept failing: do not make every caller wait again
+            raise SlurmUnreachable(self._down_why)
         for delay in (*self.query_backoff_s, None):
             result = self._call(what, lambda conn: self._sh(conn, command))
             if result.exited == 0:
                 return result.stdout
             err = result.stderr.strip()
-            if any(s in err for s in none_if):
+            if any(s in err + result.stdout for s in none_if):  # scontrol says `not found` on stdout
                 return ""
             if delay is None:
-                raise SlurmUnreachable(f"{self.url}: `{command}` kept failing ({err[-300:] or 'exit %s' % result.exited});"
-                                       " the jobs may still run: nothing is resubmitted")
+                self._down_until = time.monotonic() + self.slurm.poll
+                self._down_why = (f"{self.url}: `{command}` kept failing ({err[-300:] or 'exit %s' % result.exited});"
+                                  " the jobs may still run: nothing is resubmitted")
+                raise SlurmUnreachable(self._down_why)
             log.warning("%s: %s failed (%s); asking again in %.0f s", self.url, what, err[-200:], delay)
             time.sleep(delay)
         raise AssertionError("unreachable")  # the loop returns or raises

@@ -9,6 +9,7 @@ runners off one folder.
 import fcntl
 import os
 import signal
+import subprocess
 import sys
 import traceback
 
@@ -21,7 +22,7 @@ from .events import EventLog, read_events
 from .methods import METHODS
 from .models import bn_layers, build, count_params, default_cfg
 from .phases import STATE_EB
-from .train import TrainLoop, epoch_seed, make_optimizer, seed_everything
+from .train import MidEpochStop, TrainLoop, epoch_seed, make_optimizer, seed_everything
 
 EXIT_BAD_SPEC = 2
 
@@ -82,7 +83,8 @@ class Run:
                          **metrics)
 
     # --- checkpoints -------------------------------------------------------------------------------
-    def checkpoint(self, phase_epoch=None):
+    def checkpoint(self, phase_epoch=None, mid_epoch=None):
+        """Save the run; `mid_epoch`: where a stopped epoch stood (a train.MidEpochStop position)."""
         if phase_epoch is not None:
             self.phase_epoch = phase_epoch
         path = paths.checkpoint(self.run_dir)
@@ -91,7 +93,7 @@ class Run:
             "phase_index": self.phase_index, "phase_epoch": self.phase_epoch,
             "model": self.model_desc(), "model_state": self.model.state_dict(),
             "optimizer_state": self.optimizer.state_dict(), "state": self.state,
-            "best_top1": self.best_top1, "phase_info": self.phase_info,
+            "best_top1": self.best_top1, "phase_info": self.phase_info, "mid_epoch": mid_epoch,
         }, path)
         self.events.emit(ev.CHECKPOINT, phase_index=self.phase_index, phase_epoch=self.phase_epoch)
 
@@ -107,6 +109,7 @@ class Run:
         self.phase_epoch = ckpt["phase_epoch"]
         self.best_top1 = ckpt["best_top1"]
         self.phase_info = ckpt["phase_info"]
+        self.loop.resume_at = ckpt.get("mid_epoch")
 
     def ticket_path(self, ratio):
         return paths.ticket(self.run_dir, ratio)
@@ -171,6 +174,29 @@ def _on_signal(signum, frame):
     raise Stopped("stopped by signal %d" % signum)
 
 
+# --- a batch job's time limit (Slurm `--signal=B:USR1@GRACE`) ---------------------------------------------
+def _stop_soon(signum, frame):
+    """SIGUSR1: the job's time is nearly up; stop after the current training step (MidEpochStop)."""
+    TrainLoop.stop_requested = True
+
+
+def _requeue_self():
+    """Queue this Slurm batch job again, so its next attempt resumes from the mid-epoch checkpoint, unless
+    it was requeued EBT_MAX_REQUEUES times already (Slurm counts them in SLURM_RESTART_COUNT)."""
+    job = os.environ.get("SLURM_JOB_ID")
+    if not job:
+        return
+    done = int(os.environ.get("SLURM_RESTART_COUNT") or 0)
+    cap = int(os.environ.get("EBT_MAX_REQUEUES") or 20)
+    if done >= cap:
+        sys.stderr.write("job %s not requeued: requeued %d times already (EBT_MAX_REQUEUES=%d); `ebt resume` "
+                         "continues the run\n" % (job, done, cap))
+        return
+    if subprocess.call(["scontrol", "requeue", job]) != 0:
+        sys.stderr.write("scontrol requeue %s failed; `ebt resume` continues the run\n" % job)
+# ------------------------------------------------------------------------------------------------------------
+
+
 class _Session:
     """One runner session over a run folder: its event log, its sampler, its outcome."""
 
@@ -181,6 +207,7 @@ class _Session:
         self.meter, self.sampler = None, None
         self.run = None
         self.status, self.error, self.final = ev.FAILED, None, None
+        self.requeue = False  # stopped for a time limit: queue the batch job again once the log is closed
 
     def start(self):
         """Open the meter, build the run, log `run_start` (and `resume` from a checkpoint); the phases."""
@@ -245,10 +272,16 @@ def execute(spec, run_dir):
         return 0
     events = EventLog(events_path)
     signal.signal(signal.SIGTERM, _on_signal)
+    TrainLoop.stop_requested = False
+    signal.signal(signal.SIGUSR1, _stop_soon)
     session = _Session(spec, run_dir, events)
     try:
         session.run_phases(session.start())
         return 0
+    except MidEpochStop as err:  # SIGUSR1: a time limit is near; save where the epoch stood
+        session.run.checkpoint(mid_epoch=err.position)
+        session.status, session.error, session.requeue = ev.STOPPED, "time limit near (SIGUSR1): %s" % err, True
+        return 1
     except Stopped as err:
         session.status, session.error = ev.STOPPED, str(err)
         return 1
@@ -259,6 +292,8 @@ def execute(spec, run_dir):
     finally:
         session.end()
         events.close()
+        if session.requeue:
+            _requeue_self()
 
 
 def main(argv=None):

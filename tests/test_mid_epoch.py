@@ -13,7 +13,7 @@ import pytest
 import torch
 
 from experiments import checkpoint, paths, runner
-from experiments.events import EPOCH, RUN_END, STOPPED, read_events
+from experiments.events import EPOCH, RUN_END, STOPPED
 from experiments.train import MidEpochStop, TrainLoop
 from tests.method_runs import run_method, small_spec
 

@@ -292,3 +292,29 @@ def test_checks_run_on_a_compute_node(cluster, tmp_path, capsys, caplog):
     misspelt = url.replace("partition=" + PARTITION, "partition=nosuch")
     assert ebt(["doctor", "--target", misspelt]) != 0
     assert "no partition 'nosuch'" in capsys.readouterr().out
+
+
+def test_time_limit_signal_makes_the_job_requeue_itself(cluster, tmp_path):
+    """What `--signal=B:USR1@GRACE` delivers near the time limit (to the batch shell, which is the runner:
+    `scancel --batch --signal=USR1`): the runner stops at a mid-epoch checkpoint and requeues its own job;
+    the next attempt continues that epoch and finishes the run, every epoch logged once."""
+    slurm, url, root = cluster
+    results = tmp_path / "results"
+    cfg = config(tmp_path, epochs=4, train_subset=1024)
+    thread, box = start_in_thread("run", str(cfg), "--target", url, "--results", str(results))
+    run_id = the_run(results)
+    wait_until("an epoch", lambda: any(e["event"] == EPOCH for e in events_of(root, run_id)), 300, every_s=0.05)
+    job_id = run_info(results, run_id)["pid"]
+    slurm.command("scancel", "--batch", "--signal=USR1", str(job_id))
+    thread.join(600)
+    run_dir = root / "runs" / run_id
+    assert not thread.is_alive() and box["rc"] == 0, "%s\n%s\n%s\n%s" % (
+        [(e["event"], e.get("status"), e.get("error")) for e in events_of(root, run_id)],
+        Path(paths.runner_log(run_dir)).read_text()[-3000:], slurm.job(job_id), slurm.logs()[-3000:])
+    log = events_of(root, run_id)
+    ends = [e for e in log if e["event"] == RUN_END]
+    assert [e["status"] for e in ends] == [STOPPED, OK] and "time limit near" in ends[0]["error"]
+    assert [e["epoch"] for e in log if e["event"] == EPOCH] == [1, 2, 3, 4]
+    assert slurm.job(job_id)["Restarts"] == "1"
+    record = json.loads((results / "runs" / run_id / paths.RECORD).read_text())
+    assert record["status"] == "ok" and sum(p["epochs"] for p in record["phases"]) == 4

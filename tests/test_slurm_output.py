@@ -194,6 +194,9 @@ def test_sbatch_line_is_idempotent_and_takes_dependencies():
     assert "--job-name=ebt-run-1" in argv and "--dependency=singleton" in argv
     after = target.sbatch_argv("/c", "/r/spec.json", "/r", "run-1", after=[41, 42])
     assert "--dependency=afterok:41:42,singleton" in after
+    assert {"--signal=B:USR1@300", "--export=ALL,EBT_MAX_REQUEUES=20"} <= set(argv)
+    short = SlurmTarget("slurm://login?partition=tx2&grace=60&requeues=3").sbatch_argv("/c", "/s", "/r", "x")
+    assert {"--signal=B:USR1@60", "--export=ALL,EBT_MAX_REQUEUES=3"} <= set(short)
 
 
 def test_poll_option_round_trips():
@@ -203,3 +206,7 @@ def test_poll_option_round_trips():
     for bad in ("slurm://login?partition=tx2&poll=0", "slurm://login?partition=tx2&poll=soon"):
         with pytest.raises(Exception, match="poll"):
             SlurmAddress.parse(bad)
+    with pytest.raises(Exception, match="grace"):
+        SlurmAddress.parse("slurm://login?partition=tx2&grace=-5")
+    custom = SlurmAddress.parse("slurm://login?partition=tx2&grace=60&requeues=3")
+    assert SlurmAddress.parse(str(custom)) == custom and "grace=60" in str(custom)

@@ -19,7 +19,11 @@ meter on that node, and asks for:
 - ``--job-name=ebt-RUN_ID --dependency=singleton``: at most one job of a run runs at a time, and a run
   is looked up by that name before it is submitted (again): a job queued by an sbatch that reported an
   error, or by an earlier `ebt run`, is followed instead of submitted twice;
-- ``--output RUN_DIR/runner.log --open-mode=append``: every attempt's output, one after the other.
+- ``--output RUN_DIR/runner.log --open-mode=append``: every attempt's output, one after the other;
+- ``--signal=B:USR1@GRACE`` (`grace`, default 300 s): near the job's time limit (``--time``, or the
+  partition's DefaultTime/MaxTime) the runner stops after its current step at a mid-epoch checkpoint and
+  requeues its own job (``scontrol requeue``), at most `requeues` times (default 20); the next attempt
+  continues that epoch where it stopped.
 
 The job id stands where other targets keep the runner's pid (`Launched.pid`). Slurm's view of a job comes
 from one ``squeue`` over all of the user's jobs (slurmctld remembers finished jobs for `MinJobAge`), and
@@ -50,8 +54,10 @@ from .ssh import DEFAULT_ROOT, SSHTarget, TargetUnreachable
 
 log = logging.getLogger(__name__)
 
-OPTIONS = ("partition", "python", "root", "sbatch", "exclusive", "poll")
+OPTIONS = ("partition", "python", "root", "sbatch", "exclusive", "poll", "grace", "requeues")
 DEFAULT_POLL_S = 30.0
+DEFAULT_GRACE_S = 300  # SIGUSR1 this long before the time limit: the runner checkpoints mid-epoch, requeues
+DEFAULT_REQUEUES = 20  # how often a job may requeue itself at its time limit
 # waits between the tries of a failed Slurm query (controller busy, failover), then SlurmUnreachable
 QUERY_BACKOFF_S = (2.0, 5.0, 10.0)
 # waits between the tries of an sbatch refused for a passing reason ("Socket timed out", ...)
@@ -79,11 +85,13 @@ class SlurmAddress:
     sbatch: tuple = ()
     exclusive: bool = True
     poll: float = DEFAULT_POLL_S
+    grace: int = DEFAULT_GRACE_S
+    requeues: int = DEFAULT_REQUEUES
 
     @classmethod
     def parse(cls, url: str) -> SlurmAddress:
         usage = ("expected slurm://LOGIN?partition=P[&python=PATH][&root=DIR][&sbatch=ARGS][&exclusive=0]"
-                 "[&poll=SECONDS]")
+                 "[&poll=SECONDS][&grace=SECONDS][&requeues=N]")
         parts = urlsplit(url)
         if parts.scheme != "slurm" or not parts.netloc:
             raise TargetError(f"target {url!r}: {usage}")
@@ -99,9 +107,14 @@ class SlurmAddress:
             raise TargetError(f"target {url!r}: sbatch or poll does not parse ({err})") from None
         if not poll > 0:
             raise TargetError(f"target {url!r}: poll must be a number of seconds above 0")
+        counts = {k: options.get(k, str(d)) for k, d in (("grace", DEFAULT_GRACE_S), ("requeues", DEFAULT_REQUEUES))}
+        bad = [k for k, v in counts.items() if not v.isdigit()]
+        if bad:
+            raise TargetError(f"target {url!r}: {', '.join(bad)} must be a whole number (seconds, count)")
         return cls(login=parts.netloc, partition=options["partition"], python=options.get("python", "python3"),
                    root=options.get("root", DEFAULT_ROOT), sbatch=extra,
-                   exclusive=options.get("exclusive", "1") == "1", poll=poll)
+                   exclusive=options.get("exclusive", "1") == "1", poll=poll, grace=int(counts["grace"]),
+                   requeues=int(counts["requeues"]))
 
     @staticmethod
     def _options(url: str, query: str) -> dict[str, str]:
@@ -127,8 +140,10 @@ class SlurmAddress:
                     if v != default]
         if not self.exclusive:
             options.append(("exclusive", "0"))
-        if self.poll != DEFAULT_POLL_S:
-            options.append(("poll", "%g" % self.poll))
+        options += [(k, "%g" % v) for k, v, default in (("poll", self.poll, DEFAULT_POLL_S),
+                                                          ("grace", self.grace, DEFAULT_GRACE_S),
+                                                          ("requeues", self.requeues, DEFAULT_REQUEUES))
+                    if v != default]
         return f"slurm://{self.login}?{urlencode(options)}"
 
 
@@ -181,7 +196,8 @@ class SlurmTarget(SSHTarget):
         dependency = ",".join((["afterok:" + ":".join(str(int(j)) for j in after)] if after else []) + ["singleton"])
         argv = ["sbatch", "--parsable", "--job-name=" + job_name(run_id), "--dependency=" + dependency,
                 "--partition=" + self.slurm.partition, "--requeue", "--output=" + paths.runner_log(run_dir),
-                "--open-mode=append", "--chdir=" + code_dir]
+                "--open-mode=append", "--chdir=" + code_dir, "--signal=B:USR1@%d" % self.slurm.grace,
+                "--export=ALL,EBT_MAX_REQUEUES=%d" % self.slurm.requeues]
         if self.slurm.exclusive:
             argv.append("--exclusive")
         return argv + list(self.slurm.sbatch) + ["--wrap", "exec " + runner]

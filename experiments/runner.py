@@ -4,7 +4,9 @@ It runs a method's phases, appends events to `RUN_DIR/events.jsonl`, saves a res
 (`checkpoints/last.pt`) after every epoch and every phase, and samples power into `RUN_DIR/power.csv` when
 the meter sits on the device. Running the same command again on the same folder resumes from the last
 checkpoint and logs `resume`; a finished run (`run_end` with status ok) is left alone. A lock file keeps two
-runners off one folder.
+runners off one folder (across machines only on a shared mount with locking: NFSv4, or NFSv3 with lockd).
+SIGTERM stops at the last checkpoint; SIGUSR1 (a Slurm job's time nearly up) stops after the current step
+at a mid-epoch checkpoint and requeues the job (`_requeue_self`).
 """
 import fcntl
 import os
@@ -95,7 +97,8 @@ class Run:
             "optimizer_state": self.optimizer.state_dict(), "state": self.state,
             "best_top1": self.best_top1, "phase_info": self.phase_info, "mid_epoch": mid_epoch,
         }, path)
-        self.events.emit(ev.CHECKPOINT, phase_index=self.phase_index, phase_epoch=self.phase_epoch)
+        # durable: on a shared filesystem the login node must see the epoch and its checkpoint once the job ends
+        self.events.emit(ev.CHECKPOINT, phase_index=self.phase_index, phase_epoch=self.phase_epoch, durable=True)
 
     def restore(self, ckpt):
         desc = ckpt["model"]

@@ -403,7 +403,8 @@ class SlurmTarget(SSHTarget):
             return checks + [Check("partition", False, str(err), "name a partition that `sinfo -s` lists")]
         checks.append(Check("partition", part.usable_nodes > 0,
                             f"{part.name}: {part.usable_nodes} of {part.total_nodes} nodes usable, "
-                            f"MaxTime {part.max_time}", "resume the nodes (`scontrol update NodeName=.. State=RESUME`)"))
+                            f"MaxTime {part.max_time}",
+                            "resume the nodes (`scontrol update NodeName=.. State=RESUME`)"))
         return checks + [self._root_check()]
 
     def _root_check(self):

@@ -12,6 +12,7 @@ enough for a whole EB Train run on a laptop's CPU. The split is fixed: the last 
 """
 import os
 import pickle
+import signal
 
 import numpy as np
 import torch
@@ -150,6 +151,9 @@ def dataset(spec, train):
 def _seed_worker(worker_id):
     seed = torch.initial_seed() % 2 ** 32
     np.random.seed(seed)
+    # Slurm (scancel, preemption, a time limit) sends SIGTERM to every process of the job: a worker that
+    # died of it would fail the run before the runner stops it at a checkpoint; the runner ends workers.
+    signal.signal(signal.SIGTERM, signal.SIG_IGN)
 
 
 def _workers(spec):

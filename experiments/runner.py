@@ -4,12 +4,15 @@ It runs a method's phases, appends events to `RUN_DIR/events.jsonl`, saves a res
 (`checkpoints/last.pt`) after every epoch and every phase, and samples power into `RUN_DIR/power.csv` when
 the meter sits on the device. Running the same command again on the same folder resumes from the last
 checkpoint and logs `resume`; a finished run (`run_end` with status ok) is left alone. A lock file keeps two
-runners off one folder.
+runners off one folder (across machines only on a shared mount with locking: NFSv4, or NFSv3 with lockd).
+SIGTERM stops at the last checkpoint; SIGUSR1 (a Slurm job's time nearly up) stops after the current step
+at a mid-epoch checkpoint and requeues the job (`_requeue_self`).
 """
 import fcntl
 import json
 import os
 import signal
+import subprocess
 import sys
 import traceback
 
@@ -22,7 +25,7 @@ from .events import EventLog, read_events
 from .methods import METHODS
 from .models import bn_layers, build, count_params, default_cfg
 from .phases import STATE_EB
-from .train import TrainLoop, epoch_seed, make_optimizer, seed_everything
+from .train import MidEpochStop, TrainLoop, epoch_seed, make_optimizer, seed_everything
 
 EXIT_BAD_SPEC = 2
 
@@ -91,22 +94,24 @@ class Run:
         return False
 
     # --- checkpoints -------------------------------------------------------------------------------
-    def checkpoint_dict(self, state=None):
-        """What a checkpoint holds: the run as it is now (with `state` instead of `run.state` if given)."""
+    def checkpoint_dict(self, state=None, mid_epoch=None):
+        """What a checkpoint holds: the run as it is now (with `state` instead of `run.state` if given);
+        `mid_epoch`: where a stopped epoch stood (a train.MidEpochStop position)."""
         return {
             "phase_index": self.phase_index, "phase_epoch": self.phase_epoch,
             "model": self.model_desc(), "model_state": self.model.state_dict(),
             "optimizer_state": self.optimizer.state_dict(), "state": self.state if state is None else state,
-            "best_top1": self.best_top1, "phase_info": self.phase_info,
+            "best_top1": self.best_top1, "phase_info": self.phase_info, "mid_epoch": mid_epoch,
         }
 
-    def checkpoint(self, phase_epoch=None):
+    def checkpoint(self, phase_epoch=None, mid_epoch=None):
         if phase_epoch is not None:
             self.phase_epoch = phase_epoch
         path = paths.checkpoint(self.run_dir)
         os.makedirs(os.path.dirname(path), exist_ok=True)
-        checkpoint.save(self.checkpoint_dict(), path)
-        self.events.emit(ev.CHECKPOINT, phase_index=self.phase_index, phase_epoch=self.phase_epoch)
+        checkpoint.save(self.checkpoint_dict(mid_epoch=mid_epoch), path)
+        # durable: on a shared filesystem the login node must see the epoch and its checkpoint once the job ends
+        self.events.emit(ev.CHECKPOINT, phase_index=self.phase_index, phase_epoch=self.phase_epoch, durable=True)
 
     def restore(self, ckpt):
         desc = ckpt["model"]
@@ -120,6 +125,7 @@ class Run:
         self.phase_epoch = ckpt["phase_epoch"]
         self.best_top1 = ckpt["best_top1"]
         self.phase_info = ckpt["phase_info"]
+        self.loop.resume_at = ckpt.get("mid_epoch")
 
     def ticket_path(self, ratio):
         return paths.ticket(self.run_dir, ratio)
@@ -186,6 +192,29 @@ def _on_signal(signum, frame):
     raise Stopped("stopped by signal %d" % signum)
 
 
+# --- a batch job's time limit (Slurm `--signal=B:USR1@GRACE`) ---------------------------------------------
+def _stop_soon(signum, frame):
+    """SIGUSR1: the job's time is nearly up; stop after the current training step (MidEpochStop)."""
+    TrainLoop.stop_requested = True
+
+
+def _requeue_self():
+    """Queue this Slurm batch job again, so its next attempt resumes from the mid-epoch checkpoint, unless
+    it was requeued EBT_MAX_REQUEUES times already (Slurm counts them in SLURM_RESTART_COUNT)."""
+    job = os.environ.get("SLURM_JOB_ID")
+    if not job:
+        return
+    done = int(os.environ.get("SLURM_RESTART_COUNT") or 0)
+    cap = int(os.environ.get("EBT_MAX_REQUEUES") or 20)
+    if done >= cap:
+        sys.stderr.write("job %s not requeued: requeued %d times already (EBT_MAX_REQUEUES=%d); `ebt resume` "
+                         "continues the run\n" % (job, done, cap))
+        return
+    if subprocess.call(["scontrol", "requeue", job]) != 0:
+        sys.stderr.write("scontrol requeue %s failed; `ebt resume` continues the run\n" % job)
+# ------------------------------------------------------------------------------------------------------------
+
+
 class _Session:
     """One runner session over a run folder: its event log, its sampler, its outcome."""
 
@@ -196,6 +225,7 @@ class _Session:
         self.meter, self.sampler = None, None
         self.run = None
         self.status, self.error, self.final = ev.FAILED, None, None
+        self.requeue = False  # stopped for a time limit: queue the batch job again once the log is closed
 
     def new_run(self, loop):
         return Run(self.spec, self.run_dir, self.events, loop)
@@ -283,6 +313,8 @@ def execute(spec, run_dir, session_class=_Session):
         return 0
     events = EventLog(events_path)
     signal.signal(signal.SIGTERM, _on_signal)
+    TrainLoop.stop_requested = False
+    signal.signal(signal.SIGUSR1, _stop_soon)
     session = session_class(spec, run_dir, events)
     board = conditions.Board(spec, run_dir, events)  # power mode and clocks: set here, restored below
     try:
@@ -290,6 +322,10 @@ def execute(spec, run_dir, session_class=_Session):
         board.take()
         session.run_phases(phases)
         return 0
+    except MidEpochStop as err:  # SIGUSR1: a time limit is near; save where the epoch stood
+        session.run.checkpoint(mid_epoch=err.position)
+        session.status, session.error, session.requeue = ev.STOPPED, "time limit near (SIGUSR1): %s" % err, True
+        return 1
     except Stopped as err:
         session.status, session.error = ev.STOPPED, str(err)
         return 1
@@ -301,6 +337,8 @@ def execute(spec, run_dir, session_class=_Session):
         board.release()  # before run_end: a follower that builds the record at run_end sees it
         session.end()
         events.close()
+        if session.requeue:
+            _requeue_self()
 
 
 def main(argv=None):

@@ -9,6 +9,12 @@ mis-weights the last batch). Everything method-specific comes in as callbacks wi
 
 Each epoch is seeded from (seed, phase, epoch) so that a run resumed from a checkpoint sees the same
 batches and augmentation as one that never stopped.
+
+A stop asked for mid-epoch (`TrainLoop.stop_requested`, set by the runner's SIGUSR1 handler when a batch
+job's time is nearly up) ends the epoch after the current step with MidEpochStop, whose `position` (the
+epoch's seed, which fixes its shuffle order and augmentation draws, the batches done and the partial sums)
+goes into the checkpoint; given back as `TrainLoop.resume_at`, the same epoch skips those batches (still
+drawn, so the order and the random state match) and trains the rest: every sample once.
 """
 import random
 import time
@@ -69,8 +75,19 @@ def _correct_topk(output, target, ks):
     return [hits[:, :k].any(dim=1).sum().item() for k in ks]
 
 
+class MidEpochStop(Exception):
+    """A stop was asked for between two steps; `position` is where the epoch stood (see the module)."""
+
+    def __init__(self, position):
+        Exception.__init__(self, "stopped at batch %d of the epoch" % position["batch"])
+        self.position = position
+
+
 class TrainLoop:
     """Holds the data and device of a run; trains and evaluates any model on them."""
+
+    stop_requested = False  # set from a signal handler: stop after the current step
+    resume_at = None  # a MidEpochStop position to continue from
 
     def __init__(self, spec, device=None):
         self.spec = spec
@@ -87,9 +104,13 @@ class TrainLoop:
         for group in optimizer.param_groups:
             group["lr"] = lr
         model.train()
-        loss_sum, correct, seen = 0.0, 0, 0
-        start = time.time()
-        for x, y in data.train_loader(self.spec, self.train_set, seed, self.pin, batch_size):
+        done = self.resume_at if self.resume_at is not None and self.resume_at["seed"] == seed else None
+        self.resume_at = None
+        loss_sum, correct, seen = (done["loss_sum"], done["correct"], done["seen"]) if done else (0.0, 0, 0)
+        start = time.time() - (done["train_seconds"] if done else 0.0)
+        for batch, (x, y) in enumerate(data.train_loader(self.spec, self.train_set, seed, self.pin, batch_size)):
+            if done is not None and batch < done["batch"]:
+                continue  # trained before the stop
             x = x.to(self.device, non_blocking=True)
             y = y.to(self.device, non_blocking=True)
             out = model(x)
@@ -107,6 +128,9 @@ class TrainLoop:
             loss_sum += loss.item() * n
             correct += out.argmax(1).eq(y).sum().item()
             seen += n
+            if self.stop_requested:
+                raise MidEpochStop({"seed": seed, "batch": batch + 1, "loss_sum": loss_sum, "correct": correct,
+                                    "seen": seen, "train_seconds": time.time() - start})
         return {"loss": loss_sum / max(1, seen), "train_top1": 100.0 * correct / max(1, seen),
                 "lr": lr, "train_seconds": time.time() - start}
 

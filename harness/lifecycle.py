@@ -151,6 +151,7 @@ def follow(info: RunInfo, target: Target, results: Path, progress: Optional["Pro
     target the run is left detached (it goes on; `ebt attach` follows it again)."""
     follower, backoff = _Follower(info, target, progress), _Backoff()
     seen: list[dict] = []
+    settle: dict[str, float] = {}
     while True:
         try:
             rows, alive, samples = follower.poll()
@@ -169,10 +170,27 @@ def follow(info: RunInfo, target: Target, results: Path, progress: Optional["Pro
         info.state = ev.outcome(seen, alive)
         if info.state in ev.RESUMABLE and alive and target.job(info.pid) is not None:
             info.state = ev.RUNNING  # the scheduler requeued the job (preempted): its runner resumes the run
+        if _unsettled(info, target, settle):
+            continue
         info.save(results)
         if info.state != ev.RUNNING:
             return info.state
         time.sleep(POLL_S)
+
+
+def _unsettled(info: RunInfo, target: Target, settle: dict[str, float]) -> bool:
+    """Whether to look again before concluding: a runner gone without a run_end is LOST only once the
+    target's `settle_s` has passed (a shared filesystem may show the log's end later than the scheduler
+    says the job ended); a queued job that will not start by itself (held) ends the following, DETACHED."""
+    if info.state == ev.LOST and time.monotonic() < settle.setdefault("until", time.monotonic() + target.settle_s):
+        time.sleep(POLL_S)
+        return True
+    job = target.job(info.pid) if info.state == ev.RUNNING and target.schedules_jobs else None
+    if job is not None and job.held:
+        log.error("%s: job %d will not start by itself (%s): `scontrol release %d` then `ebt attach %s`, or "
+                  "`ebt cancel %s`", info.run_id, job.job_id, job.held, job.job_id, info.run_id, info.run_id)
+        info.state = ev.DETACHED
+    return False
 
 
 def launch(spec: dict, target: Target, results: Path, code_root: Path) -> RunInfo:

@@ -9,7 +9,11 @@ Configuration choices: `proctrack/linuxproc` and `task/none` (no cgroups: contai
 `select/cons_tres`, no accounting daemon: a finished job stays visible to `scontrol show job` for
 `MinJobAge` seconds, which is all a test needs (the target falls back to `sacct` after that). The client
 commands find the cluster through `SLURM_CONF`, which the login host (the test sshd) sets for every SSH
-session with `SetEnv`.
+session with `SetEnv`, with a PATH whose first folder holds fault stand-ins for `squeue` (fails with
+"Socket timed out" for a while) and `sbatch` (refuses past a submit limit with MaxSubmitJobs' message);
+both run the real command unless a test switches them on. A second partition, NO_TORCH, on the same node
+gives its jobs an environment (TaskProlog) where torch does not import: a compute node whose Python is not
+the login node's.
 
 Facts used: slurm.conf(5) keywords, `slurmctld -D -i -f`, `slurmd -D -N -f`, `munged -F --key-file
 --socket --pid-file --log-file --seed-file`, `AuthInfo=socket=` to point Slurm at that munge socket.
@@ -30,6 +34,7 @@ from tests.sshd import SSHServer, start_sshd
 
 NODE = "ebtnode"
 PARTITION = "ebt"
+NO_TORCH = "notorch"
 DAEMONS = ("munged", "slurmctld", "slurmd")
 
 
@@ -91,6 +96,16 @@ class SlurmCluster:
                                    % (job_id, job.get("JobState"), timeout_s, states, self.logs()))
             time.sleep(0.3)
 
+    def fail_squeue_for(self, seconds: float) -> None:
+        """squeue on the login node fails ("Socket timed out") for the next `seconds`."""
+        (self.root / "squeue-fails-until").write_text("%d" % (time.time() + seconds))
+
+    def submit_limit(self, jobs: int = 0) -> None:
+        """sbatch on the login node refuses a job while the user has `jobs` queued or running
+        (MaxSubmitJobs' message); 0: no limit."""
+        path = self.root / "submit-limit"
+        path.write_text(str(jobs)) if jobs else path.unlink(missing_ok=True)
+
     def logs(self) -> str:
         return "\n".join("--- %s\n%s" % (p.name, p.read_text()[-3000:])
                          for p in sorted(self.root.glob("*.log")))
@@ -142,8 +157,25 @@ def _slurm_conf(root: Path, ctld_port: int, node_port: int) -> str:
         "NodeName=%s NodeHostname=%s NodeAddr=127.0.0.1 CPUs=%d State=UNKNOWN"
         % (NODE, socket.gethostname(), cpus),
         "PartitionName=%s Nodes=%s Default=YES MaxTime=INFINITE State=UP" % (PARTITION, NODE),
+        # the same node seen through a partition whose jobs find no torch (TaskProlog): a compute node
+        # whose Python is not the login node's
+        "PartitionName=%s Nodes=%s MaxTime=INFINITE State=UP" % (NO_TORCH, NODE),
+        "TaskProlog=%s" % _task_prolog(root),
         "",
     ])
+
+
+def _task_prolog(root: Path) -> Path:
+    """slurm.conf(5) TaskProlog: its `export NAME=VALUE` lines set the task's environment. In partition
+    NO_TORCH, `import torch` fails on the node."""
+    shadow = root / "no-torch" / "torch"
+    shadow.mkdir(parents=True, exist_ok=True)
+    (shadow / "__init__.py").write_text("raise ImportError('No module named torch (not on this node)')\n")
+    prolog = root / "task_prolog"
+    prolog.write_text('#!/bin/sh\n[ "$SLURM_JOB_PARTITION" = %s ] && echo "export PYTHONPATH=%s"\nexit 0\n'
+                      % (NO_TORCH, shadow.parent))
+    prolog.chmod(0o755)
+    return prolog
 
 
 def _start(cluster: SlurmCluster, name: str, argv: List[str]) -> None:
@@ -216,12 +248,46 @@ def _sshd_ready(port: int) -> bool:
         return False
 
 
+# Stand-ins first on the login node's PATH: each runs the real command unless a control file in the
+# cluster's folder says otherwise (`fail_squeue_for`, `submit_limit`), with Slurm's own messages.
+_SQUEUE = """#!/bin/sh
+until=$(cat %(ctl)s/squeue-fails-until 2>/dev/null || echo 0)
+if [ "$(date +%%s)" -lt "$until" ]; then
+  echo "squeue: error: slurm_load_jobs error: Socket timed out on send/recv operation" >&2
+  exit 1
+fi
+exec %(real)s/squeue "$@"
+"""
+_SBATCH = """#!/bin/sh
+limit=$(cat %(ctl)s/submit-limit 2>/dev/null)
+if [ -n "$limit" ] && [ "$(%(real)s/squeue -h -u "$(id -un)" -o %%i | wc -l)" -ge "$limit" ]; then
+  echo "sbatch: error: QOSMaxSubmitJobPerUserLimit" >&2
+  echo "sbatch: error: Batch job submission failed: Job violates accounting/QOS policy (job submit limit, \
+user's size and/or time limits)" >&2
+  exit 1
+fi
+exec %(real)s/sbatch "$@"
+"""
+
+
+def _standins(cluster: SlurmCluster) -> Path:
+    bin_dir = cluster.root / "standin-bin"
+    bin_dir.mkdir(exist_ok=True)
+    real = str(Path(shutil.which("squeue") or "/usr/bin/squeue").parent)
+    for name, text in (("squeue", _SQUEUE), ("sbatch", _SBATCH)):
+        (bin_dir / name).write_text(text % {"ctl": cluster.root, "real": real})
+        (bin_dir / name).chmod(0o755)
+    return bin_dir
+
+
 def start_login_host(root: Path, cluster: SlurmCluster) -> SSHServer:
     """The cluster's login node: the SSH tests' real sshd, whose sessions get `SLURM_CONF` (sshd_config
-    `SetEnv`, read again on SIGHUP), as /etc/slurm/slurm.conf gives it on a real login node."""
+    `SetEnv`, read again on SIGHUP), as /etc/slurm/slurm.conf gives it on a real login node, and a PATH
+    with the fault stand-ins first."""
     server = start_sshd(root)
     config = root / "sshd_config"
-    config.write_text(config.read_text() + "SetEnv SLURM_CONF=%s\n" % cluster.conf)
+    path = "%s:/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin" % _standins(cluster)
+    config.write_text(config.read_text() + "SetEnv SLURM_CONF=%s PATH=%s\n" % (cluster.conf, path))
     server.proc.send_signal(signal.SIGHUP)  # sshd re-executes itself with the new config, same pid
     time.sleep(0.5)
     wait_until("sshd back after SIGHUP", lambda: _sshd_ready(server.port), 10)

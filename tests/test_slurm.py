@@ -8,6 +8,7 @@ compute node writes and the login node reads.
 from __future__ import annotations
 
 import json
+import logging
 import os
 import signal
 import sys
@@ -24,7 +25,7 @@ from experiments import events as ev
 from experiments.events import CHECKPOINT, EPOCH, OK, RESUME, RUN_END, STOPPED, read_events
 from harness.cli import main as ebt
 from harness.targets.slurm import SlurmAddress, SlurmTarget
-from tests.slurm import PARTITION, missing_reason, slurm_available, start_login_host, start_slurm, \
+from tests.slurm import NO_TORCH, PARTITION, missing_reason, slurm_available, start_login_host, start_slurm, \
     wait_until
 from tests.sshd import SSHServer, sshd_available
 
@@ -60,9 +61,12 @@ def cluster(slurm_login: tuple, tmp_path: Path, monkeypatch: pytest.MonkeyPatch)
     monkeypatch.setenv("EBT_SSH_CONFIG", str(server.ssh_config))
     server.known_hosts.write_text(server.known_hosts_line())
     root = tmp_path / "shared-ebt"
-    options = {"partition": PARTITION, "root": str(root), "python": sys.executable}
+    options = {"partition": PARTITION, "root": str(root), "python": sys.executable, "poll": "1"}
     yield cluster, "slurm://%s?%s" % (server.url[len("ssh://"):], urlencode(options)), root
-    cluster.command("scancel", "--partition", PARTITION, check=False)
+    cluster.fail_squeue_for(0)
+    cluster.submit_limit(0)
+    for partition in (PARTITION, NO_TORCH):
+        cluster.command("scancel", "--partition", partition, check=False)
 
 
 def config(tmp_path: Path, **changes) -> Path:
@@ -228,3 +232,89 @@ def test_plan_calibrates_on_a_compute_node(cluster, tmp_path, capsys):
     assert "wall time on 1 node:" in out and "dense" in out, out
     (cached,) = (results / "calibrations").iterdir()
     assert json.loads(cached.read_text())["target"] == str(SlurmAddress.parse(url))
+
+
+def job_names(slurm) -> list:
+    """The name of every run's job slurmctld knows (finished ones too, for MinJobAge)."""
+    return [n for n in slurm.command("squeue", "-h", "--states=all", "-o", "%j").split() if n.startswith("ebt-")]
+
+
+def test_sweep_over_the_submit_limit_then_squeue_failing(cluster, tmp_path, capsys, caplog):
+    """A 3-run sweep under a submit limit of 2 (sbatch refuses past it, with MaxSubmitJobs' message):
+    the third run is submitted once a job ends, every run ends ok, one job per run. Then `squeue` fails
+    for 30 s while a run goes on: it stays followed (never lost, nothing resubmitted), `ebt status`
+    shows it unreachable meanwhile, and it ends ok."""
+    slurm, url, root = cluster
+    results = tmp_path / "results"
+    cfg = config(tmp_path, epochs=2)
+    cfg.write_text(cfg.read_text() + "sweep:\n  seed: [0, 1, 2]\n")
+    slurm.submit_limit(2)
+    caplog.set_level(logging.INFO, logger="harness.targets.slurm")
+    assert ebt(["run", str(cfg), "--target", url, "--results", str(results)]) == 0
+    slurm.submit_limit(0)
+    assert "over your submit limit" in caplog.text
+    records = [json.loads(p.read_text()) for p in sorted(results.glob("runs/*/" + paths.RECORD))]
+    assert len(records) == 3 and all(r["status"] == "ok" for r in records)
+    names = job_names(slurm)
+    assert sorted(names) == sorted("ebt-" + r["run_id"] for r in records), names
+
+    one = config(tmp_path, epochs=4, seed=7)
+    thread, box = start_in_thread("run", str(one), "--target", url, "--results", str(results))
+    run_id = wait_until("the 4th run", lambda: [p.parent.name for p in results.glob("runs/*/" + paths.RUN_INFO)
+                                                if p.parent.name not in {r["run_id"] for r in records}], 120)[0]
+    wait_until("an epoch", lambda: any(e["event"] == EPOCH for e in events_of(root, run_id)), 300, every_s=0.05)
+    slurm.fail_squeue_for(30)
+    table = status_table(capsys, results)
+    assert ev.UNREACHABLE in table and ev.LOST not in table, table
+    thread.join(300)
+    assert not thread.is_alive() and box["rc"] == 0
+    info = run_info(results, run_id)
+    assert info["launches"] == 1 and job_names(slurm).count("ebt-" + run_id) == 1
+    assert json.loads((results / "runs" / run_id / paths.RECORD).read_text())["status"] == "ok"
+
+
+def test_checks_run_on_a_compute_node(cluster, tmp_path, capsys, caplog):
+    """`ebt doctor` names Slurm's version, the partition's usable nodes and the run root seen from a
+    node; `ebt run`'s preflight probes a compute node: on a partition whose node has no torch (while the
+    login node has it) it fails before any run folder exists."""
+    _, url, root = cluster
+    capsys.readouterr()
+    assert ebt(["doctor", "--target", url]) == 0
+    out = capsys.readouterr().out
+    assert "ok    slurm: 22.05" in out and "(at least 17.11)" in out, out
+    assert "ok    partition: %s: 1 of 1 nodes usable" % PARTITION in out, out
+    assert "ok    run root on a node: %s" % root in out, out
+    results = tmp_path / "results"
+    bare = url.replace("partition=" + PARTITION, "partition=" + NO_TORCH)
+    assert ebt(["run", str(config(tmp_path)), "--target", bare, "--results", str(results)]) != 0
+    assert "cannot import torch" in caplog.text and "not on this node" in caplog.text, caplog.text
+    assert not list(results.glob("runs/*"))
+    misspelt = url.replace("partition=" + PARTITION, "partition=nosuch")
+    assert ebt(["doctor", "--target", misspelt]) != 0
+    assert "no partition 'nosuch'" in capsys.readouterr().out
+
+
+def test_time_limit_signal_makes_the_job_requeue_itself(cluster, tmp_path):
+    """What `--signal=B:USR1@GRACE` delivers near the time limit (to the batch shell, which is the runner:
+    `scancel --batch --signal=USR1`): the runner stops at a mid-epoch checkpoint and requeues its own job;
+    the next attempt continues that epoch and finishes the run, every epoch logged once."""
+    slurm, url, root = cluster
+    results = tmp_path / "results"
+    cfg = config(tmp_path, epochs=4, train_subset=1024)
+    thread, box = start_in_thread("run", str(cfg), "--target", url, "--results", str(results))
+    run_id = the_run(results)
+    wait_until("an epoch", lambda: any(e["event"] == EPOCH for e in events_of(root, run_id)), 300, every_s=0.05)
+    job_id = run_info(results, run_id)["pid"]
+    slurm.command("scancel", "--batch", "--signal=USR1", str(job_id))
+    thread.join(600)
+    run_dir = root / "runs" / run_id
+    assert not thread.is_alive() and box["rc"] == 0, "%s\n%s\n%s\n%s" % (
+        [(e["event"], e.get("status"), e.get("error")) for e in events_of(root, run_id)],
+        Path(paths.runner_log(run_dir)).read_text()[-3000:], slurm.job(job_id), slurm.logs()[-3000:])
+    log = events_of(root, run_id)
+    ends = [e for e in log if e["event"] == RUN_END]
+    assert [e["status"] for e in ends] == [STOPPED, OK] and "time limit near" in ends[0]["error"]
+    assert [e["epoch"] for e in log if e["event"] == EPOCH] == [1, 2, 3, 4]
+    assert slurm.job(job_id)["Restarts"] == "1"
+    record = json.loads((results / "runs" / run_id / paths.RECORD).read_text())
+    assert record["status"] == "ok" and sum(p["epochs"] for p in record["phases"]) == 4

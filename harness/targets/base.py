@@ -61,7 +61,9 @@ class ClockOffset:
 class Job:
     """A batch scheduler's view of the job that runs a run (Slurm): its own state word, lower case
     (pending, running, completed, failed, cancelled, timeout, node_fail, ...), the node it runs on and
-    how often it was requeued. `alive`: the job may still run the runner (pending, requeued, running)."""
+    how often it was requeued. `alive`: the job may still run the runner (pending, requeued, running).
+    `held`: why a pending job will not start unless someone acts (held by an admin, launch failures),
+    empty otherwise."""
 
     job_id: int
     state: str
@@ -70,6 +72,7 @@ class Job:
     node: Optional[str] = None
     restarts: int = 0
     reason: str = ""
+    held: str = ""
 
     def describe(self) -> str:
         """What `ebt status` shows: e.g. `running on node7`, `pending (Resources), requeued 1x`."""
@@ -80,6 +83,8 @@ class Job:
             text += " (%s)" % self.reason
         if self.restarts:
             text += ", requeued %dx" % self.restarts
+        if self.held:
+            text += ", held: `scontrol release %d` or `ebt cancel`" % self.job_id
         return text
 
     def run_state(self, events: list) -> str:
@@ -99,6 +104,8 @@ class Target(abc.ABC):
     url: str
     # a scheduler target queues each run as a job: a sweep submits every run before following any
     schedules_jobs = False
+    # seconds to keep reading a run's log after its runner is gone, before calling it lost (shared filesystems)
+    settle_s = 0.0
 
     @abc.abstractmethod
     def run_dir(self, run_id: str) -> str:

@@ -1,12 +1,13 @@
 """The Slurm target: every run of a sweep is one Slurm batch job on a cluster of boards or GPU nodes.
 
-URL: ``slurm://LOGIN?partition=P[&python=PATH][&root=DIR][&sbatch=ARGS][&exclusive=0]``. LOGIN is an SSH
-destination exactly as for ``ssh://`` (alias of ~/.ssh/config, ``[user@]host[:port]``, strict host keys):
-this target IS an SSH target to the login node (same connection, host-key policy, code shipping), which
-submits jobs instead of starting the runner itself. `root` (default ``~/ebt``) must be on the cluster's
-shared filesystem: the code, each run folder and its `events.jsonl`, written on a compute node, are read on
-the login node. `python` is the interpreter with torch on the compute nodes, `sbatch` extra `sbatch`
-arguments (e.g. ``--gres=gpu:1 --time=12:00:00``), shell-split.
+URL: ``slurm://LOGIN?partition=P[&python=PATH][&root=DIR][&sbatch=ARGS][&exclusive=0][&poll=S]``. LOGIN is
+an SSH destination exactly as for ``ssh://`` (alias of ~/.ssh/config, ``[user@]host[:port]``, strict host
+keys): this target IS an SSH target to the login node (same connection, host-key policy, code shipping),
+which submits jobs instead of starting the runner itself. `root` (default ``~/ebt``) must be on the
+cluster's shared filesystem: the code, each run folder and its `events.jsonl`, written on a compute node,
+are read on the login node. `python` is the interpreter with torch on the compute nodes, `sbatch` extra
+`sbatch` arguments (e.g. ``--gres=gpu:1 --time=12:00:00``), shell-split, `poll` the seconds between two
+status queries (default 30: one query serves every run of the user, as snakemake and submitit do).
 
 Each job runs ``python3 -m experiments run spec.json --out RUN_DIR`` on its node, with the device-side
 meter on that node, and asks for:
@@ -15,16 +16,25 @@ meter on that node, and asks for:
 - ``--requeue``: a job killed by node failure or preemption is queued again and its runner resumes from
   the last checkpoint (the runner re-runs on the same folder; epochs already in the checkpoint are not
   trained again);
-- ``--output RUN_DIR/runner.log --open-mode=append``: every attempt's output, one after the other.
+- ``--job-name=ebt-RUN_ID --dependency=singleton``: at most one job of a run runs at a time, and a run
+  is looked up by that name before it is submitted (again): a job queued by an sbatch that reported an
+  error, or by an earlier `ebt run`, is followed instead of submitted twice;
+- ``--output RUN_DIR/runner.log --open-mode=append``: every attempt's output, one after the other;
+- ``--signal=B:USR1@GRACE`` (`grace`, default 300 s): near the job's time limit (``--time``, or the
+  partition's DefaultTime/MaxTime) the runner stops after its current step at a mid-epoch checkpoint and
+  requeues its own job (``scontrol requeue``), at most `requeues` times (default 20); the next attempt
+  continues that epoch where it stopped.
 
-The job id stands where other targets keep the runner's pid (`Launched.pid`): `alive(job_id)` asks Slurm
-whether the job may still run the runner (pending, requeued, running), `job(job_id)` gives Slurm's whole
-view. States come from ``squeue --states=all`` (slurmctld remembers finished jobs for `MinJobAge`), and
-from ``sacct`` after that when the cluster keeps accounting; a job neither knows is over.
+The job id stands where other targets keep the runner's pid (`Launched.pid`). Slurm's view of a job comes
+from one ``squeue`` over all of the user's jobs (slurmctld remembers finished jobs for `MinJobAge`), and
+from ``sacct`` after that when the cluster keeps accounting; a job neither knows is over. A Slurm command
+that fails is not an answer: it is retried with backoff, then `SlurmUnreachable` (the run is reported
+`unreachable`, never lost, and nothing is resubmitted). The formats read are those of Slurm 17.11 on
+(`slurm_output`); checks (`ebt doctor`, `ebt run`'s preflight) run on a compute node through ``srun``.
 
-Sources: sbatch(1) (--parsable, --requeue, --exclusive, --open-mode, --chdir, --wrap), squeue(1) (-O
-fields JobID, State, BatchHost, RestartCnt, Requeue, Reason), sacct(1) (-X -n -P -o), scancel(1), and
-the JOB STATE CODES of squeue(1).
+Sources: sbatch(1) (--parsable, --requeue, --exclusive, --open-mode, --chdir, --wrap, --dependency),
+squeue(1) (-o letters, JOB STATE and REASON CODES), sacct(1), scontrol(1), scancel(1), srun(1)
+(--immediate), all 17.11 to 24.05.
 """
 from __future__ import annotations
 
@@ -32,25 +42,38 @@ import logging
 import shlex
 import time
 from dataclasses import dataclass, field
+from typing import Optional, Sequence
 from urllib.parse import parse_qs, urlencode, urlsplit
 
 from experiments import paths
 
 from ..errors import EbtError
+from . import slurm_output as so
 from .base import Job, Launched, TargetError
-from .ssh import DEFAULT_ROOT, SSHTarget
+from .ssh import DEFAULT_ROOT, SSHTarget, TargetUnreachable
 
 log = logging.getLogger(__name__)
 
-OPTIONS = ("partition", "python", "root", "sbatch", "exclusive")
-# Slurm's job states (squeue(1) JOB STATE CODES), lower case: waiting for a node, or holding one.
-PENDING_STATES = {"pending", "requeued", "requeue_hold", "requeue_fed", "resv_del_hold", "special_exit"}
-HOLDING_STATES = {"running", "configuring", "completing", "suspended", "stopped", "stage_out", "signaling",
-                  "resizing"}
-# ended states that Slurm turns into a new attempt when the job may be requeued
-REQUEUED_AFTER = {"node_fail", "preempted"}
-# How long a job state is reused: a follower polls often, and slurmctld serves every user of the cluster.
-JOB_POLL_S = 2.0
+OPTIONS = ("partition", "python", "root", "sbatch", "exclusive", "poll", "grace", "requeues")
+DEFAULT_POLL_S = 30.0
+DEFAULT_GRACE_S = 300  # SIGUSR1 this long before the time limit: the runner checkpoints mid-epoch, requeues
+DEFAULT_REQUEUES = 20  # how often a job may requeue itself at its time limit
+# waits between the tries of a failed Slurm query (controller busy, failover), then SlurmUnreachable
+QUERY_BACKOFF_S = (2.0, 5.0, 10.0)
+# waits between the tries of an sbatch refused for a passing reason ("Socket timed out", ...)
+SUBMIT_BACKOFF_S = (2.0, 5.0, 15.0, 30.0, 60.0)
+SCANCEL_BATCH = 100  # job ids per scancel (Nextflow's killBatchSize)
+NODE_WAIT_S = 120  # how long a check waits for a node of the partition (srun --immediate)
+_ME = '"$(id -un)"'  # the login user, as the shell on the login node knows it
+_NO_ACCOUNTING = ("accounting storage is disabled", "not running a supported accounting_storage plugin")
+
+
+class SlurmUnreachable(TargetUnreachable):
+    """A Slurm command kept failing: the controller did not answer (the jobs may well run on)."""
+
+
+class SubmitFailed(EbtError):
+    """sbatch refused one run's job (that run fails; the sweep goes on)."""
 
 
 @dataclass(frozen=True)
@@ -61,31 +84,48 @@ class SlurmAddress:
     root: str = DEFAULT_ROOT
     sbatch: tuple = ()
     exclusive: bool = True
+    poll: float = DEFAULT_POLL_S
+    grace: int = DEFAULT_GRACE_S
+    requeues: int = DEFAULT_REQUEUES
 
     @classmethod
     def parse(cls, url: str) -> SlurmAddress:
-        usage = "expected slurm://LOGIN?partition=P[&python=PATH][&root=DIR][&sbatch=ARGS][&exclusive=0]"
+        usage = ("expected slurm://LOGIN?partition=P[&python=PATH][&root=DIR][&sbatch=ARGS][&exclusive=0]"
+                 "[&poll=SECONDS][&grace=SECONDS][&requeues=N]")
         parts = urlsplit(url)
         if parts.scheme != "slurm" or not parts.netloc:
             raise TargetError(f"target {url!r}: {usage}")
-        options: dict[str, str] = {}
-        for key, values in parse_qs(parts.query, keep_blank_values=True).items():
-            if key not in OPTIONS:
-                raise TargetError(f"target {url!r}: unknown option {key!r} (allowed: {', '.join(OPTIONS)})")
-            if len(values) != 1 or not values[0]:
-                raise TargetError(f"target {url!r}: option {key!r} needs exactly one non-empty value")
-            options[key] = values[0]
+        options = cls._options(url, parts.query)
         if "partition" not in options:
             raise TargetError(f"target {url!r}: no partition; {usage}")
         if options.get("exclusive", "1") not in ("0", "1"):
             raise TargetError(f"target {url!r}: exclusive must be 0 or 1")
         try:
             extra = tuple(shlex.split(options.get("sbatch", "")))
+            poll = float(options.get("poll", DEFAULT_POLL_S))
         except ValueError as err:
-            raise TargetError(f"target {url!r}: sbatch arguments do not parse ({err})") from None
+            raise TargetError(f"target {url!r}: sbatch or poll does not parse ({err})") from None
+        if not poll > 0:
+            raise TargetError(f"target {url!r}: poll must be a number of seconds above 0")
+        counts = {k: options.get(k, str(d)) for k, d in (("grace", DEFAULT_GRACE_S), ("requeues", DEFAULT_REQUEUES))}
+        bad = [k for k, v in counts.items() if not v.isdigit()]
+        if bad:
+            raise TargetError(f"target {url!r}: {', '.join(bad)} must be a whole number (seconds, count)")
         return cls(login=parts.netloc, partition=options["partition"], python=options.get("python", "python3"),
                    root=options.get("root", DEFAULT_ROOT), sbatch=extra,
-                   exclusive=options.get("exclusive", "1") == "1")
+                   exclusive=options.get("exclusive", "1") == "1", poll=poll, grace=int(counts["grace"]),
+                   requeues=int(counts["requeues"]))
+
+    @staticmethod
+    def _options(url: str, query: str) -> dict[str, str]:
+        options: dict[str, str] = {}
+        for key, values in parse_qs(query, keep_blank_values=True).items():
+            if key not in OPTIONS:
+                raise TargetError(f"target {url!r}: unknown option {key!r} (allowed: {', '.join(OPTIONS)})")
+            if len(values) != 1 or not values[0]:
+                raise TargetError(f"target {url!r}: option {key!r} needs exactly one non-empty value")
+            options[key] = values[0]
+        return options
 
     def ssh_url(self) -> str:
         """The login node as an ssh:// target (what ships the code and reads the run folders)."""
@@ -100,28 +140,34 @@ class SlurmAddress:
                     if v != default]
         if not self.exclusive:
             options.append(("exclusive", "0"))
+        options += [(k, "%g" % v) for k, v, default in (("poll", self.poll, DEFAULT_POLL_S),
+                                                          ("grace", self.grace, DEFAULT_GRACE_S),
+                                                          ("requeues", self.requeues, DEFAULT_REQUEUES))
+                    if v != default]
         return f"slurm://{self.login}?{urlencode(options)}"
-
-
-def _job(fields: list[str]) -> Job:
-    """A Job from squeue's `JobID|State|BatchHost|RestartCnt|Requeue|Reason` columns."""
-    job_id, state, host, restarts, requeue, reason = fields[:6]
-    word = state.lower()
-    if word in REQUEUED_AFTER and requeue == "1":
-        word = "requeued"
-    pending = word in PENDING_STATES
-    return Job(job_id=int(job_id), state=word, alive=pending or word in HOLDING_STATES, pending=pending,
-               node=host if host not in ("", "n/a", "(null)") else None,
-               restarts=int(restarts) if restarts.isdigit() else 0, reason=reason)
 
 
 @dataclass
 class _JobCache:
+    """Slurm's last answer per job, reused for `poll_s`: slurmctld serves every user of the cluster."""
+
+    poll_s: float
     jobs: dict[int, Job] = field(default_factory=dict)
     asked_at: dict[int, float] = field(default_factory=dict)
 
-    def fresh(self, job_id: int) -> bool:
-        return time.monotonic() - self.asked_at.get(job_id, float("-inf")) < JOB_POLL_S
+    def fresh(self, key: int) -> bool:
+        return time.monotonic() - self.asked_at.get(key, float("-inf")) < self.poll_s
+
+    def put(self, key: int, job: Optional[Job], now: float) -> None:
+        self.asked_at[key] = now
+        if job is None:
+            self.jobs.pop(key, None)
+        else:
+            self.jobs[key] = job
+
+
+def _quoted(argv: Sequence[str]) -> str:
+    return " ".join(shlex.quote(a) for a in argv)
 
 
 class SlurmTarget(SSHTarget):
@@ -134,107 +180,246 @@ class SlurmTarget(SSHTarget):
         self.slurm = SlurmAddress.parse(url)
         super().__init__(self.slurm.ssh_url(), trust_new_host=trust_new_host, **ssh_options)
         self.url = str(self.slurm)
-        self._cache = _JobCache()
+        self._cache = _JobCache(self.slurm.poll)
+        self.settle_s = min(self.slurm.poll, 60.0)  # NFS: the log's end may show after the job's end
+        self._details = _JobCache(self.slurm.poll)  # scontrol's fuller view (restarts) of single jobs
+        self.query_backoff_s: Sequence[float] = QUERY_BACKOFF_S
+        self.submit_backoff_s: Sequence[float] = SUBMIT_BACKOFF_S
+        self._down_until, self._down_why = float("-inf"), ""
 
     # --- submitting -----------------------------------------------------------------------------
 
-    def sbatch_argv(self, code_dir: str, spec_path: str, run_dir: str, run_id: str) -> list[str]:
-        """The `sbatch` command line of one run (a list; quoted when sent)."""
-        runner = " ".join(shlex.quote(a) for a in (self.slurm.python, "-m", "experiments", "run", spec_path,
-                                                   "--out", run_dir))
-        argv = ["sbatch", "--parsable", "--job-name=ebt-" + run_id, "--partition=" + self.slurm.partition,
-                "--requeue", "--output=" + paths.runner_log(run_dir), "--open-mode=append", "--chdir=" + code_dir]
+    def sbatch_argv(self, code_dir: str, spec_path: str, run_dir: str, run_id: str,
+                    after: Sequence[int] = ()) -> list[str]:
+        """The `sbatch` command line of one run (a list; quoted when sent). `after`: jobs that must end
+        ok first (`afterok`, e.g. a shared trunk's job), on top of the run's singleton dependency."""
+        runner = _quoted((self.slurm.python, "-m", "experiments", "run", spec_path, "--out", run_dir))
+        dependency = ",".join((["afterok:" + ":".join(str(int(j)) for j in after)] if after else []) + ["singleton"])
+        argv = ["sbatch", "--parsable", "--job-name=" + job_name(run_id), "--dependency=" + dependency,
+                "--partition=" + self.slurm.partition, "--requeue", "--output=" + paths.runner_log(run_dir),
+                "--open-mode=append", "--chdir=" + code_dir, "--signal=B:USR1@%d" % self.slurm.grace,
+                "--export=ALL,EBT_MAX_REQUEUES=%d" % self.slurm.requeues]
         if self.slurm.exclusive:
             argv.append("--exclusive")
         return argv + list(self.slurm.sbatch) + ["--wrap", "exec " + runner]
 
-    def launch(self, code_dir: str, spec: dict, run_dir: str) -> Launched:
-        """Write spec.json into `run_dir` (shared filesystem) and submit the run's job; `pid` is its job id."""
-        q = shlex.quote
+    def launch(self, code_dir: str, spec: dict, run_dir: str, after: Sequence[int] = ()) -> Launched:
+        """Write spec.json into `run_dir` (shared filesystem) and submit the run's job, unless a job of
+        the run is already queued or running (then that one is followed); `pid` is its job id. `after`:
+        job ids that must end ok before this one starts. An sbatch refusal raises SubmitFailed."""
         spec_path = self.write_spec(spec, run_dir)
-
-        def submit(conn) -> int:
-            argv = self.sbatch_argv(code_dir, spec_path, run_dir, spec["run_id"])
-            out = self._check(self._sh(conn, " ".join(q(a) for a in argv)), "sbatch")
-            return int(out.strip().splitlines()[-1].split(";")[0])  # --parsable: `jobid[;cluster]`
-
-        # Not retried: a link lost just after sbatch must not queue the run twice.
-        job_id = self._call("submitting the job", submit, retry_op=False)
+        name = job_name(spec["run_id"])
+        queued = self.queued(name)
+        if queued is not None:
+            log.warning("%s: job %d of %s is already queued or running; following it, not submitting again",
+                        self.url, queued, spec["run_id"])
+            return Launched(run_dir=run_dir, pid=queued)
+        job_id = self._submit(self.sbatch_argv(code_dir, spec_path, run_dir, spec["run_id"], after), name)
         log.info("%s: job %d submitted for %s", self.url, job_id, run_dir)
         return Launched(run_dir=run_dir, pid=job_id)
 
+    def _submit(self, argv: list[str], name: str) -> int:
+        """sbatch, retried on passing errors and, over the user's submit limit, once the user's own jobs
+        make room (submission in waves); after any failed try the job is looked up by name first."""
+        tries = 0
+        while True:
+            try:
+                result = self._call("sbatch", lambda conn: self._sh(conn, _quoted(argv)), retry_op=False)
+            except TargetUnreachable as err:  # the link dropped under sbatch: queued or not, we cannot tell
+                result, why = None, str(err)
+            if result is not None and result.exited == 0:
+                return int(result.stdout.strip().splitlines()[-1].split(";")[0])  # --parsable: `jobid[;cluster]`
+            why = result.stderr.strip() if result is not None else why
+            kind = "transient" if result is None else so.submit_error_kind(why)
+            last = (why.splitlines() or ["no message"])[-1]
+            if kind == "refused":
+                raise SubmitFailed(f"{name}: sbatch on {self.url} refused the job: {last}")
+            queued = self.queued(name)  # sbatch may have queued it before failing (nextflow#970)
+            if queued is not None:
+                return queued
+            tries += 1
+            self._wait_to_resubmit(name, kind, tries, last)
+
+    def _wait_to_resubmit(self, name: str, kind: str, tries: int, why: str) -> None:
+        if kind == "limit":
+            if not any(j.alive for j in self._my_jobs().values()):
+                raise SubmitFailed(f"{name}: sbatch on {self.url}: over the submit limit with no job of yours "
+                                   f"queued ({why}); ask the admins for the limit")
+            log.info("%s: %s waits: over your submit limit (%s); retrying as your jobs end", self.url, name, why)
+            time.sleep(self.slurm.poll)
+            return
+        if tries > len(self.submit_backoff_s):
+            raise SubmitFailed(f"{name}: sbatch on {self.url} failed {tries} times: {why}")
+        delay = self.submit_backoff_s[tries - 1]
+        log.warning("%s: sbatch for %s failed (%s); retrying in %.0f s", self.url, name, why, delay)
+        time.sleep(delay)
+
+    def queued(self, name: str) -> Optional[int]:
+        """The job id of a live (pending/running) job of the user named `name`, if any."""
+        out = self._query("squeue", "squeue -h -u %s --name=%s -o %s"
+                          % (_ME, shlex.quote(name), shlex.quote(so.SQUEUE_FORMAT)))
+        alive = [j.job_id for j in so.parse_squeue(out).values() if j.alive]
+        return max(alive) if alive else None
+
     # --- Slurm's view -----------------------------------------------------------------------------
 
-    def jobs(self, job_ids: list[int]) -> dict[int, Job]:
-        """Slurm's view of each job (one squeue for all; sacct for those slurmctld forgot). A job that
-        neither knows is left out."""
-        wanted = [j for j in dict.fromkeys(int(j) for j in job_ids) if not self._cache.fresh(j)]
-        if wanted:
-            found = self._squeue(wanted)
-            missing = [j for j in wanted if j not in found]
-            if missing:
-                found.update(self._sacct(missing))
-            now = time.monotonic()
-            for j in wanted:
-                self._cache.asked_at[j] = now
-                if j in found:
-                    self._cache.jobs[j] = found[j]
-                else:
-                    self._cache.jobs.pop(j, None)
-        return {int(j): self._cache.jobs[int(j)] for j in job_ids if int(j) in self._cache.jobs}
+    def _query(self, what: str, command: str, none_if: Sequence[str] = ()) -> str:
+        """stdout of a Slurm command on the login node, retried with backoff when it fails; '' when its
+        error says there is nothing to ask (`none_if`). Still failing: SlurmUnreachable."""
+        if time.monotonic() < self._down_until:  # it just kept failing: do not make every caller wait again
+            raise SlurmUnreachable(self._down_why)
+        for delay in (*self.query_backoff_s, None):
+            result = self._call(what, lambda conn: self._sh(conn, command))
+            if result.exited == 0:
+                return result.stdout
+            err = result.stderr.strip()
+            if any(s in err + result.stdout for s in none_if):  # scontrol says `not found` on stdout
+                return ""
+            if delay is None:
+                self._down_until = time.monotonic() + self.slurm.poll
+                self._down_why = (f"{self.url}: `{command}` kept failing ({err[-300:] or 'exit %s' % result.exited});"
+                                  " the jobs may still run: nothing is resubmitted")
+                raise SlurmUnreachable(self._down_why)
+            log.warning("%s: %s failed (%s); asking again in %.0f s", self.url, what, err[-200:], delay)
+            time.sleep(delay)
+        raise AssertionError("unreachable")  # the loop returns or raises
 
-    def _query(self, argv: list[str]) -> str | None:
-        """stdout of a Slurm query on the login node, None when it failed (unknown job, no accounting)."""
-        command = " ".join(shlex.quote(a) for a in argv)
-        result = self._call(argv[0], lambda conn: self._sh(conn, command))
-        if result.exited != 0:
-            log.debug("%s: %s: %s", self.url, command, result.stderr.strip())
-            return None
-        return result.stdout
-
-    def _squeue(self, job_ids: list[int]) -> dict[int, Job]:
-        out = self._query(["squeue", "--noheader", "--states=all", "--jobs=" + ",".join(map(str, job_ids)),
-                           "--Format=JobID:|,State:|,BatchHost:|,RestartCnt:|,Requeue:|,Reason:|"]) or ""
-        rows = [line.split("|") for line in out.splitlines() if line.count("|") >= 6]
-        return {job.job_id: job for job in map(_job, rows)}
+    def _my_jobs(self) -> dict[int, Job]:
+        """Every job of the user slurmctld still knows, in one squeue."""
+        return so.parse_squeue(self._query("squeue", "squeue -h -u %s --states=all -o %s"
+                                           % (_ME, shlex.quote(so.SQUEUE_FORMAT))))
 
     def _sacct(self, job_ids: list[int]) -> dict[int, Job]:
-        out = self._query(["sacct", "--allocations", "--noheader", "--parsable2",
-                           "--jobs=" + ",".join(map(str, job_ids)), "--format=JobID,State,NodeList,Reason"]) or ""
-        jobs = {}
-        for line in out.splitlines():
-            fields = line.split("|")
-            if len(fields) == 4 and fields[0].isdigit():
-                # sacct writes `CANCELLED by UID`; it knows no restart count or requeue flag
-                jobs[int(fields[0])] = _job([fields[0], fields[1].split()[0], fields[2], "0", "0", fields[3]])
-        return jobs
+        command = _quoted(["sacct", "-X", "-n", "-P", "-o", so.SACCT_FIELDS, "-j", ",".join(map(str, job_ids))])
+        return so.parse_sacct(self._query("sacct", command, none_if=_NO_ACCOUNTING))
 
-    def job(self, handle: int) -> Job | None:
-        return self.jobs([handle]).get(int(handle))
+    def jobs(self, job_ids: Sequence[int]) -> dict[int, Job]:
+        """Slurm's view of each job (one squeue for all the user's jobs; sacct for those slurmctld forgot).
+        A job that neither knows is left out; a query that keeps failing raises SlurmUnreachable."""
+        ids = [int(j) for j in dict.fromkeys(job_ids)]
+        stale = [j for j in ids if not self._cache.fresh(j)]
+        if stale:
+            found = self._my_jobs()
+            missing = [j for j in stale if j not in found]
+            if missing:
+                found.update({j: job for j, job in self._sacct(missing).items() if j in missing})
+            now = time.monotonic()
+            for j, job in found.items():
+                self._cache.put(j, job, now)
+            for j in missing:
+                self._cache.put(j, found.get(j), now)
+        return {j: self._cache.jobs[j] for j in ids if j in self._cache.jobs}
+
+    def job(self, handle: int) -> Optional[Job]:
+        """One job; while slurmctld knows it, with `scontrol show job`'s restart count."""
+        job = self.jobs([handle]).get(int(handle))
+        if job is None:
+            return None
+        if not self._details.fresh(job.job_id):
+            out = self._query("scontrol", "scontrol show job -o %d" % job.job_id, none_if=("Invalid job id",))
+            self._details.put(job.job_id, so.parse_scontrol_job(out), time.monotonic())
+        return self._details.jobs.get(job.job_id, job)
 
     def alive(self, pid: int) -> bool:
-        job = self.job(pid)
+        job = self.jobs([pid]).get(int(pid))
         return job is not None and job.alive
 
     def cancel(self, handle: int) -> None:
-        command = "scancel %d" % int(handle)
-        result = self._call("scancel", lambda conn: self._sh(conn, command))
-        if result.exited != 0:
-            raise EbtError(f"scancel {int(handle)} on {self.url} failed: {result.stderr.strip()[-300:]}")
-        self._cache.asked_at.pop(int(handle), None)
+        self.cancel_jobs([handle])
+
+    def cancel_jobs(self, handles: Sequence[int]) -> None:
+        """scancel, SCANCEL_BATCH job ids per call (a job already over is not an error)."""
+        ids = [int(h) for h in handles]
+        for start in range(0, len(ids), SCANCEL_BATCH):
+            batch = ids[start:start + SCANCEL_BATCH]
+            command = "scancel " + " ".join(map(str, batch))
+            result = self._call("scancel", lambda conn: self._sh(conn, command))
+            if result.exited != 0 and "already completing or completed" not in result.stderr:
+                raise EbtError(f"scancel {' '.join(map(str, batch))} on {self.url} failed: "
+                               f"{result.stderr.strip()[-300:]}")
+            for j in batch:
+                self._cache.asked_at.pop(j, None)
+                self._details.asked_at.pop(j, None)
+
+    # --- the cluster ------------------------------------------------------------------------------
+
+    def version(self) -> Optional[tuple]:
+        """Slurm's version on the login node, e.g. (22, 5, 8); None when it does not say."""
+        return so.parse_version(self._query("sinfo", "sinfo -V"))
+
+    def partition(self) -> so.Partition:
+        """The partition (`scontrol show partition`), with its nodes that can run a job; a partition
+        the cluster does not have is an EbtError."""
+        p = shlex.quote(self.slurm.partition)
+        shown = self._query("scontrol", "scontrol show partition -o %s" % p, none_if=("not found",))
+        nodes = self._query("sinfo", "sinfo -h -p %s -o '%%D|%%T'" % p) if shown else ""
+        found = so.parse_partition(shown, nodes)
+        if found is None:
+            raise EbtError(f"{self.url}: the cluster has no partition {self.slurm.partition!r} "
+                           f"(`sinfo -s` on {self.slurm.login} lists them)")
+        return found
 
     def partition_nodes(self) -> int:
-        """How many nodes the partition has (`sinfo`): how many runs go at once with --exclusive."""
-        out = self._query(["sinfo", "--noheader", "--partition=" + self.slurm.partition, "--format=%D"]) or ""
-        return max(1, sum(int(n) for n in out.split() if n.isdigit()))
+        """How many of the partition's nodes can run a job (DOWN/DRAIN left out): how many runs go at once
+        with --exclusive."""
+        return max(1, self.partition().usable_nodes)
 
-    def run_on_node(self, code_dir: str, argv: list[str], timeout: float) -> tuple[int, str, str]:
-        """`python -m ARGV` on a compute node of the partition (`srun`, waits for one), like a run's job."""
-        q = shlex.quote
+    def _srun(self, what: str, command: str, timeout: float, wait_s: Optional[float]) -> tuple[int, str, str]:
+        """`command` (a shell line) under one srun task on a node of the partition; with `wait_s`, srun
+        gives up when no node is free within it (--immediate) instead of queueing behind the sweep."""
         srun = ["srun", "--quiet", "--nodes=1", "--ntasks=1", "--partition=" + self.slurm.partition]
+        srun += ["--immediate=%d" % wait_s] if wait_s else []
         srun += (["--exclusive"] if self.slurm.exclusive else []) + list(self.slurm.sbatch)
-        command = "cd %s && %s %s -m %s" % (q(code_dir), " ".join(q(a) for a in srun), q(self.slurm.python),
-                                            " ".join(q(a) for a in argv))
-        result = self._call("srun " + argv[0], lambda conn: self._sh(conn, command, timeout=timeout),
+        result = self._call(what, lambda conn: self._sh(conn, "%s %s" % (_quoted(srun), command), timeout=timeout),
                             retry_op=False)
-        return result.exited, result.stdout, result.stderr
+        err = result.stderr
+        if wait_s and result.exited != 0 and ("Unable to allocate resources" in err or "Immediate" in err):
+            err += "\nno node of partition %s was free within %d s (srun --immediate)" % (self.slurm.partition,
+                                                                                          wait_s)
+        return result.exited, result.stdout, err
+
+    def run_on_node(self, code_dir: str, argv: list[str], timeout: float,
+                    wait_s: Optional[float] = None) -> tuple[int, str, str]:
+        """`python -m ARGV` on a compute node of the partition (`srun`), like a run's job."""
+        q = shlex.quote
+        command = "sh -c %s" % q("cd %s && exec %s -m %s" % (q(code_dir), q(self.slurm.python), _quoted(argv)))
+        return self._srun("srun " + argv[0], command, timeout, wait_s)
+
+    def run_module(self, code_dir: str, argv: list[str], timeout: float) -> tuple[int, str, str]:
+        """The checks' `python -m ARGV` (hw.probe): on a compute node, where the runs go, waiting at most
+        NODE_WAIT_S for one (not on the login node, whose Python, torch and meters are not the boards')."""
+        return self.run_on_node(code_dir, argv, timeout + NODE_WAIT_S, wait_s=NODE_WAIT_S)
+
+    def checks(self) -> list:
+        """`ebt doctor`'s Slurm lines: the version, the partition, the run root seen from a node."""
+        from ..preflight import Check
+        found = self.version()
+        text = "unknown" if found is None else ".".join("%02d" % v if i == 1 else str(v) for i, v in enumerate(found))
+        minimum = "%d.%02d" % so.MIN_VERSION
+        checks = [Check("slurm", found is not None and found[:2] >= so.MIN_VERSION,
+                        f"{text} (at least {minimum})", f"a Slurm of {minimum} or later on the login node")]
+        try:
+            part = self.partition()
+        except EbtError as err:
+            return checks + [Check("partition", False, str(err), "name a partition that `sinfo -s` lists")]
+        checks.append(Check("partition", part.usable_nodes > 0,
+                            f"{part.name}: {part.usable_nodes} of {part.total_nodes} nodes usable, "
+                            f"MaxTime {part.max_time}",
+                            "resume the nodes (`scontrol update NodeName=.. State=RESUME`)"))
+        return checks + [self._root_check()]
+
+    def _root_check(self):
+        from ..preflight import Check
+        root = self.root
+        rc, out, err = self._srun("srun test", "sh -c %s" % shlex.quote("test -d %s && test -w %s && echo yes"
+                                                                      % (shlex.quote(root), shlex.quote(root))),
+                                  NODE_WAIT_S + 60, NODE_WAIT_S)
+        ok = rc == 0 and out.strip() == "yes"
+        why = (err.strip().splitlines() or ["not there or not writable"])[-1] if not ok else "visible and writable"
+        return Check("run root on a node", ok, f"{root}: {why}",
+                     "put root= on the filesystem the nodes share (e.g. &root=/shared/ebt)")
+
+
+def job_name(run_id: str) -> str:
+    """A run's job name: one name per run makes --dependency=singleton and the lookup by name work."""
+    return "ebt-" + run_id

@@ -1,0 +1,153 @@
+"""What Slurm's commands print, read the same from Slurm 17.11 to 24.x (no I/O here: the parsers).
+
+Only formats every supported version prints are asked for:
+
+- ``squeue -h -o '%i|%T|%B|%r'`` (job id, long state, batch host, reason). The ``-o`` letters are
+  the same in squeue(1) of 17.11 to 24.05; ``--Format=Field:|`` (a per-field suffix) is understood only
+  from 20.02 on, and older squeue then prints no ``|`` at all.
+- ``sacct -X -n -P -o JobIDRaw,State,NodeList`` (no ``Reason``: sacct 17.11/18.08 reject it with
+  "Invalid field requested"). ``State`` reads ``CANCELLED by UID`` for a cancelled job.
+- ``scontrol show job -o ID`` (one line of ``Key=Value``; values may hold spaces, e.g.
+  ``Reason=launch failed requeued held``): ``Restarts``, ``BatchHost``, ``Requeue``.
+- ``scontrol show partition -o P`` and ``sinfo -h -p P -o '%D|%T'`` (nodes per state).
+- the version: ``slurm 17.11.2`` (``sinfo -V``; Debian/Ubuntu's package prints the same).
+
+A job state is classified as submitit/snakemake/reframe do: pending or holding a node is alive; any
+ended state (COMPLETED, FAILED, NODE_FAIL, OUT_OF_MEMORY, TIMEOUT, PREEMPTED, CANCELLED, BOOT_FAIL,
+DEADLINE) is over. squeue never shows NODE_FAIL or PREEMPTED for a job that Slurm requeues (slurmctld
+records them for accounting and turns the job PENDING at once), so seen there they mean the job ended.
+A pending job held by an admin, by the user, or by Slurm after too many launch failures, or waiting on
+a reason that cannot clear by itself (reframe's list), is `held`: it will not start unless someone acts.
+"""
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass
+from typing import Optional
+
+from .base import Job
+
+MIN_VERSION = (17, 11)
+SQUEUE_FORMAT = "%i|%T|%B|%r"
+SACCT_FIELDS = "JobIDRaw,State,NodeList"
+
+# Slurm's job states (squeue(1) JOB STATE CODES), lower case: waiting for a node, or holding one.
+PENDING_STATES = {"pending", "requeued", "requeue_hold", "requeue_fed", "resv_del_hold", "special_exit"}
+HOLDING_STATES = {"running", "configuring", "completing", "suspended", "stopped", "stage_out", "signaling",
+                  "resizing"}
+# pending states that only a person ends (`scontrol release`), and pending reasons that cannot clear
+# by themselves (squeue(1) JOB REASON CODES; reframe's slurm scheduler cancels on the same)
+HELD_STATES = {"requeue_hold", "special_exit", "resv_del_hold"}
+HELD_REASONS = {"JobHeldAdmin", "JobHeldUser", "launch failed requeued held"}
+HOPELESS_REASONS = {"DependencyNeverSatisfied", "PartitionNodeLimit", "PartitionTimeLimit", "InvalidAccount",
+                    "InvalidQOS", "BadConstraints"}
+# node states (sinfo %T, lower case, `*`/`~`/`#` suffixes stripped) that run no job
+UNUSABLE_NODE_STATES = {"down", "drained", "draining", "drain", "fail", "failing", "future", "maint",
+                        "unknown", "no_respond", "power_down", "powered_down", "powering_down", "inval",
+                        "reboot_issued", "reboot_requested"}
+_NO_HOST = ("", "n/a", "(null)", "None assigned")
+
+
+def parse_version(text: str) -> Optional[tuple]:
+    """(major, minor, micro) from `slurm 17.11.2` / `slurm-wlm 21.08.5` / `slurm 23.11.4-1`."""
+    found = re.search(r"\b(\d{2})\.(\d{2})(?:\.(\d+))?", text)
+    return tuple(int(g or 0) for g in found.groups()) if found else None
+
+
+def classify(job_id: int, state: str, host: str = "", reason: str = "", restarts: int = 0) -> Job:
+    """A Job from Slurm's words for it (any of squeue, sacct, scontrol)."""
+    word = state.split()[0].rstrip("+").lower() if state.strip() else "unknown"  # `CANCELLED by 0`
+    pending = word in PENDING_STATES
+    held = ""
+    # scontrol writes `launch_failed_requeued_held` where squeue writes it with spaces
+    if pending and (word in HELD_STATES or reason.replace("_", " ") in HOPELESS_REASONS | HELD_REASONS):
+        held = reason if reason not in ("", "None") else word
+    return Job(job_id=job_id, state=word, alive=pending or word in HOLDING_STATES, pending=pending,
+               node=None if host in _NO_HOST else host, restarts=restarts, reason=reason, held=held)
+
+
+def parse_squeue(out: str) -> dict[int, Job]:
+    """Jobs from `squeue -h -o '%i|%T|%B|%r'`; lines that are not such rows (warnings) are skipped."""
+    jobs = {}
+    for line in out.splitlines():
+        fields = line.strip().split("|", 3)
+        if len(fields) == 4 and fields[0].isdigit():
+            jobs[int(fields[0])] = classify(int(fields[0]), fields[1], fields[2], fields[3])
+    return jobs
+
+
+def parse_sacct(out: str) -> dict[int, Job]:
+    """Jobs from `sacct -X -n -P -o JobIDRaw,State,NodeList`; the last row of a job id wins (a requeued
+    job may be listed once per attempt with --duplicates)."""
+    jobs = {}
+    for line in out.splitlines():
+        fields = line.strip().split("|")
+        if len(fields) >= 3 and fields[0].isdigit():
+            jobs[int(fields[0])] = classify(int(fields[0]), fields[1], fields[2])
+    return jobs
+
+
+def parse_key_values(line: str) -> dict[str, str]:
+    """`scontrol show ... -o`: `Key=Value Key=Value ...`; a value runs to the next ` Key=`, so values with
+    spaces (Reason=launch failed requeued held) and with `=` (TRES=cpu=1,mem=1G) stay whole."""
+    return {m.group(1): m.group(2).strip()
+            for m in re.finditer(r"(?:^|\s)([A-Za-z][A-Za-z0-9_:/]*)=(.*?)(?=\s+[A-Za-z][A-Za-z0-9_:/]*=|$)",
+                                 line.strip())}
+
+
+def parse_scontrol_job(out: str) -> Optional[Job]:
+    """The job of `scontrol show job [-o] ID` (None when it printed no job); without -o one job spans
+    several lines, with -o one line."""
+    kv = parse_key_values(" ".join(out.split()))
+    if not (kv.get("JobId", "").isdigit() and "JobState" in kv):
+        return None
+    restarts = kv.get("Restarts", "0")
+    return classify(int(kv["JobId"]), kv["JobState"], kv.get("BatchHost", ""), kv.get("Reason", ""),
+                    int(restarts) if restarts.isdigit() else 0)
+
+
+@dataclass(frozen=True)
+class Partition:
+    """A partition as `scontrol show partition -o` and `sinfo` give it."""
+
+    name: str
+    state: str
+    total_nodes: int
+    usable_nodes: int
+    max_time: str  # `UNLIMITED` or Slurm's time, e.g. `1-00:00:00`
+    default_time: str  # `NONE` or a time
+    preempt_mode: str
+
+
+def parse_partition(scontrol_out: str, sinfo_out: str) -> Optional[Partition]:
+    """The partition from `scontrol show partition -o P` and `sinfo -h -p P -o '%D|%T'` (nodes per
+    state); None when scontrol printed none (a misspelt name)."""
+    kv = next((parse_key_values(line) for line in scontrol_out.splitlines() if "PartitionName=" in line), None)
+    if kv is None:
+        return None
+    usable = 0
+    for line in sinfo_out.splitlines():
+        count, _, state = line.strip().partition("|")
+        if count.isdigit() and state.rstrip("*~#!%$@^-").lower() not in UNUSABLE_NODE_STATES:
+            usable += int(count)
+    total = kv.get("TotalNodes", "0")
+    return Partition(name=kv["PartitionName"], state=kv.get("State", "UP"),
+                     total_nodes=int(total) if total.isdigit() else 0, usable_nodes=usable,
+                     max_time=kv.get("MaxTime", "UNLIMITED"), default_time=kv.get("DefaultTime", "NONE"),
+                     preempt_mode=kv.get("PreemptMode", "OFF"))
+
+
+# sbatch's messages for a refusal that passes (sbatch(1) exit 1; src/common/slurm_errno.c texts)
+TRANSIENT_SUBMIT = ("Socket timed out", "Unable to contact slurm controller", "temporarily unable",
+                    "Resource temporarily unavailable", "Connection refused", "Transport endpoint")
+SUBMIT_LIMIT = ("MaxSubmitJob", "job submit limit", "AssocMaxSubmitJobLimit", "QOSMaxSubmitJobPerUserLimit")
+
+
+def submit_error_kind(stderr: str) -> str:
+    """`limit` (over the user's submit limit: wait for own jobs to end), `transient` (retry), or
+    `refused` (a real error: this run fails, the sweep goes on)."""
+    if any(s.lower() in stderr.lower() for s in SUBMIT_LIMIT):
+        return "limit"
+    if any(s.lower() in stderr.lower() for s in TRANSIENT_SUBMIT):
+        return "transient"
+    return "refused"

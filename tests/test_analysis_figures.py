@@ -33,8 +33,12 @@ def test_fig1_means_minmax_and_dense_line(tmp_path):
     ax = res.fig.axes[0]
     xs, ys = ax.lines[0].get_data()
     assert list(xs) == [10, 40] and list(ys) == pytest.approx([92.8333333, 91.0])
-    dense = [l for l in ax.lines if l.get_linestyle() == "--"]
+    dense = [line for line in ax.lines if list(line.get_xdata()) == [0, 1]]  # axhline: axes coordinates
     assert len(dense) == 1 and dense[0].get_ydata()[0] == pytest.approx(93.3)
+    # a dense run of other settings is not this curve's dashed line
+    make_run(tmp_path, "dense", prune_ratio=0.0, seed=1, best_top1=50.0, flops=False, lr=0.2)
+    ax = figures.fig1_retrain_accuracy(_runs(tmp_path)).fig.axes[0]
+    assert [line.get_ydata()[0] for line in ax.lines if list(line.get_xdata()) == [0, 1]] == [pytest.approx(93.3)]
     assert res.n_runs == 5
 
 

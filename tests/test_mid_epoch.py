@@ -67,13 +67,14 @@ def test_usr1_stops_mid_epoch_and_the_rerun_finishes_every_epoch_once(tmp_path, 
     state = {"steps": 0}
     real = TrainLoop.train_epoch
 
-    def train_epoch(self, model, optimizer, epoch, seed, callbacks=(), search=False):
+    def train_epoch(self, model, optimizer, epoch, seed, callbacks=(), search=False, batch_size=None):
         class Usr1AtStep:
             def after_step(self, model):
                 state["steps"] += 1
                 if state["steps"] == 12:  # epoch 2 (8 batches an epoch), batch 4
                     os.kill(os.getpid(), signal.SIGUSR1)
-        return real(self, model, optimizer, epoch, seed, list(callbacks) + [Usr1AtStep()], search)
+        return real(self, model, optimizer, epoch, seed, list(callbacks) + [Usr1AtStep()], search,
+                    batch_size)
 
     monkeypatch.setattr(TrainLoop, "train_epoch", train_epoch)
     monkeypatch.delenv("SLURM_JOB_ID", raising=False)

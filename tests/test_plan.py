@@ -213,7 +213,8 @@ def test_numbers_are_printed_for_people():
 
 def test_dry_run_without_a_calibration_says_how_to_make_one(tmp_path, caplog):
     cfg = tmp_path / "dense.yaml"
-    cfg.write_text(yaml.safe_dump(dict(arch="vgg", depth=11, dataset="digits", epochs=2, meter="none")))
+    cfg.write_text(yaml.safe_dump(dict(arch="vgg", depth=11, dataset="digits", method="dense", epochs=2,
+                                       meter="none")))
     assert ebt(["plan", str(cfg), "--results", str(tmp_path / "results"), "--dry-run"]) == 2
     assert f"make one with `ebt plan {cfg} --target local`" in caplog.text
     assert not (tmp_path / "results").exists()  # nothing half-made

@@ -318,3 +318,27 @@ def test_time_limit_signal_makes_the_job_requeue_itself(cluster, tmp_path):
     assert slurm.job(job_id)["Restarts"] == "1"
     record = json.loads((results / "runs" / run_id / paths.RECORD).read_text())
     assert record["status"] == "ok" and sum(p["epochs"] for p in record["phases"]) == 4
+
+
+def test_a_held_job_is_reported_not_waited_for(cluster, tmp_path, capsys, caplog):
+    """A queued job that an admin holds (`scontrol hold`: JobHeldAdmin) will not start by itself: the
+    follower stops with a line saying how to release or cancel it, `ebt status` shows it held, and
+    `ebt cancel` ends it. (Submitted through the lifecycle: the job's --begin would hold preflight's srun.)"""
+    from harness import CODE_ROOT, lifecycle
+    from harness.config import load_specs
+    slurm, url, root = cluster
+    results = tmp_path / "results"
+    spec = dict(load_specs(config(tmp_path), {})[0], meter_where="device")
+    target = SlurmTarget(url + "&" + urlencode({"sbatch": "--begin=now+600"}))
+    try:
+        info = lifecycle.launch(spec, target, results, CODE_ROOT)
+    finally:
+        target.close()
+    slurm.command("scontrol", "hold", str(info.pid))
+    assert ebt(["attach", info.run_id, "--results", str(results)]) == 1
+    assert "will not start by itself (JobHeldAdmin)" in caplog.text, caplog.text
+    assert "scontrol release %d" % info.pid in caplog.text
+    table = status_table(capsys, results)
+    assert "pending (JobHeldAdmin)" in table, table
+    assert ebt(["cancel", info.run_id, "--results", str(results)]) == 0
+    assert slurm.wait_job(info.pid, ("CANCELLED",), 30)

@@ -284,6 +284,7 @@ def test_checks_run_on_a_compute_node(cluster, tmp_path, capsys, caplog):
     assert "ok    slurm: 22.05" in out and "(at least 17.11)" in out, out
     assert "ok    partition: %s: 1 of 1 nodes usable" % PARTITION in out, out
     assert "ok    run root on a node: %s" % root in out, out
+    assert "ok    run root locks: " in out, out  # this machine's disk, not a nolock NFS mount
     results = tmp_path / "results"
     bare = url.replace("partition=" + PARTITION, "partition=" + NO_TORCH)
     assert ebt(["run", str(config(tmp_path)), "--target", bare, "--results", str(results)]) != 0

@@ -255,8 +255,8 @@ def test_sweep_over_the_submit_limit_then_squeue_failing(cluster, tmp_path, caps
     assert "over your submit limit" in caplog.text
     records = [json.loads(p.read_text()) for p in sorted(results.glob("runs/*/" + paths.RECORD))]
     assert len(records) == 3 and all(r["status"] == "ok" for r in records)
-    names = job_names(slurm)
-    assert sorted(names) == sorted("ebt-" + r["run_id"] for r in records), names
+    names = job_names(slurm)  # the session's cluster also remembers other tests' jobs
+    assert all(names.count("ebt-" + r["run_id"]) == 1 for r in records), names
 
     one = config(tmp_path, epochs=4, seed=7)
     thread, box = start_in_thread("run", str(one), "--target", url, "--results", str(results))

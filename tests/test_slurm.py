@@ -255,8 +255,8 @@ def test_sweep_over_the_submit_limit_then_squeue_failing(cluster, tmp_path, caps
     assert "over your submit limit" in caplog.text
     records = [json.loads(p.read_text()) for p in sorted(results.glob("runs/*/" + paths.RECORD))]
     assert len(records) == 3 and all(r["status"] == "ok" for r in records)
-    names = job_names(slurm)
-    assert sorted(names) == sorted("ebt-" + r["run_id"] for r in records), names
+    names = job_names(slurm)  # the session's cluster also remembers other tests' jobs
+    assert all(names.count("ebt-" + r["run_id"]) == 1 for r in records), names
 
     one = config(tmp_path, epochs=4, seed=7)
     thread, box = start_in_thread("run", str(one), "--target", url, "--results", str(results))
@@ -284,6 +284,7 @@ def test_checks_run_on_a_compute_node(cluster, tmp_path, capsys, caplog):
     assert "ok    slurm: 22.05" in out and "(at least 17.11)" in out, out
     assert "ok    partition: %s: 1 of 1 nodes usable" % PARTITION in out, out
     assert "ok    run root on a node: %s" % root in out, out
+    assert "ok    run root locks: " in out, out  # this machine's disk, not a nolock NFS mount
     results = tmp_path / "results"
     bare = url.replace("partition=" + PARTITION, "partition=" + NO_TORCH)
     assert ebt(["run", str(config(tmp_path)), "--target", bare, "--results", str(results)]) != 0
@@ -318,3 +319,27 @@ def test_time_limit_signal_makes_the_job_requeue_itself(cluster, tmp_path):
     assert slurm.job(job_id)["Restarts"] == "1"
     record = json.loads((results / "runs" / run_id / paths.RECORD).read_text())
     assert record["status"] == "ok" and sum(p["epochs"] for p in record["phases"]) == 4
+
+
+def test_a_held_job_is_reported_not_waited_for(cluster, tmp_path, capsys, caplog):
+    """A queued job that an admin holds (`scontrol hold`: JobHeldAdmin) will not start by itself: the
+    follower stops with a line saying how to release or cancel it, `ebt status` shows it held, and
+    `ebt cancel` ends it. (Submitted through the lifecycle: the job's --begin would hold preflight's srun.)"""
+    from harness import CODE_ROOT, lifecycle
+    from harness.config import load_specs
+    slurm, url, root = cluster
+    results = tmp_path / "results"
+    spec = dict(load_specs(config(tmp_path), {})[0], meter_where="device")
+    target = SlurmTarget(url + "&" + urlencode({"sbatch": "--begin=now+600"}))
+    try:
+        info = lifecycle.launch(spec, target, results, CODE_ROOT)
+    finally:
+        target.close()
+    slurm.command("scontrol", "hold", str(info.pid))
+    assert ebt(["attach", info.run_id, "--results", str(results)]) == 1
+    assert "will not start by itself (JobHeldAdmin)" in caplog.text, caplog.text
+    assert "scontrol release %d" % info.pid in caplog.text
+    table = status_table(capsys, results)
+    assert "pending (JobHeldAdmin)" in table, table
+    assert ebt(["cancel", info.run_id, "--results", str(results)]) == 0
+    assert slurm.wait_job(info.pid, ("CANCELLED",), 30)

@@ -1,8 +1,8 @@
 """The Slurm output parsers (harness/targets/slurm_output.py) on what Slurm 17.11 to 24.x print.
 
 Fixtures, each with its source beside it. Where a report does not state its Slurm version, the version
-its fields date it to is given as such. `LIVE_22_05` is this machine's Debian slurm-wlm 22.05.8, captured
-from the test cluster of tests/slurm.py (the same commands the target sends).
+its fields date it to is given as such. This machine's Debian slurm-wlm 22.05.8 is read live by
+tests/test_slurm.py (the same commands the target sends, on the test cluster).
 """
 from __future__ import annotations
 

@@ -406,18 +406,28 @@ class SlurmTarget(SSHTarget):
                             f"{part.name}: {part.usable_nodes} of {part.total_nodes} nodes usable, "
                             f"MaxTime {part.max_time}",
                             "resume the nodes (`scontrol update NodeName=.. State=RESUME`)"))
-        return checks + [self._root_check()]
+        return checks + self._root_check()
 
-    def _root_check(self):
+    def _root_check(self) -> list:
+        """The run root seen from a node: there and writable, and on a mount whose locks hold across
+        machines (the runner's one-per-folder flock): not NFS with `nolock` or a `local_lock`."""
         from ..preflight import Check
-        root = self.root
-        rc, out, err = self._srun("srun test", "sh -c %s" % shlex.quote("test -d %s && test -w %s && echo yes"
-                                                                      % (shlex.quote(root), shlex.quote(root))),
-                                  NODE_WAIT_S + 60, NODE_WAIT_S)
-        ok = rc == 0 and out.strip() == "yes"
-        why = (err.strip().splitlines() or ["not there or not writable"])[-1] if not ok else "visible and writable"
-        return Check("run root on a node", ok, f"{root}: {why}",
-                     "put root= on the filesystem the nodes share (e.g. &root=/shared/ebt)")
+        q = shlex.quote(self.root)
+        probe = "test -d %s && test -w %s && echo yes && findmnt -n -o FSTYPE,OPTIONS --target %s" % (q, q, q)
+        rc, out, err = self._srun("srun test", "sh -c %s" % shlex.quote(probe), NODE_WAIT_S + 60, NODE_WAIT_S)
+        lines = out.strip().splitlines()
+        ok = rc == 0 and lines[:1] == ["yes"]
+        why = "visible and writable" if ok else (err.strip().splitlines() or ["not there or not writable"])[-1]
+        checks = [Check("run root on a node", ok, f"{self.root}: {why}",
+                        "put root= on the filesystem the nodes share (e.g. &root=/shared/ebt)")]
+        if ok:
+            fstype, _, options = (lines[1:] or ["unknown"])[0].partition(" ")
+            local = fstype.startswith("nfs") and any(o in options.split(",") for o in
+                                                     ("nolock", "local_lock=all", "local_lock=flock"))
+            checks.append(Check("run root locks", not local, f"{fstype} {options.strip()}".strip(),
+                                "mount it with locking (NFSv4, or NFSv3 with lockd; not nolock/local_lock): "
+                                "two runners on one run folder are kept apart by flock", blocking=False))
+        return checks
 
 
 def job_name(run_id: str) -> str:

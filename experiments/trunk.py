@@ -29,6 +29,10 @@ from .runner import Run, _Session, execute, locked
 
 TRUNK = paths.TRUNK_KEY
 PREFIX = "trunk-"
+# Keys that do not change what a phase computes but how the board runs it and how it is measured: the
+# trunk's measured epochs are billed to every branch, so its branches must agree on these too.
+MEASURED_UNDER = ("meter", "meters_extra", "meter_where", "meters_extra_where", "meter_rate_hz", "power_mode",
+                  "clocks", "cooldown_c", "cooldown_max_s")
 
 
 def shared_phase(spec):
@@ -42,7 +46,8 @@ def trunk_id(spec):
     phase = shared_phase(spec)
     if phase is None:
         return None
-    text = json.dumps(phase.identity(spec), sort_keys=True, separators=(",", ":"))
+    body = {"phase": phase.identity(spec), "measured_under": {k: spec.get(k) for k in MEASURED_UNDER}}
+    text = json.dumps(body, sort_keys=True, separators=(",", ":"))
     return PREFIX + hashlib.sha256(text.encode()).hexdigest()[:12]
 
 

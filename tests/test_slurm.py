@@ -229,7 +229,7 @@ def test_plan_calibrates_on_a_compute_node(cluster, tmp_path, capsys):
     capsys.readouterr()
     assert ebt(["plan", str(config(tmp_path)), "--target", url, "--results", str(results), "--budget", "3"]) == 0
     out = capsys.readouterr().out
-    assert "wall time on 1 node:" in out and "dense" in out, out
+    assert "wall time alone on 1 node:" in out and "dense" in out, out
     (cached,) = (results / "calibrations").iterdir()
     assert json.loads(cached.read_text())["target"] == str(SlurmAddress.parse(url))
 

@@ -99,7 +99,8 @@ def _wait_for(condition, timeout=300.0):
 @pytest.mark.slow
 @pytest.mark.timeout(1200)
 def test_a_killed_trunk_resumes_and_every_run_completes_each_epoch_once(tmp_path):
-    raw = dict(FIG1, epochs=5, sweep={"prune_ratio": [0.5], "eb_draw_epoch": [2, 4]})
+    # epochs of about a second (32 steps), so the trunk is killed mid-search, not after it, on a quiet machine
+    raw = dict(FIG1, epochs=5, train_subset=1024, sweep={"prune_ratio": [0.5], "eb_draw_epoch": [2, 4]})
     config = write_config(tmp_path, raw)
     home, res = tmp_path / "home", tmp_path / "res"
     env = dict(os.environ, EBT_HOME=str(home), PYTHONPATH=str(ROOT))

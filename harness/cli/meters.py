@@ -302,6 +302,8 @@ def _load_windows(level: str, window_s: float) -> list[tuple[float, float]]:
 
 
 def _window_means(folder: Path, spans: list[tuple[float, float]]) -> list[Optional[float]]:
+    from hw.trace import read_trace  # numpy: only when integrating
+
     trace = read_trace(str(folder))
     return [integrate(trace, t0, t1).mean_w for t0, t1 in spans]
 
@@ -327,6 +329,8 @@ def cmd_agree(args: argparse.Namespace) -> int:
     except EbtError:
         meters[0].close()
         raise
+    from hw.sampler import PowerSampler  # numpy: only when sampling
+
     folder = Path(tempfile.mkdtemp(prefix="ebt-agree-"))
     samplers = [PowerSampler(m, str(folder / name), rate_hz=args.rate) for m, name in zip(meters, "ab")]
     try:

@@ -1,5 +1,5 @@
 #!/usr/bin/env python3
-"""Time `ebt report` on 1,000 synthetic records (goal: <= 5 s), and record loading alone (goal: << 1 s).
+"""Time `ebt report` on 1,000 synthetic records (goal: <= 3 s), and record loading alone (goal: << 1 s).
 
     .venv/bin/python benchmarks/report_speed.py [--n 1000]
 
@@ -54,7 +54,7 @@ def main() -> int:
     print(f"ebt CLI set-up (imports of all subcommands): {cli_s:.2f} s")
     print(f"ebt report:   {args.n} records in {report_s:.2f} s wall, {report_cpu:.2f} s CPU"
           + ("" if rc == 0 else f"  rc={rc}"))
-    print(f"end to end:   {cli_s + report_s:.2f} s wall (goal <= 5 s)")
+    print(f"end to end:   {cli_s + report_s:.2f} s wall (goal <= 3 s)")
     return rc
 
 

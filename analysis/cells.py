@@ -17,8 +17,10 @@ import json
 from collections.abc import Iterable, Sequence
 from typing import Any
 
+from experiments.spec import SET_BY_HARNESS
+
 # Keys that differ between the seeds of one experiment, or only say where a meter hung.
-SAMPLING_ONLY = ("run_id", "meter_where", "meters_extra_where")
+SAMPLING_ONLY = SET_BY_HARNESS
 SEED = "seed"
 NOT_CELL = (SEED, *SAMPLING_ONLY)
 BOARD_KEYS = ("board", "jetpack")  # from the record's `device` block, prefixed `device.` in the cell spec

@@ -104,7 +104,8 @@ FIELDS = [
 ]
 
 BY_NAME = {f.name: f for f in FIELDS}
-# Keys the harness fills in itself (the id, where each meter is sampled): not offered to a user as choices.
+# Keys the harness fills in itself (the id, where each meter is sampled): not offered to a user as choices,
+# and not part of the experiment (neither a run id's digest nor a report cell covers them).
 SET_BY_HARNESS = ("run_id", "meter_where", "meters_extra_where")
 
 

@@ -41,7 +41,7 @@ import yaml
 
 from experiments import paths
 from experiments.methods import METHODS
-from experiments.spec import BY_NAME, SpecError, check_possible, resolve
+from experiments.spec import BY_NAME, SET_BY_HARNESS, SpecError, check_possible, resolve
 from experiments.spec import load as load_spec
 
 from .errors import UsageError
@@ -50,7 +50,7 @@ log = logging.getLogger(__name__)
 
 # Keys that are not part of the experiment: the id itself, and where the meters are sampled (the harness
 # sets these from the target after the id is made).
-NOT_IDENTITY = ("run_id", "meter_where", "meters_extra_where")
+NOT_IDENTITY = SET_BY_HARNESS
 # The keys the readable part of a run id spells out: hashed whatever their value.
 NAMING = ("arch", "depth", "dataset", "method", "prune_ratio", "seed")
 DIGEST_CHARS = 10  # 40 bits: a collision is unlikely below ~10^5 runs in one results folder

@@ -343,3 +343,96 @@ def test_a_held_job_is_reported_not_waited_for(cluster, tmp_path, capsys, caplog
     assert "pending (JobHeldAdmin)" in table, table
     assert ebt(["cancel", info.run_id, "--results", str(results)]) == 0
     assert slurm.wait_job(info.pid, ("CANCELLED",), 30)
+
+
+def test_partition_limits_and_waves_sized_up_front(cluster, tmp_path, caplog):
+    """The partition's MaxTime becomes every job's --time; a time above it, one that leaves no room for
+    the grace, or a misspelt partition is one clear error before any file is written. Under a submit
+    limit of 1 (`max_submit=1`, and sbatch refusing past it) a 2-run sweep is submitted in waves sized up
+    front: the second job waits for the first to end, sbatch never refuses one, both end ok."""
+    from harness import CODE_ROOT
+    from harness.errors import EbtError
+    slurm, url, root = cluster
+    slurm.command("scontrol", "update", "PartitionName=%s" % PARTITION, "MaxTime=1-00:00:00")
+    try:
+        for bad, said in (("time=2-00:00:00", "above partition ebt's MaxTime 1-00:00:00"),
+                          ("time=00:05:00", "leaves no room for grace=300 s"), ("partition=nosuch", "no partition")):
+            target = SlurmTarget(url.replace("partition=" + PARTITION, bad) if bad.startswith("partition")
+                                 else url + "&" + bad)
+            try:
+                with pytest.raises(EbtError, match=said):
+                    target.launch(target.prepare(CODE_ROOT), {"run_id": "never"}, target.run_dir("never"))
+            finally:
+                target.close()
+        assert not (root / "runs" / "never").exists()
+        results = tmp_path / "results"
+        cfg = config(tmp_path, epochs=2)
+        cfg.write_text(cfg.read_text() + "sweep:\n  seed: [0, 1]\n")
+        slurm.submit_limit(1)
+        caplog.set_level(logging.INFO, logger="harness.targets.slurm")
+        assert ebt(["run", str(cfg), "--target", url + "&max_submit=1", "--results", str(results)]) == 0
+    finally:
+        slurm.command("scontrol", "update", "PartitionName=%s" % PARTITION, "MaxTime=INFINITE")
+    assert "your submit limit is 1 jobs" in caplog.text and "waits: 1 of your jobs" in caplog.text, caplog.text
+    assert "over your submit limit" not in caplog.text and "refused" not in caplog.text
+    records = [json.loads(p.read_text()) for p in sorted(results.glob("runs/*/" + paths.RECORD))]
+    assert len(records) == 2 and all(r["status"] == "ok" for r in records)
+    for record in records:
+        assert slurm.job(run_info(results, record["run_id"])["pid"])["TimeLimit"] == "1-00:00:00"
+    assert "max_submit=1" in run_info(results, records[0]["run_id"])["target"]  # kept readable
+    assert "%2F" not in run_info(results, records[0]["run_id"])["target"]
+
+
+def test_cancel_many_runs_with_one_scancel(cluster, tmp_path, capsys, monkeypatch):
+    """`ebt cancel CONFIG` on three queued jobs asks Slurm once for all of them and cancels them with one
+    scancel; a second cancel finds them all cancelled without any scancel."""
+    from harness import CODE_ROOT, lifecycle
+    from harness.config import load_specs
+    slurm, url, root = cluster
+    results = tmp_path / "results"
+    cfg = config(tmp_path)
+    cfg.write_text(cfg.read_text() + "sweep:\n  seed: [0, 1, 2]\n")
+    target = SlurmTarget(url + "&" + urlencode({"sbatch": "--begin=now+600"}))
+    try:
+        jobs = [lifecycle.launch(dict(s, meter_where="device"), target, results, CODE_ROOT).pid
+                for s in load_specs(cfg, {})]
+    finally:
+        target.close()
+    sent = []
+    real_sh = SlurmTarget._sh
+    monkeypatch.setattr(SlurmTarget, "_sh", lambda self, conn, command, timeout=None: (
+        sent.append(command), real_sh(self, conn, command, timeout))[1])
+    capsys.readouterr()
+    assert ebt(["cancel", str(cfg), "--results", str(results)]) == 0
+    scancels = [c for c in sent if c.startswith("scancel")]
+    assert scancels == ["scancel " + " ".join(map(str, jobs))], sent
+    assert len([c for c in sent if c.startswith("squeue")]) == 1, sent
+    assert capsys.readouterr().out.count("cancelled; `ebt resume") == 3
+    for job in jobs:
+        slurm.wait_job(job, ("CANCELLED",), 30)
+    sent.clear()
+    assert ebt(["cancel", str(cfg), "--results", str(results)]) == 0
+    assert capsys.readouterr().out.count("already cancelled") == 3 and not [c for c in sent if "scancel" in c]
+
+
+def test_srun_waits_a_bounded_time_and_says_so(cluster, tmp_path):
+    """`ebt plan`'s and the checks' srun: with the partition's only node held, it gives up after its
+    --immediate wait, saying no node was free (not a lost link), and leaves nothing queued; a command
+    that outlasts its time is stopped on the login node and its job ends with it."""
+    slurm, url, _ = cluster
+    blocker = int(slurm.command("sbatch", "--parsable", "--exclusive", "-p", PARTITION, "-o", "/dev/null",
+                                "--wrap", "sleep 120").strip())
+    slurm.wait_job(blocker, ("RUNNING",), 30)
+    target = SlurmTarget(url)
+    try:
+        rc, _, err = target.run_on_node("/nowhere", ["hw.probe"], timeout=30, wait_s=2)
+        assert rc != 0 and "no node of partition ebt was free within 2 s (srun --immediate)" in err, err
+        live = slurm.command("squeue", "-h", "-o", "%i")
+        assert live.split() == [str(blocker)], live  # the srun's own job did not stay queued
+        slurm.command("scancel", str(blocker))
+        slurm.wait_job(blocker, ("CANCELLED",), 30)
+        rc, _, err = target._srun("srun sleep", "sleep 60", timeout=3, wait_s=None)
+        assert rc == 124 and "did not end within 3 s; stopped" in err, (rc, err)
+        wait_until("the srun's job ended", lambda: not slurm.command("squeue", "-h", "-o", "%i").split(), 30)
+    finally:
+        target.close()

@@ -1,118 +1,50 @@
 """The Slurm output parsers (harness/targets/slurm_output.py) on what Slurm 17.11 to 24.x print.
 
-Fixtures, each with its source beside it. Where a report does not state its Slurm version, the version
-its fields date it to is given as such. This machine's Debian slurm-wlm 22.05.8 is read live by
-tests/test_slurm.py (the same commands the target sends, on the test cluster).
+The outputs are files under tests/fixtures/slurm/, each opening with `# source:` lines that name where it
+comes from and its Slurm version: real output of this machine's Debian slurm-wlm 22.05.8 (the commands
+the target sends, on the tests/slurm.py cluster), output users pasted in issues (their version dated by
+the fields where they did not state it), and, where no real output of a version was found (squeue and
+sacct of 17.11 and 23.11, sacctmgr's limits), rows composed from the man pages, marked COMPOSED.
+tests/test_slurm.py reads 22.05 live as well.
 """
 from __future__ import annotations
+
+from pathlib import Path
 
 import pytest
 
 from harness.targets import slurm_output as so
-from harness.targets.slurm import SlurmAddress, SlurmTarget
+from harness.targets.slurm import SlurmAddress, SlurmTarget, _given
+
+FIXTURES = Path(__file__).parent / "fixtures" / "slurm"
+
+
+def output(name: str) -> str:
+    """A fixture's output: the file without its leading `# ` header lines."""
+    lines = (FIXTURES / name).read_text().splitlines(keepends=True)
+    while lines and lines[0].startswith("# "):
+        lines.pop(0)
+    return "".join(lines)
+
 
 # `sinfo -V` / `squeue --version`: "slurm 17.11.2" (Ubuntu 18.04 slurm-client 17.11.2-1build1, as its man
 # pages on manpages.ubuntu.com/bionic name it), 19.05.5 (focal), 21.08.5 (jammy), 23.11.4 (noble),
 # 22.05.8 here (Debian 12).
 VERSIONS = {"slurm 17.11.2": (17, 11, 2), "slurm 19.05.5": (19, 5, 5), "slurm 20.11.4": (20, 11, 4),
-            "slurm-wlm 21.08.5": (21, 8, 5), "slurm 22.05.8": (22, 5, 8), "slurm 23.11.4": (23, 11, 4),
-            "slurm 24.05.1": (24, 5, 1)}
+            "slurm-wlm 21.08.5": (21, 8, 5), output("22.05-version.txt").strip(): (22, 5, 8),
+            "slurm 23.11.4": (23, 11, 4), "slurm 24.05.1": (24, 5, 1)}
 
-# `squeue -h -o '%i|%T|%B|%r'`. %i/%T/%B/%r are in squeue(1) of 17.11.2 (bionic) through 24.05 with the
-# same meaning; an -o format prints exactly its literal characters between fields, so the rows are the
-# values below joined by `|`. Reasons as users saw them:
-# - `launch failed requeued held` (with spaces, squeue's %r): burrmill/burrmill#15 (2020-10; Slurm of
-#   that time: 20.02), also c3nl-neuraldynamics/c3nl_cluster#6 (2017-06: 16.05/17.02);
-# - `NodeDown` then `BeginTime` for a requeued job, and NF in `squeue -t all`:
-#   aws/aws-parallelcluster-node#127 (2019-04: 18.08);
-# - `None`, `Resources`, `Priority`, `JobHeldAdmin`: squeue(1) JOB REASON CODES, 17.11 to 24.05.
-SQUEUE = "\n".join([
-    "80634|PENDING|yea-node-n2-23|launch failed requeued held",
-    "2|NODE_FAIL|ip-10-0-2-231|NodeDown",
-    "3|PENDING|(null)|BeginTime",
-    "4|RUNNING|node7|None",
-    "5|PENDING|n/a|Resources",
-    "6|PENDING|n/a|JobHeldAdmin",
-    "7|PREEMPTED|node3|None",
-    "8|OUT_OF_MEMORY|node3|OutOfMemory",
-    "9|TIMEOUT|node4|TimeLimit",
-    "10|COMPLETING|node4|None",
-    "11|REQUEUE_HOLD|n/a|JobHeldAdmin",
-])
 
-# `sacct -X -n -P -o JobIDRaw,State,NodeList`: sacct(1) 17.11.2 lists JobIDRaw, State and NodeList (and
-# no Reason); `CANCELLED by UID` as in snakemake/snakemake#2167's review (2023-03, Slurm 22.05/23.02).
-SACCT = "\n".join([
-    "12345|COMPLETED|node1",
-    "12346|CANCELLED by 1000|node2",
-    "12347|FAILED|node1",
-    "12348|NODE_FAIL|node5",
-    "12349|PENDING|None assigned",
-    "12350|PREEMPTED|node5",
-    "12350|REQUEUED|node5",
-])
-
-# `scontrol show job ID` (several lines): burrmill/burrmill#15, verbatim up to TRES (2020-10; the fields
-# AccrueTime/MCS_label date it to 18.08-20.11). scontrol writes the reason with underscores.
-SCONTROL_HELD = """JobId=80634 ArrayJobId=80520 ArrayTaskId=114 JobName=get_phone_alignments.sh
-   UserId=[REDACTED] GroupId=[REDACTED] MCS_label=N/A
-   Priority=0 Nice=0 Account=(null) QOS=(null)
-   JobState=PENDING Reason=launch_failed_requeued_held Dependency=(null)
-   Requeue=1 Restarts=1 BatchFlag=1 Reboot=0 ExitCode=0:0
-   RunTime=00:00:00 TimeLimit=UNLIMITED TimeMin=N/A
-   SubmitTime=2020-10-31T20:40:29 EligibleTime=2020-10-31T20:40:35
-   AccrueTime=2020-10-31T20:40:35
-   StartTime=Unknown EndTime=Unknown Deadline=N/A
-   SuspendTime=None SecsPreSuspend=0 LastSchedEval=2020-10-31T20:39:51
-   Partition=n2 AllocNode:Sid=yea-login:13180
-   ReqNodeList=(null) ExcNodeList=(null)
-   NodeList=(null)
-   BatchHost=yea-node-n2-23
-   NumNodes=1 NumCPUs=1 NumTasks=1 CPUs/Task=1 ReqB:S:C:T=0:0:*:1
-"""
-
-# `scontrol show job -o ID` (one line): codalab/codalab-worksheets#2484 (2020-06; DerivedExitCode and
-# PreemptTime without AccrueTime: 19.05), verbatim up to StdErr.
-SCONTROL_ONE_LINE = (
-    "JobId=1539172 JobName=nfliu-codalab-slurm-worker-main-standard-708acee8 UserId=nfliu(19658) "
-    "GroupId=users(100) MCS_label=N/A Priority=4294777008 Nice=0 Account=sail QOS=normal JobState=RUNNING "
-    "Reason=None Dependency=(null) Requeue=1 Restarts=0 BatchFlag=1 Reboot=0 ExitCode=0:0 DerivedExitCode=0:0 "
-    "RunTime=1-14:04:26 TimeLimit=10-00:00:00 TimeMin=N/A SubmitTime=2020-06-20T20:39:11 "
-    "EligibleTime=2020-06-20T20:39:11 StartTime=2020-06-20T20:49:42 EndTime=2020-06-30T20:49:42 Deadline=N/A "
-    "PreemptTime=None SuspendTime=None SecsPreSuspend=0 LastSchedEval=2020-06-20T20:49:42 Partition=jag-standard "
-    "AllocNode:Sid=codalab:22480 ReqNodeList= ExcNodeList=(null) NodeList=jagupard12 BatchHost=jagupard12 "
-    "NumNodes=1 NumCPUs=4 NumTasks=1 CPUs/Task=4 ReqB:S:C:T=0:0:*:* TRES=cpu=4,mem=32000M,node=1,billing=4,"
-    "gres/gpu=1 Socks/Node=* NtasksPerN:B:S:C=1:0:*:* CoreSpec=*   Nodes=jagupard12 CPU_IDs=4-7 Mem=32000 "
-    "GRES_IDX=gpu(IDX:2) MinCPUsNode=4 MinMemoryNode=32000M MinTmpDiskNode=0 Features=(null) DelayBoot=00:00:00 "
-    "Gres=gpu:1 Reservation=(null) OverSubscribe=OK Contiguous=0 Licenses=(null) Network=(null) "
-    "Command=/sailhome/nfliu/scr/slurm_output/nfliu-codalab-slurm-worker-main-standard-708acee8/"
-    "nfliu-codalab-slurm-worker-main-standard-708acee8.slurm WorkDir=/sailhome/nfliu")
-
-# `scontrol show job ID`: tdegeus/GooseSLURM#32 (2021-08; AccrueTime, no DerivedExitCode: 20.11), verbatim
-# up to WorkDir (its value cut there); a path with `=` in Command.
-SCONTROL_2021 = """JobId=10804568 JobName=velocity_python_PinAndTrigger.py-00
-   UserId=tdegeus(177478) GroupId=pcsl(10532) MCS_label=N/A
-   Priority=5487 Nice=0 Account=pcsl QOS=normal
-   JobState=RUNNING Reason=None Dependency=(null)
-   Requeue=0 Restarts=0 BatchFlag=1 Reboot=0 ExitCode=0:0
-   RunTime=20:27:30 TimeLimit=2-00:00:00 TimeMin=N/A
-   SubmitTime=2021-08-09T14:30:17 EligibleTime=2021-08-09T14:30:17
-   AccrueTime=2021-08-09T14:30:17
-   StartTime=2021-08-09T14:30:18 EndTime=2021-08-11T14:30:18 Deadline=N/A
-   SuspendTime=None SecsPreSuspend=0 LastSchedEval=2021-08-09T14:30:18
-   Partition=serial AllocNode:Sid=fidis:20733
-   ReqNodeList=(null) ExcNodeList=(null)
-   NodeList=f006
-   BatchHost=f006
-   NumNodes=1 NumCPUs=1 NumTasks=1 CPUs/Task=1 ReqB:S:C:T=0:0:*:*
-   TRES=cpu=1,mem=4G,node=1,billing=1
-   Socks/Node=* NtasksPerN:B:S:C=0:0:*:* CoreSpec=*
-   MinCPUsNode=1 MinMemoryCPU=4G MinTmpDiskNode=0
-   Features=(null) DelayBoot=00:00:00
-   OverSubscribe=OK Contiguous=0 Licenses=(null) Network=(null)
-   Command=/scratch/tdegeus/front-dynamics/Run/sims_A=900/python_PinAndTrigger.py-00.slurm
-   WorkDir=/scratch/tdegeus/front-dynamics/Run/sim
-"""
+def test_every_fixture_names_its_source_and_version():
+    files = sorted(FIXTURES.glob("*.txt"))
+    assert len(files) >= 20
+    for path in files:
+        first = path.read_text().splitlines()[0]
+        assert first.startswith("# source: "), path.name
+        real = "COMPOSED" not in first
+        assert ("github.com/" in first or "real output" in first) if real else "not real output" in first, path.name
+        assert "Slurm 22.05.8" in first or "version not stated" in first or "COMPOSED" in first, path.name
+        assert output(path.name).strip(), path.name
 
 
 @pytest.mark.parametrize("text, version", VERSIONS.items())
@@ -124,7 +56,7 @@ def test_versions(text, version):
 
 
 def test_squeue_rows_classified_as_the_peers_do():
-    jobs = so.parse_squeue("squeue: warning: something\n" + SQUEUE)
+    jobs = so.parse_squeue("squeue: warning: something\n" + output("manpage-squeue-17.11-to-23.11.txt"))
     assert len(jobs) == 11
     held = jobs[80634]
     assert held.pending and held.alive and held.held == "launch failed requeued held"
@@ -139,41 +71,104 @@ def test_squeue_rows_classified_as_the_peers_do():
     assert jobs[10].alive and jobs[11].held
 
 
+def test_squeue_of_22_05():
+    live = so.parse_squeue(output("22.05-squeue-live.txt"))
+    assert sorted(live) == [1, 2, 3, 4]
+    assert (live[1].state, live[1].node, live[1].alive, live[1].pending) == ("running", "ebtnode", True, False)
+    assert live[2].pending and not live[2].held and live[2].node is None and live[2].reason == "Resources"
+    assert live[3].held == "JobHeldAdmin" and live[3].alive
+    assert live[4].state == "cancelled" and not live[4].alive
+    cancelled = so.parse_squeue(output("22.05-squeue-cancelled.txt"))
+    assert sorted(cancelled) == [1, 2, 3, 4, 5] and not any(j.alive for j in cancelled.values())
+    assert cancelled[2].reason.startswith("Nodes required for job are DOWN, DRAINED")  # `|`-split, spaces kept
+    (over,) = so.parse_squeue(output("22.05-squeue-partition-time-limit.txt")).values()
+    assert over.pending and over.held == "PartitionTimeLimit"  # asked more than MaxTime: waits for ever
+
+
 def test_sacct_rows_without_reason():
-    jobs = so.parse_sacct(SACCT)
+    jobs = so.parse_sacct(output("manpage-sacct-17.11.txt"))
     assert jobs[12346].state == "cancelled" and not jobs[12346].alive
     assert jobs[12348].state == "node_fail" and jobs[12349].node is None and jobs[12349].pending
     assert jobs[12350].state == "requeued" and jobs[12350].pending  # the last row of a job wins
     assert so.SACCT_FIELDS.split(",") == ["JobIDRaw", "State", "NodeList"]  # no Reason: 17.11 rejects it
 
 
+def test_sacct_of_a_2024_cluster_by_its_header():
+    header, *rows = output("23.x-sacct-parsable.txt").splitlines()
+    columns = header.split("|")
+    asked = [[row.split("|")[columns.index(f)] for f in ("JobID", "State", "NodeList")] for row in rows]
+    jobs = so.parse_sacct("\n".join("|".join(r) for r in asked))
+    assert sorted(jobs) == [239023, 239024, 239025, 239026]  # the steps (.batch, .extern, .0) left out
+    assert all(j.state == "completed" and not j.alive and j.node == "galvani-cn001" for j in jobs.values())
+
+
+def test_no_accounting_is_an_answer_not_a_failure():
+    for name in ("22.05-sacct-no-accounting.txt", "22.05-sacctmgr-no-accounting.txt"):
+        assert any(s in output(name) for s in so.NO_ACCOUNTING), name
+
+
 def test_scontrol_jobs_of_several_versions():
-    held = so.parse_scontrol_job(SCONTROL_HELD)
+    held = so.parse_scontrol_job(output("20.02-scontrol-job-held.txt"))
     assert (held.job_id, held.state, held.restarts, held.node) == (80634, "pending", 1, "yea-node-n2-23")
     assert held.held == "launch_failed_requeued_held"
-    running = so.parse_scontrol_job(SCONTROL_ONE_LINE)
+    running = so.parse_scontrol_job(output("19.05-scontrol-job-oneline.txt"))
     assert (running.job_id, running.state, running.node, running.reason) == (1539172, "running", "jagupard12",
                                                                             "None")
-    kv = so.parse_key_values(" ".join(SCONTROL_2021.split()))
+    text = output("20.11-scontrol-job.txt")
+    kv = so.parse_key_values(" ".join(text.split()))
     assert kv["Command"].endswith("sims_A=900/python_PinAndTrigger.py-00.slurm")
     assert kv["TRES"] == "cpu=1,mem=4G,node=1,billing=1" and kv["AllocNode:Sid"] == "fidis:20733"
-    assert so.parse_scontrol_job(SCONTROL_2021).node == "f006"
+    assert so.parse_scontrol_job(text).node == "f006"
+    here = so.parse_scontrol_job(output("22.05-scontrol-job-oneline.txt"))
+    assert (here.job_id, here.state, here.node, here.restarts) == (1, "running", "ebtnode", 0)
+    admin = so.parse_scontrol_job(output("22.05-scontrol-job-held.txt"))
+    assert admin.held == "JobHeldAdmin" and admin.node is None  # `NodeList=` empty, no BatchHost
     assert so.parse_scontrol_job("") is None
     reason = so.parse_key_values("JobId=5 JobState=PENDING Reason=launch failed requeued held Dependency=(null)")
     assert reason["Reason"] == "launch failed requeued held"
 
 
-def test_partition_counts_usable_nodes_only():
-    # `scontrol show partition -o` (scontrol(1) PARTITIONS fields; one line) and `sinfo -h -o '%D|%T'`
-    shown = ("PartitionName=tx2 AllowGroups=ALL AllowAccounts=ALL AllowQos=ALL AllocNodes=ALL Default=YES "
-             "QoS=N/A DefaultTime=01:00:00 DisableRootJobs=NO ExclusiveUser=NO GraceTime=0 Hidden=NO "
-             "MaxNodes=UNLIMITED MaxTime=1-00:00:00 MinNodes=0 LLN=NO MaxCPUsPerNode=UNLIMITED Nodes=tx2-[1-6] "
-             "PriorityJobFactor=1 PriorityTier=1 RootOnly=NO ReqResv=NO OverSubscribe=NO OverTimeLimit=NONE "
-             "PreemptMode=REQUEUE State=UP TotalCPUs=36 TotalNodes=6 SelectTypeParameters=NONE")
-    part = so.parse_partition(shown, "2|idle\n1|allocated\n1|down*\n1|drained\n1|mixed\n")
-    assert (part.total_nodes, part.usable_nodes, part.max_time, part.default_time) == (6, 4, "1-00:00:00", "01:00:00")
-    assert part.preempt_mode == "REQUEUE"
-    assert so.parse_partition("", "") is None
+def test_partitions_of_22_05_and_20_11():
+    limited = so.parse_partition(output("22.05-scontrol-partition.txt"), output("22.05-sinfo-draining.txt"))
+    assert (limited.total_nodes, limited.usable_nodes) == (1, 0)  # its only node drains
+    assert (limited.max_time, limited.default_time, limited.job_time()) == ("1-00:00:00", "02:00:00", "1-00:00:00")
+    open_ended = so.parse_partition(output("22.05-scontrol-partition-unlimited.txt"), output("22.05-sinfo-idle.txt"))
+    assert (open_ended.usable_nodes, open_ended.max_time, open_ended.job_time()) == (1, "UNLIMITED", None)
+    assert open_ended.qos == "N/A"
+    # several lines without -o: the same Key=Value pairs
+    stat = so.parse_partition(" ".join(output("20.11-scontrol-partition.txt").split()), "")
+    assert (stat.name, stat.total_nodes, stat.default_time, stat.job_time()) == ("stat", 18, "00:30:00", "14-00:00:00")
+    assert so.parse_partition(output("22.05-scontrol-partition-not-found.txt"), "") is None
+
+
+def test_node_states_that_run_no_job():
+    # sinfo -h -o '%D|%T' rows (states and marks of sinfo(1) NODE STATE CODES; composed)
+    rows = "2|idle\n1|allocated\n1|down*\n1|drained\n1|mixed\n1|idle*\n1|idle~\n1|allocated$\n1|draining\n"
+    part = so.parse_partition(output("22.05-scontrol-partition.txt"), rows)
+    assert part.usable_nodes == 6  # idle x2, allocated, mixed, idle~ (powered down, starts), allocated$
+
+
+@pytest.mark.parametrize("text, seconds", [("30", 1800), ("5:30", 330), ("12:00:00", 43200), ("2-12", 216000),
+                                           ("1-00:00:00", 86400), ("1-02:03", 93780), ("UNLIMITED", None),
+                                           ("INFINITE", None), ("NONE", None)])
+def test_slurm_times(text, seconds):
+    assert so.time_s(text) == seconds
+
+
+def test_submit_limit_from_sacctmgr():
+    assoc, _, qos = output("manpage-sacctmgr-limits.txt").partition("--ebt-section--")
+    # associations: none set (QOS normal), 200, none (QOS long: 100 per user) -> the least
+    assert so.parse_submit_limit(assoc, qos) == 100
+    assert so.parse_submit_limit(assoc, qos, partition_qos="gpu") == 50  # the partition's QOS applies too
+    assert so.parse_submit_limit("|\n", "normal|\n") is None
+    assert so.parse_submit_limit("", "") is None  # no association: no accounting on this cluster
+
+
+def test_srun_without_a_free_node_says_so():
+    for name in ("22.05-srun-immediate-busy.txt", "unknown-salloc-immediate-expired.txt"):
+        assert so.node_not_free(output(name)), name
+    assert not so.node_not_free("srun: error: python3: task 0: Exited with exit code 1")
+    assert so.submit_error_kind(output("22.05-sbatch-invalid-partition.txt")) == "refused"
 
 
 @pytest.mark.parametrize("stderr, kind", [
@@ -210,3 +205,34 @@ def test_poll_option_round_trips():
         SlurmAddress.parse("slurm://login?partition=tx2&grace=-5")
     custom = SlurmAddress.parse("slurm://login?partition=tx2&grace=60&requeues=3")
     assert SlurmAddress.parse(str(custom)) == custom and "grace=60" in str(custom)
+
+
+def test_whole_node_memory_gres_and_time_on_the_sbatch_line():
+    argv = SlurmTarget("slurm://login?partition=tx2").sbatch_argv("/c", "/s", "/r", "x")
+    assert {"--exclusive", "--mem=0"} <= set(argv) and not any(a.startswith(("--time", "--gres")) for a in argv)
+    gpu = SlurmTarget("slurm://login?partition=a100&exclusive=0&gres=gpu:1&time=1-00:00:00")
+    argv = gpu.sbatch_argv("/c", "/s", "/r", "x")
+    assert {"--gres=gpu:1", "--time=1-00:00:00"} <= set(argv) and not {"--exclusive", "--mem=0"} & set(argv)
+    own = SlurmTarget("slurm://login?partition=tx2&sbatch=--mem-per-cpu%3D2G").sbatch_argv("/c", "/s", "/r", "x")
+    assert "--exclusive" in own and "--mem=0" not in own  # sbatch refuses --mem with --mem-per-cpu
+
+
+def test_options_given_in_sbatch_arguments():
+    assert _given(("--time=1:00:00",), "--time", "-t") == "1:00:00"
+    assert _given(("-t", "30"), "--time", "-t") == "30" and _given(("-t30",), "--time", "-t") == "30"
+    assert _given(("--mem-per-cpu=2G",), "--mem", "--mem-per-cpu") == "2G"
+    assert _given(("--tmp=1G", "--mem-bind=local"), "--time", "-t", "--mem") == ""
+
+
+def test_new_options_parse_round_trip_and_read_as_typed():
+    url = "slurm://me@login?partition=tx2&root=%2Fshared%2Febt&gres=gpu%3A1&time=2-00:00:00&max_submit=90"
+    address = SlurmAddress.parse(url)
+    assert (address.root, address.gres, address.time, address.max_submit) == ("/shared/ebt", "gpu:1", "2-00:00:00", 90)
+    assert str(address) == "slurm://me@login?partition=tx2&root=/shared/ebt&gres=gpu:1&time=2-00:00:00&max_submit=90"
+    assert SlurmAddress.parse(str(address)) == address
+    spaced = SlurmAddress.parse("slurm://login?partition=tx2&sbatch=--qos%3Dlong+--comment%3D%22a%26b%22")
+    assert spaced.sbatch == ("--qos=long", "--comment=a&b") and SlurmAddress.parse(str(spaced)) == spaced
+    for bad, word in (("time=soon", "time"), ("time=1:2:3:4", "time"), ("max_submit=0", "max_submit"),
+                      ("max_submit=many", "max_submit")):
+        with pytest.raises(Exception, match=word):
+            SlurmAddress.parse("slurm://login?partition=tx2&" + bad)

@@ -204,19 +204,12 @@ def _wait_ended(info: RunInfo, target: Target, results: Path) -> str:
 
 
 def _cancel_one(info: RunInfo, target: Target, results: Path) -> None:
-    job = target.job(info.pid)
-    if job is not None and not job.alive:
-        print(f"{info.run_id}: job {job.job_id} already {job.state}")
+    """A runner the target started itself: SIGTERM, then wait until it has ended."""
+    state = run_status(info, target, results).state
+    if state != ev.RUNNING:
+        print(f"{info.run_id}: not running ({state}); nothing to stop")
         return
-    if job is None:
-        state = run_status(info, target, results).state
-        if state != ev.RUNNING:
-            print(f"{info.run_id}: not running ({state}); nothing to stop")
-            return
-    said = target.cancel(info.pid) or f"job {info.pid} cancelled"
-    if job is not None:
-        print(f"{info.run_id}: {said}; `ebt resume {info.run_id}` continues it later")
-        return
+    said = target.cancel(info.pid) or f"{target.handle_word} {info.pid} stopped"
     state = _wait_ended(info, target, results)
     if state == ev.RUNNING:
         print(f"{info.run_id}: {said}, but it still runs after {STOP_WAIT_S:.0f} s; `ebt status --where` "
@@ -226,17 +219,41 @@ def _cancel_one(info: RunInfo, target: Target, results: Path) -> None:
               "continues it from its last checkpoint")
 
 
+def _cancel_jobs(infos: list[RunInfo], target: Target, results: Path) -> None:
+    """Runs that are scheduler jobs: one query for all their jobs, then one cancel for those still queued
+    or running (Slurm: one `scancel` per batch of ids, not one round trip per run)."""
+    jobs = target.jobs([info.pid for info in infos])
+    going = []
+    for info in infos:
+        job = jobs.get(int(info.pid))
+        state = run_status(info, target, results).state if job is None else ev.RUNNING
+        if job is not None and not job.alive:
+            print(f"{info.run_id}: job {job.job_id} already {job.state}")
+        elif state != ev.RUNNING:  # Slurm forgot the job; its log says how the run ended
+            print(f"{info.run_id}: not running ({state}); nothing to stop")
+        else:
+            going.append(info)
+    target.cancel_jobs([info.pid for info in going])
+    for info in going:
+        print(f"{info.run_id}: job {info.pid} cancelled; `ebt resume {info.run_id}` continues it later")
+
+
 def cmd_cancel(args: argparse.Namespace) -> int:
     """Stop the runner (or cancel the scheduler job) of a run or of a sweep's runs: each stops at a
-    checkpoint, resumable."""
-    targets: dict[str, Target] = {}
-    try:
-        for info in _to_cancel(args):
-            target = targets.setdefault(info.target, _open(info.target))
-            _cancel_one(info, target, args.results)
-    finally:
-        for t in targets.values():
-            t.close()
+    checkpoint, resumable. A scheduler's jobs are cancelled together, per target."""
+    by_target: dict[str, list[RunInfo]] = {}
+    for info in _to_cancel(args):
+        by_target.setdefault(info.target, []).append(info)
+    for url, infos in by_target.items():
+        target = _open(url)
+        try:
+            if target.schedules_jobs:
+                _cancel_jobs(infos, target, args.results)
+            else:
+                for info in infos:
+                    _cancel_one(info, target, args.results)
+        finally:
+            target.close()
     return 0
 
 

@@ -11,7 +11,7 @@ from __future__ import annotations
 import abc
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Optional
+from typing import Optional, Sequence
 from urllib.parse import unquote
 
 from experiments import events as ev
@@ -145,6 +145,15 @@ class Target(abc.ABC):
         """The scheduler's view of the job `handle` (the `Launched.pid` of a scheduler target); None for
         targets that start the runner themselves."""
         return None
+
+    def jobs(self, handles: Sequence[int]) -> dict[int, Job]:
+        """The scheduler's view of several jobs (those it knows), in as few queries as it allows."""
+        return {int(h): j for h in handles if (j := self.job(h)) is not None}
+
+    def cancel_jobs(self, handles: Sequence[int]) -> None:
+        """Cancel several scheduler jobs, in as few calls as the scheduler allows."""
+        for h in handles:
+            self.cancel(h)
 
     # what `Launched.pid` is on this target, for people: a runner's process id, or a scheduler's job id
     handle_word = "pid"

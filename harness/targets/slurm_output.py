@@ -11,6 +11,10 @@ Only formats every supported version prints are asked for:
   ``Reason=launch failed requeued held``): ``Restarts``, ``BatchHost``, ``Requeue``.
 - ``scontrol show partition -o P`` and ``sinfo -h -p P -o '%D|%T'`` (nodes per state).
 - the version: ``slurm 17.11.2`` (``sinfo -V``; Debian/Ubuntu's package prints the same).
+- the submit limit: ``sacctmgr -nP show assoc where user=U format=MaxSubmitJobs,DefaultQOS`` and
+  ``sacctmgr -nP show qos format=Name,MaxSubmitJobsPerUser`` (field names of sacctmgr(1) 17.11 to 24.05).
+- times as Slurm writes them (``MM``, ``MM:SS``, ``HH:MM:SS``, ``D-HH``, ``D-HH:MM``, ``D-HH:MM:SS``;
+  ``UNLIMITED``/``INFINITE``/``NONE`` for none), in `--time` and in ``scontrol show partition``.
 
 A job state is classified as submitit/snakemake/reframe do: pending or holding a node is alive; any
 ended state (COMPLETED, FAILED, NODE_FAIL, OUT_OF_MEMORY, TIMEOUT, PREEMPTED, CANCELLED, BOOT_FAIL,
@@ -117,6 +121,14 @@ class Partition:
     max_time: str  # `UNLIMITED` or Slurm's time, e.g. `1-00:00:00`
     default_time: str  # `NONE` or a time
     preempt_mode: str
+    qos: str = "N/A"  # the partition's QOS, whose limits apply on top of the user's own
+
+    def job_time(self) -> Optional[str]:
+        """The longest time a job may ask for here (MaxTime), else the DefaultTime; None: no limit."""
+        for time in (self.max_time, self.default_time):
+            if time_s(time) is not None:
+                return time
+        return None
 
 
 def parse_partition(scontrol_out: str, sinfo_out: str) -> Optional[Partition]:
@@ -128,19 +140,72 @@ def parse_partition(scontrol_out: str, sinfo_out: str) -> Optional[Partition]:
     usable = 0
     for line in sinfo_out.splitlines():
         count, _, state = line.strip().partition("|")
-        if count.isdigit() and state.rstrip("*~#!%$@^-").lower() not in UNUSABLE_NODE_STATES:
+        # a trailing `*`: the node does not respond (sinfo(1) NODE STATE CODES); other marks (`~` powered
+        # down, `#` powering up, `$` maintenance ahead, ...) leave it able to run a job
+        if count.isdigit() and not state.endswith("*") and state.rstrip("~#!%$@^-").lower() not in UNUSABLE_NODE_STATES:
             usable += int(count)
     total = kv.get("TotalNodes", "0")
     return Partition(name=kv["PartitionName"], state=kv.get("State", "UP"),
                      total_nodes=int(total) if total.isdigit() else 0, usable_nodes=usable,
                      max_time=kv.get("MaxTime", "UNLIMITED"), default_time=kv.get("DefaultTime", "NONE"),
-                     preempt_mode=kv.get("PreemptMode", "OFF"))
+                     preempt_mode=kv.get("PreemptMode", "OFF"), qos=kv.get("QoS", "N/A"))
+
+
+_TIME = re.compile(r"^(?:(\d+)-)?(\d+)(?::(\d+))?(?::(\d+))?$")
+
+
+def time_s(text: str) -> Optional[int]:
+    """Seconds of a Slurm time (sbatch(1) --time formats); None for UNLIMITED/INFINITE/NONE/N/A. A
+    text that is no Slurm time raises ValueError."""
+    if text.strip().upper() in ("UNLIMITED", "INFINITE", "NONE", "N/A", ""):
+        return None
+    found = _TIME.match(text.strip())
+    if not found:
+        raise ValueError(f"{text!r} is not a Slurm time (MM, MM:SS, HH:MM:SS, D-HH, D-HH:MM or D-HH:MM:SS)")
+    days, first, second, third = (int(g) if g else None for g in found.groups())
+    if days is not None:  # D-HH[:MM[:SS]]
+        return days * 86400 + first * 3600 + (second or 0) * 60 + (third or 0)
+    if third is not None:  # HH:MM:SS
+        return first * 3600 + second * 60 + third
+    return first * 60 + (second or 0)  # MM[:SS]
+
+
+def parse_submit_limit(assoc_out: str, qos_out: str, partition_qos: str = "N/A") -> Optional[int]:
+    """The user's submit limit (jobs pending or running at once) from `sacctmgr -nP show assoc ...
+    format=MaxSubmitJobs,DefaultQOS` and `sacctmgr -nP show qos format=Name,MaxSubmitJobsPerUser`: the
+    least of the associations' MaxSubmitJobs and of MaxSubmitJobsPerUser of their default QOS (`normal`
+    where none is named) and the partition's QOS; None when none is set."""
+    limits, qos_names = [], {partition_qos} - {"N/A", "", "(null)"}
+    for line in assoc_out.splitlines():
+        fields = line.strip().split("|")
+        if len(fields) < 2:
+            continue
+        if fields[0].isdigit():
+            limits.append(int(fields[0]))
+        qos_names.add(fields[1] or "normal")
+    for line in qos_out.splitlines():
+        name, _, limit = line.strip().partition("|")
+        if name in qos_names and limit.isdigit():
+            limits.append(int(limit))
+    return min(limits) if limits else None
 
 
 # sbatch's messages for a refusal that passes (sbatch(1) exit 1; src/common/slurm_errno.c texts)
 TRANSIENT_SUBMIT = ("Socket timed out", "Unable to contact slurm controller", "temporarily unable",
                     "Resource temporarily unavailable", "Connection refused", "Transport endpoint")
 SUBMIT_LIMIT = ("MaxSubmitJob", "job submit limit", "AssocMaxSubmitJobLimit", "QOSMaxSubmitJobPerUserLimit")
+
+
+# what sacct and sacctmgr say on a cluster without accounting (slurmdbd): not an error, nothing to ask
+NO_ACCOUNTING = ("accounting storage is disabled", "not running a supported accounting_storage plugin")
+# srun's/salloc's words when --immediate ran out without a free node (22.05: `Requested nodes are busy`;
+# after a wait: `Connection timed out`; older: `Immediate execution impossible`)
+NO_NODE_FREE = ("Unable to allocate resources", "Immediate execution impossible")
+
+
+def node_not_free(stderr: str) -> bool:
+    """Whether srun's error says no node was free within its --immediate wait."""
+    return any(s in stderr for s in NO_NODE_FREE)
 
 
 def submit_error_kind(stderr: str) -> str:

@@ -4,7 +4,7 @@ The outputs are files under tests/fixtures/slurm/, each opening with `# source:`
 comes from and its Slurm version: real output of this machine's Debian slurm-wlm 22.05.8 (the commands
 the target sends, on the tests/slurm.py cluster), output users pasted in issues (their version dated by
 the fields where they did not state it), and, where no real output of a version was found (squeue and
-sacct of 17.11 and 23.11, sacctmgr's limits), rows composed from the man pages, marked COMPOSED.
+sacct of 17.11 and 23.11), rows composed from the man pages, marked COMPOSED.
 tests/test_slurm.py reads 22.05 live as well.
 """
 from __future__ import annotations
@@ -93,6 +93,19 @@ def test_sacct_rows_without_reason():
     assert so.SACCT_FIELDS.split(",") == ["JobIDRaw", "State", "NodeList"]  # no Reason: 17.11 rejects it
 
 
+def test_sacct_and_squeue_of_22_05_with_accounting():
+    jobs = so.parse_sacct(output("22.05-sacct.txt"))
+    assert [(j, jobs[j].state, jobs[j].alive) for j in (1, 2, 9, 10)] == [
+        (1, "cancelled", False), (2, "cancelled", False), (9, "failed", False), (10, "failed", False)]
+    assert jobs[2].node is None and jobs[1].node == "ebtnode"  # `None assigned`: it never ran
+    assert jobs[11].pending and jobs[11].alive  # requeued: waiting again
+    attempts = so.parse_sacct(output("22.05-sacct-duplicates.txt"))
+    assert attempts[11].pending  # REQUEUED then PENDING: the last row of the job wins
+    queue = so.parse_squeue(output("22.05-squeue-requeued.txt"))
+    assert queue[11].pending and not queue[11].held and queue[11].reason == "BeginTime"
+    assert queue[9].state == "failed" and queue[10].reason == "JobLaunchFailure" and not queue[10].alive
+
+
 def test_sacct_of_a_2024_cluster_by_its_header():
     header, *rows = output("23.x-sacct-parsable.txt").splitlines()
     columns = header.split("|")
@@ -156,11 +169,15 @@ def test_slurm_times(text, seconds):
 
 
 def test_submit_limit_from_sacctmgr():
-    assoc, _, qos = output("manpage-sacctmgr-limits.txt").partition("--ebt-section--")
-    # associations: none set (QOS normal), 200, none (QOS long: 100 per user) -> the least
-    assert so.parse_submit_limit(assoc, qos) == 100
-    assert so.parse_submit_limit(assoc, qos, partition_qos="gpu") == 50  # the partition's QOS applies too
-    assert so.parse_submit_limit("|\n", "normal|\n") is None
+    qos = output("22.05-sacctmgr-qos.txt")  # normal: 5 per user, long: 3
+    # root's two associations (MaxSubmitJobs=4, no DefaultQOS: normal) -> the least of 4 and 5
+    assert so.parse_submit_limit(output("22.05-sacctmgr-assoc.txt"), qos) == 4
+    assert so.parse_submit_limit(output("22.05-sacctmgr-assoc.txt"), qos, partition_qos="long") == 3
+    assert so.parse_submit_limit(output("22.05-sacctmgr-assoc-no-limit.txt"), qos) == 5  # normal's
+    assert so.parse_submit_limit(output("22.05-sacctmgr-assoc-no-limit.txt"), "normal|\n") is None
+    # nobody: MaxSubmitJobs=2, QOS normal 1 per user: the QOS limit is the one sbatch then enforced
+    assert so.parse_submit_limit(output("22.05-sacctmgr-assoc-user.txt"), output("22.05-sacctmgr-qos-user.txt")) == 1
+    assert so.submit_error_kind(output("22.05-sbatch-submit-limit.txt")) == "limit"
     assert so.parse_submit_limit("", "") is None  # no association: no accounting on this cluster
 
 

@@ -136,6 +136,8 @@ def test_scontrol_jobs_of_several_versions():
     assert (here.job_id, here.state, here.node, here.restarts) == (1, "running", "ebtnode", 0)
     admin = so.parse_scontrol_job(output("22.05-scontrol-job-held.txt"))
     assert admin.held == "JobHeldAdmin" and admin.node is None  # `NodeList=` empty, no BatchHost
+    walled = so.parse_scontrol_job(output("20.x-scontrol-job-wall-limit.txt"))
+    assert walled.pending and walled.held == "AssocMaxWallDurationPerJobLimit"  # asks more time than allowed
     assert so.parse_scontrol_job("") is None
     reason = so.parse_key_values("JobId=5 JobState=PENDING Reason=launch failed requeued held Dependency=(null)")
     assert reason["Reason"] == "launch failed requeued held"

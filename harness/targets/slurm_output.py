@@ -44,7 +44,8 @@ HOLDING_STATES = {"running", "configuring", "completing", "suspended", "stopped"
 HELD_STATES = {"requeue_hold", "special_exit", "resv_del_hold"}
 HELD_REASONS = {"JobHeldAdmin", "JobHeldUser", "launch failed requeued held"}
 HOPELESS_REASONS = {"DependencyNeverSatisfied", "PartitionNodeLimit", "PartitionTimeLimit", "InvalidAccount",
-                    "InvalidQOS", "BadConstraints"}
+                    "InvalidQOS", "BadConstraints", "AssocMaxWallDurationPerJobLimit",
+                    "QOSMaxWallDurationPerJobLimit"}
 # node states (sinfo %T, lower case, `*`/`~`/`#` suffixes stripped) that run no job
 UNUSABLE_NODE_STATES = {"down", "drained", "draining", "drain", "fail", "failing", "future", "maint",
                         "unknown", "no_respond", "power_down", "powered_down", "powering_down", "inval",

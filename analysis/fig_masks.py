@@ -10,6 +10,7 @@ from matplotlib.ticker import MaxNLocator
 from analysis.plotting import FigureResult, figure
 from experiments import events as ev
 from experiments import paths
+from experiments.earlybird import distance_matrix, load_masks  # the runner's own reader: one format
 
 MAX_FIG3_SETTINGS = 4
 
@@ -37,16 +38,13 @@ def _chosen(runs: pd.DataFrame) -> pd.DataFrame:
 def _panels(chosen: pd.DataFrame) -> tuple[pd.DataFrame, dict[str, np.ndarray]]:
     """One panel per (run, ratio) with at least two epochs of masks: its normalised distance matrix."""
     panels, arrays = [], {}
-    if len(chosen):
-        # The runner's own reader (imports torch, so only when there are masks to read).
-        from experiments.earlybird import distance_matrix, load_masks
     for _, run in chosen.iterrows():
         marks = _eb_marks(run)
         for ratio in sorted(run["eb_ratios"]):
             epochs, masks = load_masks(run["mask_file"], ratio)
             if len(epochs) < 2:
                 continue
-            dist = distance_matrix(masks).numpy()
+            dist = distance_matrix(masks)
             top = dist.max()
             # Linear normalisation to [0, 1], as the paper does "for the ease of visualisation".
             key = f"{run['run_id']}@{ratio:g}"

@@ -20,12 +20,16 @@ def write_csv(path: Path, df: pd.DataFrame) -> Path:
 
 
 def save_figure(fig, stem: Path, formats=("png", "pdf")) -> list[Path]:
+    """Write `fig` in each format, laid out once: with a layout engine attached, every `savefig` lays the
+    figure out and draws it twice, so the layout is computed here, kept, and the engine removed."""
+    engine = fig.get_layout_engine()
+    if engine is not None:
+        engine.execute(fig)
+        fig.set_layout_engine(None)
     paths = []
     for fmt in formats:
         path = Path(f"{stem}.{fmt}")
         with atomic_path(path) as tmp:
             fig.savefig(tmp, format=fmt)
         paths.append(path)
-        # The first save ran the layout engine; the same layout serves every later format (half the cost).
-        fig.set_layout_engine("none")
     return paths

@@ -68,7 +68,7 @@ def fig3_mask_distance(runs: pd.DataFrame) -> FigureResult:
     data, arrays = _panels(_chosen(runs))
     if data.empty:
         return FigureResult(name, caption, None, data, 0)
-    fig, axes = figure(len(data), ncols=4, width=2.8, height=3.1)
+    fig, axes = figure(len(data), ncols=4, width=2.8, height=3.1, title_lines=2)
     image = None
     for ax, (_, p) in zip(axes.flat, data.iterrows()):
         image = _panel(ax, p, arrays[p["key"]])

@@ -60,6 +60,9 @@ COLUMNS = ["model", "dataset_name", "run_id", "ratio", "first_epoch", "last_epoc
            "epochs", "run_ids"]
 
 
+COLORBAR_IN = 1.0  # inches right of the panels for the colorbar, its ticks and its label
+
+
 def fig3_mask_distance(runs: pd.DataFrame) -> FigureResult:
     """A panel per ratio of each setting's richest mask log."""
     name = "fig3_mask_distance"
@@ -68,11 +71,15 @@ def fig3_mask_distance(runs: pd.DataFrame) -> FigureResult:
     data, arrays = _panels(_chosen(runs))
     if data.empty:
         return FigureResult(name, caption, None, data, 0)
-    fig, axes = figure(len(data), ncols=4, width=2.8, height=3.1, title_lines=2)
+    fig, axes = figure(len(data), ncols=4, width=2.8, height=3.1, title_lines=2, right_extra=COLORBAR_IN)
     image = None
     for ax, (_, p) in zip(axes.flat, data.iterrows()):
         image = _panel(ax, p, arrays[p["key"]])
-    fig.colorbar(image, ax=list(axes.flat), shrink=0.8, label="normalised mask distance")
+    # in the strip kept for it right of the panels, 80% of their height
+    width, sp = fig.get_figwidth(), fig.subplotpars
+    cax = fig.add_axes((sp.right + 0.25 / width, sp.bottom + 0.1 * (sp.top - sp.bottom), 0.12 / width,
+                        0.8 * (sp.top - sp.bottom)))
+    fig.colorbar(image, cax=cax, label="normalised mask distance")
     return FigureResult(name, caption, fig, data, int(data["run_id"].nunique()), arrays)
 
 

@@ -31,12 +31,8 @@ def write_csv(path: Path, df: pd.DataFrame) -> Path:
 
 
 def save_figure(fig, stem: Path, formats=FORMATS) -> list[Path]:
-    """Write `fig` in each format, laid out once: with a layout engine attached, every `savefig` lays the
-    figure out and draws it twice, so the layout is computed here, kept, and the engine removed."""
-    engine = fig.get_layout_engine()
-    if engine is not None:
-        engine.execute(fig)
-        fig.set_layout_engine(None)
+    """Write `fig` in each format: one draw each, as the figures have fixed margins (`plotting.figure`);
+    with a layout engine attached, every `savefig` would lay the figure out and draw it twice."""
     paths = []
     for fmt in formats:
         path = Path(f"{stem}.{fmt}")

@@ -10,6 +10,7 @@ from matplotlib.ticker import MaxNLocator
 from analysis.plotting import FigureResult, figure
 from experiments import events as ev
 from experiments import paths
+from experiments.earlybird import distance_matrix, load_masks  # the runner's own reader: one format
 
 MAX_FIG3_SETTINGS = 4
 
@@ -37,16 +38,13 @@ def _chosen(runs: pd.DataFrame) -> pd.DataFrame:
 def _panels(chosen: pd.DataFrame) -> tuple[pd.DataFrame, dict[str, np.ndarray]]:
     """One panel per (run, ratio) with at least two epochs of masks: its normalised distance matrix."""
     panels, arrays = [], {}
-    if len(chosen):
-        # The runner's own reader (imports torch, so only when there are masks to read).
-        from experiments.earlybird import distance_matrix, load_masks
     for _, run in chosen.iterrows():
         marks = _eb_marks(run)
         for ratio in sorted(run["eb_ratios"]):
             epochs, masks = load_masks(run["mask_file"], ratio)
             if len(epochs) < 2:
                 continue
-            dist = distance_matrix(masks).numpy()
+            dist = distance_matrix(masks)
             top = dist.max()
             # Linear normalisation to [0, 1], as the paper does "for the ease of visualisation".
             key = f"{run['run_id']}@{ratio:g}"
@@ -62,6 +60,9 @@ COLUMNS = ["model", "dataset_name", "run_id", "ratio", "first_epoch", "last_epoc
            "epochs", "run_ids"]
 
 
+COLORBAR_IN = 1.0  # inches right of the panels for the colorbar, its ticks and its label
+
+
 def fig3_mask_distance(runs: pd.DataFrame) -> FigureResult:
     """A panel per ratio of each setting's richest mask log."""
     name = "fig3_mask_distance"
@@ -70,11 +71,15 @@ def fig3_mask_distance(runs: pd.DataFrame) -> FigureResult:
     data, arrays = _panels(_chosen(runs))
     if data.empty:
         return FigureResult(name, caption, None, data, 0)
-    fig, axes = figure(len(data), ncols=4, width=2.8, height=3.1)
+    fig, axes = figure(len(data), ncols=4, width=2.8, height=3.1, title_lines=2, right_extra=COLORBAR_IN)
     image = None
     for ax, (_, p) in zip(axes.flat, data.iterrows()):
         image = _panel(ax, p, arrays[p["key"]])
-    fig.colorbar(image, ax=list(axes.flat), shrink=0.8, label="normalised mask distance")
+    # in the strip kept for it right of the panels, 80% of their height
+    width, sp = fig.get_figwidth(), fig.subplotpars
+    cax = fig.add_axes((sp.right + 0.25 / width, sp.bottom + 0.1 * (sp.top - sp.bottom), 0.12 / width,
+                        0.8 * (sp.top - sp.bottom)))
+    fig.colorbar(image, cax=cax, label="normalised mask distance")
     return FigureResult(name, caption, fig, data, int(data["run_id"].nunique()), arrays)
 
 

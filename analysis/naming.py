@@ -26,15 +26,29 @@ class MethodInfo:
     low_precision: tuple[bool, ...]  # per training phase (search, retrain, ...): emulated 8-bit or not
 
 
+_READ: dict[tuple, list[MethodInfo]] = {}  # the registry's (name, method) pairs -> what `methods` made of them
+
+
 def methods() -> list[MethodInfo]:
-    """Every registered method, in registry order (read afresh: a test may register one)."""
-    from experiments.methods import METHODS, is_low_precision
+    """Every registered method, in registry order: made again whenever the registry changed (a test may
+    register one), else the list made for it (a report asks hundreds of times)."""
+    from experiments.methods import METHODS
+
+    key = tuple(METHODS.items())
+    if key not in _READ:
+        _READ.clear()
+        _READ[key] = _infos(METHODS)
+    return list(_READ[key])
+
+
+def _infos(registry) -> list[MethodInfo]:
+    from experiments.methods import is_low_precision
     from experiments.spec import resolve
 
     spec = resolve({"run_id": "naming"})  # the defaults: the precision of a phase may depend on the spec
     return [MethodInfo(k, m.display, m.group, m.table3_label,
                        tuple(is_low_precision(p) for p in m.precisions(spec).values()))
-            for k, m in METHODS.items()]
+            for k, m in registry.items()]
 
 
 def method_order() -> list[str]:

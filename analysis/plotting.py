@@ -16,6 +16,7 @@ import numpy as np
 import pandas as pd
 from matplotlib.figure import Figure
 from matplotlib.lines import Line2D
+from matplotlib.transforms import ScaledTranslation
 
 from analysis.naming import method_order
 
@@ -23,8 +24,12 @@ STYLE = {
     "font.size": 9, "axes.titlesize": 9, "axes.labelsize": 9, "legend.fontsize": 7,
     "xtick.labelsize": 8, "ytick.labelsize": 8, "axes.grid": True, "grid.alpha": 0.3,
     "axes.spines.top": False, "axes.spines.right": False,
+    "axes.titley": 1.0,  # a fixed title height: drawing need not measure the tick labels to place it
 }
 DPI = 150
+MARGIN = {"left": 0.62, "right": 0.15, "bottom": 0.5, "top": 0.3}  # inches around each panel (`figure`)
+LABEL_AT = {"x": 0.3, "y": 0.46}  # inches from the panel to its x (below) and y (left) axis label
+LEGEND_ROW = 0.22  # inches per row of the figure-wide legend
 _TAB10 = matplotlib.colormaps["tab10"].colors
 MARKERS = "os^vDPX*hp"
 
@@ -51,12 +56,27 @@ class FigureResult:
     arrays: dict[str, np.ndarray] = field(default_factory=dict)
 
 
-def figure(n_panels: int, ncols: int = 2, width: float = 3.6, height: float = 2.8, nrows_per: int = 1):
+def figure(n_panels: int, ncols: int = 2, width: float = 3.6, height: float = 2.8, nrows_per: int = 1,
+           title_lines: int = 1, right_extra: float = 0.0):
+    """A grid of `n_panels` panels, each `width` x `height` inches with its margins (`MARGIN`, in inches:
+    tick labels and the axis label left and below, `title_lines` of title above), and `right_extra` inches
+    free on the right (a colorbar's). The margins are fixed, not measured: a layout engine would lay out
+    every tick label once more on each save to find them."""
     ncols = max(1, min(n_panels, ncols))
     nrows = math.ceil(n_panels / ncols) * nrows_per
+    left, right, bottom, top = MARGIN["left"], MARGIN["right"], MARGIN["bottom"], MARGIN["top"] * title_lines
+    fig_w, fig_h = width * ncols + right_extra, height * nrows
     with matplotlib.rc_context(STYLE):
-        fig = Figure(figsize=(width * ncols, height * nrows), dpi=DPI, layout="constrained")
+        fig = Figure(figsize=(fig_w, fig_h), dpi=DPI)
+        fig.subplots_adjust(left=left / fig_w, right=1 - (right + right_extra) / fig_w, bottom=bottom / fig_h,
+                            top=1 - top / fig_h,
+                            wspace=(left + right) / (width - left - right),
+                            hspace=(top + bottom) / (height - top - bottom))
         axes = fig.subplots(nrows, ncols, squeeze=False)
+    for ax in axes.flat:
+        # Fixed, inside the margins: placing them by the tick labels would lay every tick label out again.
+        ax.xaxis.set_label_coords(0.5, 0, transform=ax.transAxes + ScaledTranslation(0, -LABEL_AT["x"], fig.dpi_scale_trans))
+        ax.yaxis.set_label_coords(0, 0.5, transform=ax.transAxes + ScaledTranslation(-LABEL_AT["y"], 0, fig.dpi_scale_trans))
     for ax in axes.flat[n_panels * nrows_per:]:
         ax.set_visible(False)
     return fig, axes
@@ -73,7 +93,14 @@ def legend(fig, ratios: Sequence[float], extra: Sequence[tuple[str, dict]]) -> N
 
 
 def figure_legend(fig, handles: list[Line2D]) -> None:
+    """The legend below the panels: the figure grows by its rows, the panels keep their size."""
     # As many columns as the figure's width holds, so a one-panel figure does not clip its legend.
     per_row = max(1, int(fig.get_figwidth() / 1.9))
-    fig.legend(handles=handles, loc="outside lower center", ncol=min(len(handles), per_row), frameon=False)
+    ncol = min(len(handles), per_row)
+    grow = LEGEND_ROW * math.ceil(len(handles) / ncol) + 0.15
+    width, height = fig.get_size_inches()
+    bottom, top = fig.subplotpars.bottom * height + grow, fig.subplotpars.top * height + grow
+    fig.set_size_inches(width, height + grow)
+    fig.subplots_adjust(bottom=bottom / (height + grow), top=top / (height + grow))
+    fig.legend(handles=handles, loc="lower center", bbox_to_anchor=(0.5, 0.0), ncol=ncol, frameon=False)
 

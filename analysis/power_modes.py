@@ -16,6 +16,7 @@ says whether the order is the same in all those modes.
 """
 from __future__ import annotations
 
+import functools
 import json
 import logging
 from pathlib import Path
@@ -60,21 +61,29 @@ def _label(r: Any) -> str:
     return f"{r.method_name}" + (f" p={ratio:g}" if ratio else "")
 
 
+@functools.lru_cache(maxsize=None)
+def _mode_facts(record_path: str, mtime_ns: int) -> tuple[str | None, str, str]:
+    """(mode, family, cell) of a record file as it is at `mtime_ns`: read once though the report's figure
+    and its tables both ask."""
+    record = json.loads(Path(record_path).read_text())
+    return mode_of(record), family_key(record), cell_key(record)
+
+
 def mode_runs(used: pd.DataFrame) -> pd.DataFrame:
     """One row per used run with a known mode: its identity, mode, cell and family, kJ, hours, top-1."""
     rows = []
     for r in used.itertuples():
+        path = Path(r.run_dir) / paths.RECORD
         try:
-            record = json.loads((Path(r.run_dir) / paths.RECORD).read_text())
+            mode, family, cell = _mode_facts(str(path), path.stat().st_mtime_ns)
         except (OSError, ValueError) as exc:
             log.warning("power modes: cannot read %s: %s", r.run_dir, exc)
             continue
-        mode = mode_of(record)
         if mode is None or mode == CHANGED:
             continue
         rows.append({"run_id": r.run_id, "model": r.model, "dataset_name": r.dataset_name, "method": r.method,
                      "label": _label(r), "prune_ratio": r.prune_ratio, "mode": mode,
-                     "family": family_key(record), "cell": cell_key(record), "energy_kj": r.energy_kj,
+                     "family": family, "cell": cell, "energy_kj": r.energy_kj,
                      "energy_unc_kj": r.energy_unc_kj, "hours": r.seconds / 3600.0, "best_top1": r.best_top1})
     return pd.DataFrame(rows, columns=["run_id", "model", "dataset_name", "method", "label", "prune_ratio",
                                        "mode", "family", "cell", "energy_kj", "energy_unc_kj", "hours",

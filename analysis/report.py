@@ -12,7 +12,7 @@ from analysis import agreement, markdown, paper, power_modes, tables
 from analysis.energy_estimate import BITS, DEFAULT, MAC, PAPER_FIT, RULES, fit_residual
 from analysis.figures import ALL_FIGURES, TITLES, FigureResult
 from analysis.meter_gap import gap_table
-from analysis.output import save_figure, write_csv, write_text
+from analysis.output import FORMATS, FigureWriter, write_csv, write_text
 from analysis.records import (
     NO_TICKET,
     TOO_LATE,
@@ -93,28 +93,34 @@ def build_report(runs: str, out_dir: Path, include_partial: bool = False, exclud
              "left out" if exclude_flagged else "counted and marked")
     fig_dir, tab_dir = out_dir / "figures", out_dir / "tables"
 
-    figures = [make(used) for make in ALL_FIGURES]
-    for f in figures:
-        stem = fig_dir / f.name
-        if f.fig is None:
-            # A figure that has no data now must not survive from an older report.
-            for old in (stem.with_suffix(".png"), stem.with_suffix(".pdf"), stem.with_suffix(".csv")):
-                old.unlink(missing_ok=True)
-        else:
-            save_figure(f.fig, stem)
-            write_csv(stem.with_suffix(".csv"), f.data)
-
-    built = (_tables(used, usable, exclude_flagged, agreement.load_all(Path(paths.calibrations(out_dir))))
-             + _power_mode_tables(used, max_slowdown))
-    for t in built:
-        write_csv(tab_dir / f"{t.name}.csv", t.data)
-        write_text(tab_dir / f"{t.name}.md", f"# {t.title}\n\n{t.backing}\n\n{t.text}")
-    write_csv(tab_dir / "runs.csv", all_runs.reindex(columns=RUN_INDEX_COLUMNS))
+    # Each figure is drawn by a worker as soon as it is built; the tables are made meanwhile, and the page
+    # that links the figures is written once they all are.
+    with FigureWriter() as writer:
+        figures = [_figure(make(used), fig_dir, writer) for make in ALL_FIGURES]
+        built = (_tables(used, usable, exclude_flagged, agreement.load_all(Path(paths.calibrations(out_dir))))
+                 + _power_mode_tables(used, max_slowdown))
+        for t in built:
+            write_csv(tab_dir / f"{t.name}.csv", t.data)
+            write_text(tab_dir / f"{t.name}.md", f"# {t.title}\n\n{t.backing}\n\n{t.text}")
+        write_csv(tab_dir / "runs.csv", all_runs.reindex(columns=RUN_INDEX_COLUMNS))
 
     view = _View(include_partial, exclude_flagged, runs)
     write_text(out_dir / paths.REPORT, _report_md(all_runs, used, view, figures, built))
     return Report(out_dir, len(all_runs), len(used), [f.name for f in figures if f.fig is not None],
                   [t.name for t in built])
+
+
+def _figure(f: FigureResult, fig_dir: Path, writer: FigureWriter) -> FigureResult:
+    """Hand the figure to the writer with its data beside it; a figure with no data now must not survive
+    from an older report."""
+    stem = fig_dir / f.name
+    if f.fig is None:
+        for old in (stem.with_suffix(f".{fmt}") for fmt in FORMATS + ("csv",)):
+            old.unlink(missing_ok=True)
+    else:
+        write_csv(stem.with_suffix(".csv"), f.data)
+        writer.submit(f.fig, stem)
+    return f
 
 
 @dataclass(frozen=True)

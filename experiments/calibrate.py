@@ -30,7 +30,7 @@ import torch.nn.functional as F
 from hw.fileio import json_text
 
 from . import checkpoint
-from .low_precision import Quantiser
+from .quantise import Quantiser
 from .models import build
 from .train import pick_device
 

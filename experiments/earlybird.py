@@ -13,14 +13,15 @@ recent masks. Two rules are offered (see `EarlyBirdDetector`):
   masks are needed).
 
 Every epoch's mask can be stored as packed bits in an append-only `masks.jsonl` so that the pairwise
-distance matrix of Fig 3 can be rebuilt afterwards (`save_mask`, `load_masks`, `distance_matrix`).
+distance matrix of Fig 3 can be rebuilt afterwards (`save_mask`, `load_masks`, `distance_matrix`). Reading
+them back needs numpy only: the report draws Fig 3 without loading torch, which the functions that take a
+model import themselves.
 """
 import base64
 import collections
 import json
 
 import numpy as np
-import torch
 
 from hw.fileio import read_jsonl
 
@@ -31,6 +32,8 @@ RULES = ("fifo", "consecutive")
 
 def bn_gammas(model):
     """|gamma| of every BN channel, concatenated in `bn_layers` order (a 1-D float tensor on the CPU)."""
+    import torch
+
     return torch.cat([bn.weight.detach().abs().flatten().cpu() for bn in bn_layers(model)])
 
 
@@ -41,6 +44,8 @@ def channel_mask(model, ratio):
     strictly above it, as in the official code: ties with the threshold are pruned, so a model whose
     gammas are all equal (at initialisation) keeps nothing.
     """
+    import torch
+
     if not 0.0 <= ratio < 1.0:
         raise ValueError("prune ratio must be in [0, 1), got %r" % (ratio,))
     gammas = bn_gammas(model)
@@ -130,8 +135,9 @@ def pack_mask(mask):
 
 
 def unpack_mask(text, n):
+    """The 1-D numpy bool array of `n` channels packed by `pack_mask`."""
     bits = np.unpackbits(np.frombuffer(base64.b64decode(text), dtype=np.uint8))[:n]
-    return torch.from_numpy(bits.astype(bool))
+    return bits.astype(bool)
 
 
 def save_mask(fh, epoch, ratio, mask):
@@ -142,25 +148,25 @@ def save_mask(fh, epoch, ratio, mask):
 
 
 def load_masks(path, ratio):
-    """(epochs, masks) for one ratio from `masks.jsonl`: a sorted list of epochs and a [E, N] bool
-    tensor. A resumed run may have written an epoch twice: the last line wins. A torn last line
+    """(epochs, masks) for one ratio from `masks.jsonl`: a sorted list of epochs and a [E, N] numpy bool
+    array. A resumed run may have written an epoch twice: the last line wins. A torn last line
     (crash while writing) is ignored."""
     by_epoch = {row["epoch"]: unpack_mask(row["bits"], row["n"])
                 for row in read_jsonl(path) if abs(row["ratio"] - ratio) < 1e-9}
     epochs = sorted(by_epoch)
     if not epochs:
-        return [], torch.zeros((0, 0), dtype=torch.bool)
-    return epochs, torch.stack([by_epoch[e] for e in epochs])
+        return [], np.zeros((0, 0), dtype=bool)
+    return epochs, np.stack([by_epoch[e] for e in epochs])
 
 
 def distance_matrix(masks):
-    """Pairwise normalised Hamming distances of a [E, N] bool tensor of masks -> [E, E] float tensor.
+    """Pairwise normalised Hamming distances of a [E, N] bool array of masks -> [E, E] float32 array.
 
     Computed as a matrix product of the masks as 0/1 floats, so a 160 x 160 matrix over thousands of
     channels takes milliseconds.
     """
-    m = masks.float()
+    m = np.asarray(masks, dtype=np.float32)
     n = max(1, m.shape[1])
-    ones = m.sum(dim=1, keepdim=True)
-    both = m @ m.t()
-    return (ones + ones.t() - 2.0 * both) / n
+    ones = m.sum(axis=1, keepdims=True)
+    both = m @ m.T
+    return (ones + ones.T - 2.0 * both) / n

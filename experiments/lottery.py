@@ -12,7 +12,7 @@ checkpoint, and a copy of the whole model in each would double the checkpoint on
 """
 import os
 
-from . import checkpoint, paths
+from . import paths
 from .phases import OneShot
 from .unstructured import apply_masks, global_top_masks, keep_masks, prunable_weights
 
@@ -30,6 +30,8 @@ class SaveInit(OneShot):
         return cfg
 
     def transform(self, run):
+        from . import checkpoint
+
         path = init_path(run)
         os.makedirs(os.path.dirname(path), exist_ok=True)
         checkpoint.save({"model_state": run.model.state_dict()}, path)
@@ -52,6 +54,8 @@ class PruneAndRewind(OneShot):
         return cfg  # unstructured: the architecture stays dense
 
     def transform(self, run):
+        from . import checkpoint
+
         masks = magnitude_masks(run.model, run.spec["prune_ratio"])
         run.model.load_state_dict(checkpoint.load(init_path(run))["model_state"])
         apply_masks(run.model, masks)

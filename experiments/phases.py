@@ -14,14 +14,14 @@ the train loop), `planned_cfg(spec, cfg)` (the model shape it leaves, for the pl
 (it is an Early-Bird search, drawing the run's ticket), and `identity(spec)`: the phase's kind and the
 values of the spec keys that determine what it computes (`keys()`). Two runs whose first phases have
 equal identities train those phases identically, so they can share them (`harness.sweep`).
+
+The modules that compute with torch (data, train, earlybird, prune) are imported where a phase runs, not
+here: the planner and the report read the declarations above without loading torch.
 """
-from . import data, paths
-from .earlybird import EarlyBirdDetector, channel_mask, save_mask
+from . import paths
 from .events import EB_DRAWN, EB_MISSING
 from .models import count_params, default_cfg, fresh_copy
-from .prune import prune
 from .sparsity import BNSparsity
-from .train import milestone_epochs, seed_everything
 
 # Keys of `run.state` (saved in every checkpoint) that more than one module reads.
 STATE_EB = "eb"                      # the search's outcome: the `eb` block of `run_end` and the record
@@ -257,6 +257,8 @@ class EarlyBirdSearch(Train):
 
     @staticmethod
     def _drawn_at(state, ratio):
+        from .earlybird import EarlyBirdDetector
+
         return EarlyBirdDetector.from_state_dict(state[STATE_DETECTORS][str(ratio)]).drawn_at
 
     def own_ticket_epoch(self, spec, state, epoch):
@@ -292,6 +294,8 @@ class EarlyBirdSearch(Train):
 
     def begin(self, run):
         """Detectors from the checkpointed state (fresh ones on the first epoch)."""
+        from .earlybird import EarlyBirdDetector
+
         spec = run.spec
         if STATE_DETECTORS not in run.state:
             fresh = {str(r): EarlyBirdDetector(r, spec["eb_epsilon"], spec["eb_queue"], spec["eb_rule"])
@@ -311,6 +315,8 @@ class EarlyBirdSearch(Train):
             run.events.emit(EB_MISSING, ratio=eb["ratio"], epochs=eb["search_epochs"], note=eb["note"])
 
     def after_epoch(self, run, epoch):
+        from .earlybird import channel_mask, save_mask
+
         distances = {}
         for key, det in sorted(self._detectors.items()):
             mask = channel_mask(run.model, det.ratio)
@@ -357,6 +363,8 @@ def lateness(spec, epoch, forced=False):
     is where the spec asked for it (Table 1's "final" column), never late. Either way the note says when
     none of the schedule is left to continue it.
     """
+    from .train import milestone_epochs
+
     last_decay = max(milestone_epochs(spec), default=spec["epochs"])
     late = not forced and epoch >= last_decay
     left = epoch < spec["epochs"]
@@ -428,6 +436,9 @@ class EarlyBirdRetrain(Train):
 def sample_batches(run):
     """The training batches a one-shot phase samples from (SNIP, ThiNet), seeded like an epoch:
     augmentation draws from the global generator, so a phase redone after a resume sees the same images."""
+    from . import data
+    from .train import seed_everything
+
     seed_everything(run.epoch_seed(0))
     return data.train_loader(run.spec, run.loop.train_set, run.epoch_seed(0), run.loop.pin)
 
@@ -443,6 +454,8 @@ class OneShot(Phase):
     """
 
     def execute(self, run, done):
+        from .train import seed_everything
+
         seed_everything(run.epoch_seed(0))
         model = self.transform(run)
         run.model = model.to(run.loop.device)
@@ -478,6 +491,10 @@ class ChannelPrune(OneShot):
         return pruned_cfg(spec)
 
     def transform(self, run):
+        from .earlybird import channel_mask
+        from .prune import prune
+        from .train import seed_everything
+
         ratio = run.spec["prune_ratio"]
         if self.from_ticket:
             ticket = run.load_ticket(ratio)

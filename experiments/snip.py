@@ -8,8 +8,6 @@ conv/linear weights are kept globally, and the network trains the whole schedule
 """
 import copy
 
-import torch.nn.functional as F
-
 from .phases import OneShot, sample_batches
 from .unstructured import apply_masks, global_top_masks, keep_masks, prunable_weights
 
@@ -20,6 +18,8 @@ def connection_sensitivity(model, batches, device):
     Computed on a copy in train mode (batch statistics, as at the first training step), so the model to
     be trained keeps its initial weights and BN buffers untouched.
     """
+    import torch.nn.functional as F
+
     probe = copy.deepcopy(model).train()
     weights = prunable_weights(probe)
     probe.zero_grad()

@@ -8,16 +8,17 @@ mask.
 Unstructured zeros save no dense compute: the pruned weights are still multiplied (by zero) by every
 dense kernel, so these methods' FLOPs are counted dense, as Table 2 does (LT and SNIP cost the same at
 every ratio). `MaskedTrain` is the phase whose `flops_rule` says so; the run record carries it.
-"""
-import torch
-import torch.nn as nn
 
+torch is imported in the functions that use it, so the method registry loads without it.
+"""
 from .phases import FLOPS_DENSE, STATE_WEIGHT_MASKS, Train
 
 
 def prunable_weights(model):
     """(name, weight) of every conv and linear layer: the weights these methods prune (open_lth's
     default prunable set, classifier included; BN and biases are left dense)."""
+    import torch.nn as nn
+
     names = {m: n for n, m in model.named_modules()}
     return [(names[m] + ".weight", m.weight) for m in model.modules()
             if isinstance(m, (nn.Conv2d, nn.Linear))]
@@ -26,6 +27,8 @@ def prunable_weights(model):
 def global_top_masks(scores, ratio):
     """Keep the (1 - ratio) fraction of entries with the largest score across every tensor of `scores`
     ({name: tensor}); one global threshold, ties broken by position so exactly that many are kept."""
+    import torch
+
     flat = torch.cat([s.detach().flatten().float().cpu() for s in scores.values()])
     keep = flat.numel() - int(flat.numel() * ratio)
     kept = torch.zeros(flat.numel(), dtype=torch.bool)
@@ -39,6 +42,8 @@ def global_top_masks(scores, ratio):
 
 def apply_masks(model, masks):
     """Zero the pruned weights of `model` in place."""
+    import torch
+
     params = dict(model.named_parameters())
     with torch.no_grad():
         for name, mask in masks.items():

@@ -23,6 +23,7 @@ from experiments import events as ev
 from experiments import paths
 from experiments.events import EventLog
 from experiments.datasets import DATASETS
+from experiments.models import default_cfg
 from experiments.spec import resolve
 from harness.record import build_record, write_record
 from hw import trace as tr
@@ -51,8 +52,7 @@ def _plan(spec: dict, draw: int) -> list[tuple[str, int, dict]]:
 
 
 def _model(arch: str, depth: int, dataset: str) -> dict[str, Any]:
-    from experiments.models import build
-    cfg = build(arch, depth, DATASETS[dataset].classes).cfg
+    cfg = default_cfg(arch, depth)  # what `experiments.models.build` gives the dense model, without building it
     return {"arch": arch, "depth": depth, "num_classes": DATASETS[dataset].classes, "cfg": list(cfg)}
 
 
@@ -163,7 +163,8 @@ def _masks(run_dir: Path, masks: dict[float, dict[int, Any]]) -> None:
 
 
 def benchmark_set(root: Path, n: int = 1000, seed: int = 0) -> None:
-    """`n` runs spread over Table 2's settings, methods, ratios, draw epochs and seeds (a few partial)."""
+    """`n` runs spread over Table 2's settings, methods, ratios, draw epochs and seeds (a few partial), each
+    with its power trace, and every Early-Bird search with its mask log up to its draw, as real runs have."""
     from analysis.naming import eb_keys
     from experiments.methods import METHODS
 
@@ -177,6 +178,20 @@ def benchmark_set(root: Path, n: int = 1000, seed: int = 0) -> None:
         method = methods[(i // 4) % len(methods)]
         p = 0.0 if not METHODS[method].needs_ratio else [0.3, 0.5, 0.7][(i // 36) % 3]
         draw = [10, 20, 40, None][(i // 108) % 4] if method in eb else None
+        masks = _search_masks(rng, arch, depth, p, draw or 20) if method in eb else None
         make_run(root, method, arch, depth, ds, p, seed=i, best_top1=float(rng.normal(92, 0.5)),
-                 energy_j=float(rng.normal(3e5, 1e4)), eb_draw_epoch=draw,
+                 energy_j=float(rng.normal(3e5, 1e4)), eb_draw_epoch=draw, masks=masks,
                  status=ev.PARTIAL if i % 97 == 0 else ev.OK, run_id=f"synthetic-{i:05d}")
+
+
+def _search_masks(rng, arch: str, depth: int, ratio: float, epochs: int) -> dict:
+    """A search's channel masks at `ratio` for epochs 1..`epochs` over the model's BN channels, settling as
+    the search goes on (fewer channels change each epoch), as the Early-Bird detector sees them."""
+    channels = sum(v for v in default_cfg(arch, depth) if v != "M")
+    mask = rng.random(channels) >= ratio
+    by_epoch = {}
+    for epoch in range(1, epochs + 1):
+        flip = rng.random(channels) < 0.3 / epoch
+        mask = mask ^ flip
+        by_epoch[epoch] = mask.copy()
+    return {ratio: by_epoch}

@@ -7,8 +7,8 @@ import torch.nn as nn
 
 from analysis.energy_estimate import MAC, estimate
 from experiments import checkpoint
-from experiments.low_precision import Quantiser, block_quantise, quantise_activation
 from experiments.models import build
+from experiments.quantise import Quantiser, block_quantise, quantise_activation
 from experiments.train import TrainLoop
 from harness.record import build_record
 from tests.method_runs import load_model, phase_ends, run_method, small_spec

@@ -5,8 +5,8 @@ import torch.nn as nn
 
 from experiments.phases import Train
 from experiments.prune import channel_ports
-from experiments.thinet import (LOCATIONS, contributions, cuttable_ports, greedy_keep, reader_inputs,
-                                reconstruction_error, rescale, sample_images)
+from experiments.thinet_ops import (LOCATIONS, contributions, cuttable_ports, greedy_keep, reader_inputs,
+                                    reconstruction_error, rescale, sample_images)
 from tests.method_runs import live_run, phase_ends, run_method, small_spec
 
 

@@ -18,17 +18,19 @@ by ``build(m.arch, m.depth, m.num_classes, cfg=m.cfg)`` followed by
 
 The global BN-channel order used by every channel mask is ``bn_layers(model)``:
 the BatchNorm2d layers in ``model.modules()`` order, channels concatenated.
+
+The cfg layouts (``<arch>_layout``) import no torch, so checking and planning
+shapes (`check`, `default_cfg`) does not load it; the networks (``<arch>``)
+are imported when one is built.
 """
 import collections
+import importlib
 
-import torch
-import torch.nn as nn
+from . import preresnet_layout, resnet_layout, vgg_layout
 
-from . import preresnet, resnet, vgg
-from .channel_selection import ChannelSelection
-
+# arch -> its cfg layout module; the network module of the same name builds it
 _MODULES = collections.OrderedDict(
-    [('vgg', vgg), ('preresnet', preresnet), ('resnet', resnet)])
+    [('vgg', vgg_layout), ('preresnet', preresnet_layout), ('resnet', resnet_layout)])
 
 # arch -> the allowed depths, in words, for validators and error messages.
 ARCHS = collections.OrderedDict(
@@ -62,7 +64,7 @@ def build(arch, depth, num_classes, cfg=None):
         if v != 'M' and (isinstance(v, bool) or not isinstance(v, int) or v < 1):
             raise ValueError('cfg entries must be positive ints (or \'M\' for '
                              'vgg), got %r in %r' % (v, cfg))
-    model = _MODULES[arch].build(depth, num_classes, cfg)
+    model = importlib.import_module('.' + arch, __name__).build(depth, num_classes, cfg)
     model.arch, model.depth, model.num_classes = arch, depth, num_classes
     model.cfg = cfg
     return model
@@ -70,11 +72,17 @@ def build(arch, depth, num_classes, cfg=None):
 
 def bn_layers(model):
     """The BatchNorm2d layers in ``model.modules()`` order: the global channel order."""
+    import torch.nn as nn
+
     return [m for m in model.modules() if isinstance(m, nn.BatchNorm2d)]
 
 
 def fresh_copy(model):
     """Same structure (cfg and channel selections), new random weights, same device."""
+    import torch
+
+    from .channel_selection import ChannelSelection
+
     copy = build(model.arch, model.depth, model.num_classes, cfg=model.cfg)
     # A pruned PreResNet's selections are structure, not weights: keep them.
     selections = [m for m in model.modules() if isinstance(m, ChannelSelection)]

@@ -20,31 +20,7 @@ import torch.nn as nn
 
 from .channel_selection import ChannelSelection
 from .init import official_init
-
-DEPTHS_TEXT = '9n+2 for n >= 1 (20, 56, 101, 164, ...)'
-
-EXPANSION = 4
-
-
-def valid_depth(depth):
-    return depth >= 11 and (depth - 2) % 9 == 0
-
-
-def _stream_widths(stem):
-    """Residual stream width entering each stage and leaving the last one."""
-    return [stem, 4 * stem, 8 * stem, 16 * stem]
-
-
-def default_cfg(depth, width):
-    n = (depth - 2) // 9
-    stem = max(1, int(round(16 * width)))
-    streams = _stream_widths(stem)
-    cfg = [stem]
-    for stage in range(3):
-        planes = stem * 2 ** stage
-        for i in range(n):
-            cfg += [streams[stage] if i == 0 else streams[stage + 1], planes, planes]
-    return cfg + [streams[3]]
+from .preresnet_layout import check_cfg, stream_widths
 
 
 class Bottleneck(nn.Module):
@@ -77,7 +53,7 @@ class PreResNet(nn.Module):
     def __init__(self, depth, num_classes, cfg):
         super().__init__()
         n = (depth - 2) // 9
-        streams = _stream_widths(cfg[0])
+        streams = stream_widths(cfg[0])
         self.conv1 = nn.Conv2d(3, cfg[0], kernel_size=3, padding=1, bias=False)
         stages = []
         for stage in range(3):
@@ -105,25 +81,6 @@ class PreResNet(nn.Module):
         x = self.layer3(self.layer2(self.layer1(self.conv1(x))))
         x = self.relu(self.select(self.bn(x)))
         return self.fc(self.avgpool(x).flatten(1))
-
-
-def check_cfg(depth, cfg):
-    n = (depth - 2) // 9
-    if len(cfg) != 9 * n + 2:
-        raise ValueError('preresnet%d cfg needs %d entries ([stem] + 3 per block '
-                         '+ [final]), got %d' % (depth, 9 * n + 2, len(cfg)))
-    streams = _stream_widths(cfg[0])
-    for stage in range(3):
-        for i in range(n):
-            inplanes = streams[stage] if i == 0 else streams[stage + 1]
-            selected = cfg[1 + 3 * (stage * n + i)]
-            if selected > inplanes:
-                raise ValueError('preresnet%d cfg selects %d of the %d stream '
-                                 'channels in stage %d block %d'
-                                 % (depth, selected, inplanes, stage + 1, i))
-    if cfg[-1] > streams[3]:
-        raise ValueError('preresnet%d cfg selects %d of the %d final channels'
-                         % (depth, cfg[-1], streams[3]))
 
 
 def build(depth, num_classes, cfg):

@@ -22,13 +22,13 @@ for ResNet18 and 4s, 8s, 16s, 32s for ResNet50.
 import torch.nn as nn
 
 from .init import official_init
-
-DEPTHS_TEXT = '18, 50'
+from . import resnet_layout
+from .resnet_layout import check_cfg
 
 
 class BasicBlock(nn.Module):
     expansion = 1
-    internal = 1  # prunable BNs, hence cfg entries, per block
+    internal = resnet_layout.BASIC_INTERNAL  # prunable BNs, hence cfg entries, per block
 
     def __init__(self, inplanes, outplanes, cfg, stride):
         super().__init__()
@@ -49,7 +49,7 @@ class BasicBlock(nn.Module):
 
 class Bottleneck(nn.Module):
     expansion = 4
-    internal = 2
+    internal = resnet_layout.BOTTLENECK_INTERNAL
 
     def __init__(self, inplanes, outplanes, cfg, stride):
         super().__init__()
@@ -79,34 +79,14 @@ def _downsample(inplanes, outplanes, stride):
         nn.BatchNorm2d(outplanes))
 
 
-_LAYOUT = {18: (BasicBlock, [2, 2, 2, 2]), 50: (Bottleneck, [3, 4, 6, 3])}
-
-
-def valid_depth(depth):
-    return depth in _LAYOUT
-
-
-def default_cfg(depth, width):
-    block, counts = _LAYOUT[depth]
-    stem = max(1, int(round(64 * width)))
-    cfg = [stem]
-    for stage, count in enumerate(counts):
-        cfg += [stem * 2 ** stage] * (block.internal * count)
-    return cfg
-
-
-def check_cfg(depth, cfg):
-    block, counts = _LAYOUT[depth]
-    need = 1 + block.internal * sum(counts)
-    if len(cfg) != need:
-        raise ValueError('resnet%d cfg needs %d entries ([stem] + %d per block), '
-                         'got %d' % (depth, need, block.internal, len(cfg)))
+_BLOCK = {18: BasicBlock, 50: Bottleneck}  # the block each depth is made of (`resnet_layout`)
 
 
 class ResNet(nn.Module):
     def __init__(self, depth, num_classes, cfg):
         super().__init__()
-        block, counts = _LAYOUT[depth]
+        block = _BLOCK[depth]
+        internal, counts = resnet_layout.blocks(depth)
         stem = cfg[0]
         self.conv1 = nn.Conv2d(3, stem, kernel_size=7, stride=2, padding=3, bias=False)
         self.bn1 = nn.BatchNorm2d(stem)
@@ -120,8 +100,8 @@ class ResNet(nn.Module):
             for i in range(count):
                 stride = 2 if stage > 0 and i == 0 else 1
                 blocks.append(block(inplanes, outplanes,
-                                    cfg[at:at + block.internal], stride))
-                inplanes, at = outplanes, at + block.internal
+                                    cfg[at:at + internal], stride))
+                inplanes, at = outplanes, at + internal
             stages.append(nn.Sequential(*blocks))
         self.layer1, self.layer2, self.layer3, self.layer4 = stages
         self.avgpool = nn.AdaptiveAvgPool2d(1)

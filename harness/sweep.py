@@ -17,9 +17,9 @@ from __future__ import annotations
 import json
 import logging
 import shutil
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Optional
+from typing import Any, Optional, Sequence
 
 from experiments import events as ev
 from experiments import paths
@@ -131,9 +131,9 @@ class _Launched:
     state: str | None = None
 
 
-def _start(spec: dict[str, Any], target: Target, results: Path) -> _Launched:
+def _start(spec: dict[str, Any], target: Target, results: Path, after: Sequence[int] = ()) -> _Launched:
     laptop = laptop_meter(spec, target, results)
-    return _Launched(start_metered(laptop, lambda: launch(spec, target, results, CODE_ROOT)), laptop)
+    return _Launched(start_metered(laptop, lambda: launch(spec, target, results, CODE_ROOT, after)), laptop)
 
 
 def _continue(spec: dict[str, Any], target: Target, results: Path, checkpoints: bool) -> _Launched:
@@ -171,13 +171,13 @@ def _clear(spec: dict[str, Any], target: Target, results: Path) -> None:
     shutil.rmtree(paths.results_run(results, rid), ignore_errors=True)
 
 
-def _set_going(p: Planned, target: Target, results: Path, checkpoints: bool) -> _Launched:
+def _set_going(p: Planned, target: Target, results: Path, checkpoints: bool, after: Sequence[int] = ()) -> _Launched:
     log.info("%s %s", p.action, p.run_id)
     if p.action == RERUN:
         _clear(p.spec, target, results)
     if p.action == CONTINUE:
         return _continue(p.spec, target, results, checkpoints)
-    return _start(p.spec, target, results)
+    return _start(p.spec, target, results, after)
 
 
 def _finish(going: _Launched, target: Target, results: Path, checkpoints: bool) -> bool:
@@ -193,25 +193,83 @@ def _finish(going: _Launched, target: Target, results: Path, checkpoints: bool) 
     return state == ev.OK
 
 
-def _share(planned: list[Planned], target: Target, results: Path) -> set[str]:
-    """Train the shared trunks of the runs about to start afresh (`harness.trunks`); the ids of the runs
-    that must wait for a trunk that did not reach their epoch (they are not started now)."""
+@dataclass
+class _Shared:
+    """What sharing settled before the runs start."""
+
+    waiting: set[str] = field(default_factory=set)  # not started now: their trunk did not reach their epoch
+    after: dict[str, list[int]] = field(default_factory=dict)  # scheduler: run id -> its trunk's job
+    trunks: list[tuple[Any, Optional[int]]] = field(default_factory=list)  # scheduler: (TrunkPlan, job or None)
+
+    def blocked(self, run_id: str, target: Target) -> str:
+        """Why a run that waited on its trunk's job will not start: the trunk ended without reaching
+        its epoch (Slurm cancels the run's job: --kill-on-invalid-dep); '' otherwise."""
+        from . import trunks
+
+        for plan, job in self.trunks:
+            if run_id not in self.after or self.after[run_id] != [job] or target.alive(job):
+                continue
+            state = trunks.outcome(target, plan.run_dir)
+            if state != ev.OK and not trunks.seeded(target, target.run_dir(run_id)):
+                return (f"{run_id} did not start: its trunk {plan.trunk_id} (job {job}) ended {state} before "
+                        f"its epoch, so its job was cancelled; run the config again to resume the trunk")
+        return ""
+
+
+def _unstarted(p: Planned, target: Target, results: Path) -> bool:
+    """A run a scheduler never started (its job cancelled while it waited for a trunk that failed): it
+    starts afresh, so that it branches from the trunk again."""
+    if not target.schedules_jobs or p.action != CONTINUE:
+        return False
+    info = RunInfo.load(results, p.run_id)
+    return (same_target(info.target, target.url) and not target.read_from(paths.events(info.run_dir), 0)
+            and not target.alive(info.pid))
+
+
+def _share(planned: list[Planned], target: Target, results: Path) -> _Shared:
+    """The shared trunks of the runs about to start afresh (`harness.trunks`). Elsewhere each is trained
+    now, the laptop waiting; runs whose epoch it did not reach are not started. A scheduler gets each
+    trunk as one job, and its branches (started with the rest) as jobs that wait for it to end ok."""
     from . import trunks
 
-    fresh = [p for p in planned if p.action in (START, RERUN)]
+    fresh = [p for p in planned if p.action in (START, RERUN) or _unstarted(p, target, results)]
     for p in fresh:
         if p.action == RERUN:
             _clear(p.spec, target, results)
-            p.action = START
+        p.action = START
     groups = trunks.group([p.spec for p in fresh], target)
+    shared = _Shared()
     if not groups:
-        return set()
+        return shared
     code_dir = target.prepare(CODE_ROOT)
-    waiting = set()
     for g in groups:
-        if not trunks.run(g, target, code_dir, results):
-            waiting |= {rid for rid in g.run_ids if not trunks.seeded(target, target.run_dir(rid))}
-    return waiting
+        if target.schedules_jobs:
+            job = trunks.start(g, target, code_dir)
+            shared.trunks.append((g, job))
+            shared.after.update({rid: [job] for rid in g.run_ids
+                                 if job is not None and not trunks.seeded(target, target.run_dir(rid))})
+        elif not trunks.run(g, target, code_dir, results):
+            shared.waiting |= {rid for rid in g.run_ids if not trunks.seeded(target, target.run_dir(rid))}
+    return shared
+
+
+def _follow_all(going: list[_Launched], shared: _Shared, target: Target, results: Path, checkpoints: bool) -> int:
+    """Follow the runs a scheduler queued, in turn, then say how their trunks ended; how many failed."""
+    from . import trunks
+
+    failures = 0
+    for g in going:
+        why = shared.blocked(g.info.run_id, target)
+        if not why and _finish(g, target, results, checkpoints):
+            continue
+        failures += 1
+        why = why or shared.blocked(g.info.run_id, target)
+        if why:
+            log.error("%s", why)
+    for plan, job in shared.trunks:
+        if job is not None and not target.alive(job):
+            trunks.finish(plan, target, results)
+    return failures
 
 
 def execute(planned: list[Planned], target: Target, results: Path, checkpoints: bool = False,
@@ -220,13 +278,13 @@ def execute(planned: list[Planned], target: Target, results: Path, checkpoints: 
     runs whose first phases are the same branch from one trunk that trains them once (`_share`). A
     scheduler target gets every run submitted before any is followed, so its nodes run them side by side;
     elsewhere runs go one after another (one board measures one run at a time)."""
-    waiting = _share(planned, target, results) if share else set()
-    failures, going = len(waiting), []
+    shared = _share(planned, target, results) if share else _Shared()
+    failures, going = len(shared.waiting), []
     for p in planned:
         if p.action == SKIP:
             log.info("skip %s: done (ok record)", p.run_id)
             continue
-        if p.run_id in waiting:
+        if p.run_id in shared.waiting:
             log.error("%s waits for its trunk's checkpoint: run the config again to resume the trunk", p.run_id)
             continue
         if p.action == OTHER_BOARD:
@@ -234,13 +292,11 @@ def execute(planned: list[Planned], target: Target, results: Path, checkpoints: 
             log.error("%s", p.note)
             continue
         try:
-            going.append(_set_going(p, target, results, checkpoints))
+            going.append(_set_going(p, target, results, checkpoints, shared.after.get(p.run_id, ())))
         except EbtError as err:
             failures += 1
             log.error("%s", err)
             continue
         if not target.schedules_jobs:
             failures += not _finish(going.pop(), target, results, checkpoints)
-    for g in going:
-        failures += not _finish(g, target, results, checkpoints)
-    return failures
+    return failures + _follow_all(going, shared, target, results, checkpoints)

@@ -199,6 +199,8 @@ class SlurmTarget(SSHTarget):
                 "--partition=" + self.slurm.partition, "--requeue", "--output=" + paths.runner_log(run_dir),
                 "--open-mode=append", "--chdir=" + code_dir, "--signal=B:USR1@%d" % self.slurm.grace,
                 "--export=ALL,EBT_MAX_REQUEUES=%d" % self.slurm.requeues]
+        if after:  # a job it waits for failed: cancel this one rather than leave it pending forever
+            argv.append("--kill-on-invalid-dep=yes")
         if self.slurm.exclusive:
             argv.append("--exclusive")
         return argv + list(self.slurm.sbatch) + ["--wrap", "exec " + runner]

@@ -10,6 +10,7 @@ import sys
 import time
 from pathlib import Path
 
+import pandas as pd
 import pytest
 import torch
 import yaml
@@ -212,3 +213,26 @@ def test_dense_trainings_are_shared_whole_with_the_methods_that_start_with_them(
             k: alone[k] for k in ("accuracy", "params", "channels", "model")}, s["run_id"]
         trained = [e for e in events_of(home / paths.RUNS / s["run_id"]) if e["event"] == ev.EPOCH]
         assert not any(e["phase"] == "train" for e in trained)  # the trunk trained it
+
+
+def test_the_report_bills_each_run_whole_and_counts_each_trunk_once():
+    """Trunk A (branches cut after epochs 2 and 4), one run alone, trunk B's branch without a meter."""
+    from analysis.sharing import ALONE, TOTAL, sweep_spending
+
+    rows = [dict(run_id="a2", seconds=50.0, energy_kj=5.0, shared_trunk="trunk-a", shared_epochs=2,
+                 shared_seconds=10.0, shared_energy_kj=1.0),
+            dict(run_id="a4", seconds=60.0, energy_kj=6.0, shared_trunk="trunk-a", shared_epochs=4,
+                 shared_seconds=20.0, shared_energy_kj=2.0),
+            dict(run_id="alone", seconds=30.0, energy_kj=3.0, shared_trunk=None, shared_epochs=None,
+                 shared_seconds=None, shared_energy_kj=None),
+            dict(run_id="b3", seconds=40.0, energy_kj=None, shared_trunk="trunk-b", shared_epochs=3,
+                 shared_seconds=15.0, shared_energy_kj=None)]
+    table = sweep_spending(pd.DataFrame(rows)).set_index("group")
+    a, alone, b, total = (table.loc[k] for k in ("trunk-a", ALONE, "trunk-b", TOTAL))
+    assert (a["runs"], a["trunk_epochs"]) == (2, 4)
+    assert (a["billed_seconds"], a["spent_seconds"]) == (110.0, 100.0)  # 110 - (10 + 20) + 20 once
+    assert (a["billed_energy_kj"], a["spent_energy_kj"]) == (11.0, 10.0)
+    assert (alone["billed_seconds"], alone["spent_seconds"], alone["spent_energy_kj"]) == (30.0, 30.0, 3.0)
+    assert b["spent_seconds"] == 40.0 and pd.isna(b["billed_energy_kj"]) and pd.isna(b["spent_energy_kj"])
+    assert (total["runs"], total["trunk_epochs"], total["spent_seconds"]) == (4, 7, 170.0)
+    assert pd.isna(total["spent_energy_kj"])  # a run without a meter: no total, never a zero

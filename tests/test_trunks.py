@@ -236,3 +236,42 @@ def test_the_report_bills_each_run_whole_and_counts_each_trunk_once():
     assert b["spent_seconds"] == 40.0 and pd.isna(b["billed_energy_kj"]) and pd.isna(b["spent_energy_kj"])
     assert (total["runs"], total["trunk_epochs"], total["spent_seconds"]) == (4, 7, 170.0)
     assert pd.isna(total["spent_energy_kj"])  # a run without a meter: no total, never a zero
+
+
+@pytest.mark.slow
+@pytest.mark.timeout(600)
+def test_a_run_drawn_at_the_best_search_epoch_branches_there_once_the_trunk_knows_it(tmp_path, monkeypatch):
+    """Fig 1's star: `eb_draw_epoch: best` draws the ticket of the search epoch with the best top-1, after the
+    whole search; shared, it branches from the trunk at the end, with the result of the run alone."""
+    # lr x20 at epoch 4 of 5 wrecks the last epoch: the best search epoch is not the last
+    raw = dict(FIG1, epochs=5, train_subset=128, lr=0.5, lr_gamma=20.0, lr_milestones=[0.7], eb_ratios=[0.5],
+               sweep={"prune_ratio": [0.5], "eb_draw_epoch": [2, "best"]})
+    config = write_config(tmp_path, raw)
+    monkeypatch.setenv("EBT_HOME", str(tmp_path / "alone"))
+    assert ebt(["run", str(config), "--no-share", "--results", str(tmp_path / "res-alone")]) == 0
+    monkeypatch.setenv("EBT_HOME", str(tmp_path / "shared"))
+    assert ebt(["run", str(config), "--results", str(tmp_path / "res-shared")]) == 0
+    alone = results(tmp_path / "alone", tmp_path / "res-alone")
+    shared = results(tmp_path / "shared", tmp_path / "res-shared")
+    assert sorted(shared) == sorted(alone) and len(alone) == 2
+    for rid, mine in alone.items():
+        assert shared[rid]["record"] == mine["record"], rid
+        assert all(torch.equal(shared[rid]["weights"][k], w) for k, w in mine["weights"].items()), rid
+    (trunk,) = (tmp_path / "shared" / paths.TRUNKS).iterdir()
+    search = [e for e in events_of(trunk) if e["event"] == ev.EPOCH]
+    assert [e["epoch"] for e in search] == [1, 2, 3, 4, 5]  # the whole budget: the best is known at its end
+    best = max(search, key=lambda e: (e["top1"], -e["epoch"]))["epoch"]  # the first of equal bests
+    (star,) = [json.loads(p.read_text()) for p in Path(tmp_path / "res-shared", paths.RUNS).glob("*/" + paths.RECORD)
+               if json.loads(p.read_text())["config"]["eb_draw_epoch"] == "best"]
+    assert 1 < best < 5, [e["top1"] for e in search]
+    assert star["eb"]["epoch"] == best and star["eb"]["forced"] and star["eb"]["search_epochs"] == 5
+    assert star["eb"]["retrain_start"] == best  # FF goes on from the best epoch's ticket
+    assert star["shared"]["epochs"] == 5  # alone it searches the whole budget too
+
+
+def test_the_draw_epoch_is_an_epoch_or_best():
+    assert resolve({"eb_draw_epoch": "best"})["eb_draw_epoch"] == "best"
+    with pytest.raises(ValueError, match="expected an epoch or 'best'"):
+        resolve({"eb_draw_epoch": "bset"})
+    with pytest.raises(ValueError, match="null, 'best' or an epoch in"):
+        resolve({"eb_draw_epoch": 0})

@@ -275,3 +275,24 @@ def test_the_draw_epoch_is_an_epoch_or_best():
         resolve({"eb_draw_epoch": "bset"})
     with pytest.raises(ValueError, match="null, 'best' or an epoch in"):
         resolve({"eb_draw_epoch": 0})
+
+
+def test_fig1_draws_the_best_epoch_runs_as_stars_and_tables_1_and_4_leave_them_out(tmp_path):
+    from analysis import figures, tables
+    from analysis.records import load_records, usable_runs
+    from tests.record_runs import make_run
+
+    for seed, acc in ((1, 92.0), (2, 93.0)):
+        make_run(tmp_path, seed=seed, best_top1=acc, eb_draw_epoch=10, flops=False)
+    for seed, (epoch, acc) in ((1, (120, 93.5)), (2, (130, 94.5))):
+        make_run(tmp_path, seed=seed, best_top1=acc, eb_draw_epoch="best", eb_epoch=epoch, flops=False)
+    runs = usable_runs(load_records(str(tmp_path / "*")))
+    fig = figures.fig1_retrain_accuracy(runs)
+    star = fig.data[fig.data["drawn_by"] == "best"]
+    assert len(star) == 1 and star.iloc[0]["draw_epoch"] == 125 and star.iloc[0]["mean"] == 94.0
+    assert star.iloc[0]["n"] == 2 and len(fig.data[fig.data["drawn_by"] == "fixed"]) == 1
+    markers = {line.get_marker() for line in fig.fig.axes[0].lines if list(line.get_xdata()) == [125]}
+    assert "*" in markers  # a star (the others are its error bars' caps)
+    t1 = tables.table1(runs)
+    listed = {rid for ids in t1["run_ids"].dropna() for rid in ids.split()}
+    assert listed == set(runs.loc[runs["draw_epoch"] == 10, "run_id"])  # the stars are no Table 1 column

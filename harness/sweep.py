@@ -194,26 +194,21 @@ def _finish(going: _Launched, target: Target, results: Path, checkpoints: bool) 
 
 
 @dataclass
+class _QueuedTrunk:
+    """A trunk a scheduler runs as one job (None: it had already ended ok); `ok` once followed."""
+
+    plan: Any  # harness.trunks.TrunkPlan
+    job: Optional[int]
+    ok: Optional[bool] = None
+
+
+@dataclass
 class _Shared:
     """What sharing settled before the runs start."""
 
     waiting: set[str] = field(default_factory=set)  # not started now: their trunk did not reach their epoch
     after: dict[str, list[int]] = field(default_factory=dict)  # scheduler: run id -> its trunk's job
-    trunks: list[tuple[Any, Optional[int]]] = field(default_factory=list)  # scheduler: (TrunkPlan, job or None)
-
-    def blocked(self, run_id: str, target: Target) -> str:
-        """Why a run that waited on its trunk's job will not start: the trunk ended without reaching
-        its epoch (Slurm cancels the run's job: --kill-on-invalid-dep); '' otherwise."""
-        from . import trunks
-
-        for plan, job in self.trunks:
-            if run_id not in self.after or self.after[run_id] != [job] or target.alive(job):
-                continue
-            state = trunks.outcome(target, plan.run_dir)
-            if state != ev.OK and not trunks.seeded(target, target.run_dir(run_id)):
-                return (f"{run_id} did not start: its trunk {plan.trunk_id} (job {job}) ended {state} before "
-                        f"its epoch, so its job was cancelled; run the config again to resume the trunk")
-        return ""
+    trunks: dict[str, _QueuedTrunk] = field(default_factory=dict)  # scheduler: run id -> its trunk
 
 
 def _unstarted(p: Planned, target: Target, results: Path) -> bool:
@@ -245,7 +240,7 @@ def _share(planned: list[Planned], target: Target, results: Path) -> _Shared:
     for g in groups:
         if target.schedules_jobs:
             job = trunks.start(g, target, code_dir)
-            shared.trunks.append((g, job))
+            shared.trunks.update({rid: _QueuedTrunk(g, job) for rid in g.run_ids})
             shared.after.update({rid: [job] for rid in g.run_ids
                                  if job is not None and not trunks.seeded(target, target.run_dir(rid))})
         elif not trunks.run(g, target, code_dir, results):
@@ -253,22 +248,52 @@ def _share(planned: list[Planned], target: Target, results: Path) -> _Shared:
     return shared
 
 
-def _follow_all(going: list[_Launched], shared: _Shared, target: Target, results: Path, checkpoints: bool) -> int:
-    """Follow the runs a scheduler queued, in turn, then say how their trunks ended; how many failed."""
+def _follow_trunk(trunk: _QueuedTrunk, target: Target, results: Path) -> None:
+    """Wait for a trunk's job to end (its epochs logged), once; copy it to the laptop and say how it ended."""
     from . import trunks
 
+    if trunk.ok is None:
+        if trunk.job is not None:
+            trunks.wait(target, trunk.plan, trunk.job)
+        trunk.ok = trunks.finish(trunk.plan, target, results)
+
+
+def _after_trunk(g: _Launched, shared: _Shared, target: Target, results: Path) -> Optional[_Launched]:
+    """A run whose job waited for its trunk's, once the trunk has ended: itself when the trunk ended ok; when
+    not, Slurm has cancelled its job (--kill-on-invalid-dep): run again if the trunk had reached its epoch
+    before failing, else None (it waits for the trunk, said)."""
+    from . import trunks
+
+    rid = g.info.run_id
+    trunk = shared.trunks[rid]
+    _follow_trunk(trunk, target, results)
+    if trunk.ok:
+        return g
+    target.cancel(g.info.pid)  # cancelled already, or about to be
+    if trunks.seeded(target, target.run_dir(rid)):
+        return _Launched(relaunch(g.info, target, results, CODE_ROOT))
+    log.error("%s did not start: its trunk %s (job %d) ended %s before its epoch, and its job was cancelled; run "
+              "the config again to resume the trunk", rid, trunk.plan.trunk_id, trunk.job,
+              trunks.outcome(target, trunk.plan.run_dir))
+    return None
+
+
+def _follow_all(going: list[_Launched], shared: _Shared, target: Target, results: Path, checkpoints: bool) -> int:
+    """Follow the runs a scheduler queued, in turn (a branch once its trunk has ended); how many failed."""
     failures = 0
     for g in going:
-        why = shared.blocked(g.info.run_id, target)
-        if not why and _finish(g, target, results, checkpoints):
-            continue
-        failures += 1
-        why = why or shared.blocked(g.info.run_id, target)
-        if why:
-            log.error("%s", why)
-    for plan, job in shared.trunks:
-        if job is not None and not target.alive(job):
-            trunks.finish(plan, target, results)
+        if g.info.run_id in shared.after:
+            try:
+                g = _after_trunk(g, shared, target, results)
+            except EbtError as err:
+                log.error("%s", err)
+                g = None
+            if g is None:
+                failures += 1
+                continue
+        failures += not _finish(g, target, results, checkpoints)
+    for trunk in shared.trunks.values():  # trunks whose runs did not wait for them: copied once ended
+        _follow_trunk(trunk, target, results)
     return failures
 
 

@@ -113,7 +113,7 @@ def run(plan: TrunkPlan, target: Target, code_dir: str, results: Path) -> bool:
     """Train the trunk to its end (resuming it when it was interrupted); whether it ended ok."""
     pid = start(plan, target, code_dir)
     if pid is not None:
-        _wait(target, plan, pid)
+        wait(target, plan, pid)
     return finish(plan, target, results)
 
 
@@ -157,7 +157,7 @@ def status_lines(results: Path) -> list[str]:
     return lines
 
 
-def _wait(target: Target, plan: TrunkPlan, pid: int) -> None:
+def wait(target: Target, plan: TrunkPlan, pid: int) -> None:
     """Until the trunk's runner ends, logging each epoch it trains."""
     seen = len(_events(target, plan.run_dir))
     while target.alive(pid):

@@ -296,3 +296,12 @@ def test_fig1_draws_the_best_epoch_runs_as_stars_and_tables_1_and_4_leave_them_o
     t1 = tables.table1(runs)
     listed = {rid for ids in t1["run_ids"].dropna() for rid in ids.split()}
     assert listed == set(runs.loc[runs["draw_epoch"] == 10, "run_id"])  # the stars are no Table 1 column
+
+
+def test_a_branch_job_waits_for_its_trunks_job_and_dies_with_it():
+    from harness.targets.slurm import SlurmTarget
+
+    target = SlurmTarget("slurm://login?partition=tx2")
+    argv = target.sbatch_argv("/c", "/r/spec.json", "/r", "run-1", after=[7])
+    assert "--dependency=afterok:7,singleton" in argv and "--kill-on-invalid-dep=yes" in argv
+    assert "--kill-on-invalid-dep=yes" not in target.sbatch_argv("/c", "/r/spec.json", "/r", "run-1")

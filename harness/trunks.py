@@ -6,6 +6,13 @@ beside the run folders: it is launched like a run, trains the shared phase once,
 run folder as the run alone would have it at its cut epoch. The runs are then started as usual and go on
 from there. A trunk folder already on the target (an earlier, interrupted sweep) is resumed with the
 branches it was made for; a run it was not made for runs alone. Run ids never depend on sharing.
+
+On a scheduler (Slurm) the trunk is one job and its branches are jobs submitted at once that wait for it
+(`afterok`), so the laptop does not block and the nodes run the branches side by side. They start once
+the trunk's job has ended, not at their own epoch: a job waiting on the shared filesystem for its
+checkpoint would hold a node (a measured board) idle, and could not tell a trunk that will never run.
+A failed trunk gets its waiting branches cancelled by Slurm (`--kill-on-invalid-dep=yes`), never left
+pending.
 """
 from __future__ import annotations
 

@@ -43,8 +43,9 @@ def _by_cell(df: pd.DataFrame, col: str) -> pd.DataFrame:
     df = df[df[col].notna()]
     if df.empty:
         return pd.DataFrame(columns=POINT_COLUMNS)
-    df = df.assign(drawn_by=np.where(df["eb_draw_epoch"].isna(), "detector", "fixed"),
-                   series=_series(df, SERIES_FREE))
+    drawn_by = np.where(df["eb_draw_epoch"].isna(), "detector", "fixed")
+    drawn_by = np.where(df["drawn_at_best"].fillna(False).astype(bool), "best", drawn_by)
+    df = df.assign(drawn_by=drawn_by, series=_series(df, SERIES_FREE))
     labels = _series_labels(df)
     keys = ["model", "dataset_name", "prune_ratio", "drawn_by", "series", "cell"]
     out = df.groupby(keys).agg(draw_epoch=("draw_epoch", "mean"), mean=(col, "mean"), min=(col, "min"),
@@ -69,7 +70,8 @@ def _plot_curves(ax, pts: pd.DataFrame, ylabel: str, styles: dict[str, str]) -> 
     for (p, series, drawn_by), d in pts.groupby(["prune_ratio", "series", "drawn_by"]):
         ls = styles[d["series_label"].iloc[0]]
         style = ({"marker": "o", "ms": 3.5, "lw": 1.2, "ls": ls} if drawn_by == "fixed"
-                 else {"marker": "*", "ms": 9, "ls": "none"})
+                 else {"marker": "*", "ms": 11, "ls": "none"} if drawn_by == "best"
+                 else {"marker": "*", "ms": 9, "ls": "none", "mfc": "none"})
         d = d.sort_values("draw_epoch")
         ax.errorbar(d["draw_epoch"], d["mean"], yerr=[d["mean"] - d["min"], d["max"] - d["mean"]],
                     color=ratio_color(p), capsize=2.5, **style)
@@ -128,12 +130,15 @@ def _linestyles(pts: pd.DataFrame) -> dict[str, str]:
 
 def _extra(data: pd.DataFrame, dense_line: bool, dense: pd.DataFrame) -> list[tuple[str, dict]]:
     extra = []
-    fixed = data[data["drawn_by"].isin(["fixed", "detector"])]
+    fixed = data[data["drawn_by"].isin(["fixed", "detector", "best"])]
     styles = _linestyles(fixed)
     if len(styles) > 1:
         extra += [(label or "(no difference)", {"color": "0.3", "ls": ls}) for label, ls in styles.items()]
+    if data["drawn_by"].eq("best").any():
+        extra.append(("drawn at the best search top-1", {"color": "0.3", "marker": "*", "ms": 11, "ls": "none"}))
     if data["drawn_by"].eq("detector").any():
-        extra.append(("drawn by the EB detector", {"color": "0.3", "marker": "*", "ms": 9, "ls": "none"}))
+        extra.append(("drawn by the EB detector", {"color": "0.3", "marker": "*", "ms": 9, "ls": "none",
+                                                   "mfc": "none"}))
     if dense_line and len(dense):
         extra.append(("dense (grey, its curves' line style)" if len(_linestyles(data[data["drawn_by"].ne("dense")])) > 1
                       else "dense", {"color": "0.55", "ls": "--", "lw": 1}))
@@ -149,9 +154,9 @@ def fig1_retrain_accuracy(runs: pd.DataFrame) -> FigureResult:
     return _draw_epochfigure(
         runs, DEFAULT_EB, "fig1_retrain_accuracy",
         "Fig 1: EB Train (FF) retrain top-1 (best epoch) vs the epoch the ticket is drawn at, per p; "
-        f"{ERROR_BARS}; dashed = dense (the dense cell of the same settings); stars = tickets drawn by the EB "
-        "detector, at their cell's mean ticket epoch (the paper's star marks the best-search-accuracy epoch "
-        "instead).",
+        f"{ERROR_BARS}; dashed = dense (the dense cell of the same settings); filled stars = tickets drawn "
+        "at the search epoch of best top-1 (`eb_draw_epoch: best`, the paper's stars), hollow stars = tickets "
+        "drawn by the EB detector, each at its cell's mean ticket epoch.",
         [(ACC, "retrain top-1 (%)")], dense_line=True)
 
 

@@ -32,6 +32,7 @@ from analysis.naming import dataset_name, eb_keys, methods, model_name
 from analysis.schema import SCHEMA
 from experiments import events as ev
 from experiments import paths
+from experiments.spec import BEST
 
 log = logging.getLogger(__name__)
 
@@ -189,6 +190,7 @@ def _epochs(fractions, epochs: int | None) -> tuple:
 def _early_bird(eb: dict[str, Any], config: dict[str, Any], is_eb: bool) -> dict[str, Any]:
     """Where the ticket was drawn (a fixed epoch from the config, else the detector's), and its flag."""
     fixed = config.get("eb_draw_epoch")
+    best = fixed == BEST  # drawn at the search's best epoch: where it was is the record's
     flag = None
     if is_eb and eb.get("detected") is False and not eb.get("forced") and fixed is None:
         flag = NO_TICKET
@@ -197,7 +199,8 @@ def _early_bird(eb: dict[str, Any], config: dict[str, Any], is_eb: bool) -> dict
     return {"eb_epoch": eb.get("epoch"), "eb_ratio": eb.get("ratio"), "eb_epsilon": eb.get("epsilon"),
             "eb_detected": eb.get("detected"), "eb_late": eb.get("late"),
             "eb_retrain_epochs": eb.get("retrain_epochs"), "eb_distances": eb.get("distances"),
-            "draw_epoch": (fixed if fixed is not None else eb.get("epoch")) if is_eb else None, "eb_flag": flag,
+            "draw_epoch": (fixed if fixed is not None and not best else eb.get("epoch")) if is_eb else None,
+            "drawn_at_best": best, "eb_flag": flag,
             "eb_note": eb.get("note")}
 
 

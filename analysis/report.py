@@ -8,8 +8,8 @@ from pathlib import Path
 
 import pandas as pd
 
-from analysis import agreement, markdown, paper, power_modes, tables
-from analysis.energy_estimate import BITS, DEFAULT, MAC, PAPER_FIT, RULES, fit_residual
+from analysis import agreement, markdown, paper, power_modes, sharing, tables
+from analysis.energy_estimate import BITS, MAC, PAPER_FIT, RULES, fit_residual
 from analysis.figures import ALL_FIGURES, TITLES, FigureResult
 from analysis.meter_gap import gap_table
 from analysis.output import FORMATS, FigureWriter, write_csv, write_text
@@ -98,7 +98,7 @@ def build_report(runs: str, out_dir: Path, include_partial: bool = False, exclud
     with FigureWriter() as writer:
         figures = [_figure(make(used), fig_dir, writer) for make in ALL_FIGURES]
         built = (_tables(used, usable, exclude_flagged, agreement.load_all(Path(paths.calibrations(out_dir))))
-                 + _power_mode_tables(used, max_slowdown))
+                 + _power_mode_tables(used, max_slowdown) + _spending_tables(all_runs))
         for t in built:
             write_csv(tab_dir / f"{t.name}.csv", t.data)
             write_text(tab_dir / f"{t.name}.md", f"# {t.title}\n\n{t.backing}\n\n{t.text}")
@@ -213,6 +213,15 @@ def _power_mode_tables(used: pd.DataFrame, max_slowdown: float) -> list[_Table]:
                power_modes.markdown_ranking(rank),
                "Methods measured in every mode of their model and dataset, least kJ first."),
     ]
+
+
+def _spending_tables(all_runs: pd.DataFrame) -> list[_Table]:
+    """Billed per run vs really spent, when some run branched from a shared trunk (`analysis.sharing`)."""
+    spending = sharing.sweep_spending(all_runs)
+    if spending.empty or spending["trunk_epochs"].sum() == 0:
+        return []
+    return [_Table("sweep_spending", "What the runs bill and what was spent (shared trunks counted once)", spending,
+                   sharing.markdown_table(spending), sharing.BACKING)]
 
 
 def _report_md(all_runs: pd.DataFrame, used: pd.DataFrame, view: _View, figures: list[FigureResult],

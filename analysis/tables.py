@@ -320,7 +320,7 @@ def _fixed_draw_ff(runs: pd.DataFrame) -> pd.DataFrame:
     """EB Train (FF) runs at p = 0.5 with a ticket drawn at a chosen epoch (detector runs draw where they
     draw, so they cannot fill an epoch column)."""
     df = runs[runs["method_name"].eq(DEFAULT_EB) & runs["prune_ratio"].round(2).eq(TABLE1_RATIO)
-              & runs["eb_draw_epoch"].notna()]
+              & runs["eb_draw_epoch"].notna() & ~runs["drawn_at_best"].fillna(False).astype(bool)]
     return df.assign(dataset=df["dataset_name"], draw_epoch_label=_draw_label(df))
 
 

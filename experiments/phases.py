@@ -18,6 +18,8 @@ equal identities train those phases identically, so they can share them (`harnes
 The modules that compute with torch (data, train, earlybird, prune) are imported where a phase runs, not
 here: the planner and the report read the declarations above without loading torch.
 """
+import os
+
 from . import paths
 from .events import EB_DRAWN, EB_MISSING
 from .models import count_params, default_cfg, fresh_copy
@@ -27,6 +29,7 @@ from .sparsity import BNSparsity
 STATE_EB = "eb"                      # the search's outcome: the `eb` block of `run_end` and the record
 STATE_DETECTORS = "detectors"        # Early-Bird detector states, per ratio
 STATE_TICKET_EPOCH = "ticket_epoch"  # the epoch of the run's own ticket, once drawn
+STATE_BEST_SEARCH = "best_search"    # [epoch, top-1] of the search's best epoch so far (eb_draw_epoch: best)
 STATE_WEIGHT_MASKS = "weight_masks"  # unstructured masks ({weight name: bool tensor}), LT and SNIP
 STATE_SWA = "swa"                    # the running SWA average of a low-precision phase
 
@@ -174,6 +177,9 @@ class Train(Phase):
     def after_epoch(self, run, epoch):
         return {}
 
+    def recorded(self, run, epoch):
+        """After the epoch's event (`run.last_metrics` are its metrics), before its checkpoint."""
+
     def should_stop(self, run, epoch):
         return False
 
@@ -197,6 +203,7 @@ class Train(Phase):
             metrics.update(run.loop.evaluate(run.model))
             metrics.update(self.after_epoch(run, e + 1))
             run.record_epoch(self.name, e + 1, total, global_epoch + 1, metrics)
+            self.recorded(run, e + 1)
             run.epoch_end(self, e + 1)
             run.checkpoint(phase_epoch=e + 1)
             if self.should_stop(run, e + 1) or run.ends_phase(e + 1):
@@ -209,6 +216,12 @@ class _Alone:
     def __init__(self, spec):
         self.spec = spec
         self.state = {}
+
+
+def draws_at_best(spec):
+    """Whether the run's ticket is drawn at its search's best epoch (`eb_draw_epoch: best`, Fig 1's stars)."""
+    from .spec import BEST  # the spec module imports the method registry, hence this module
+    return spec["eb_draw_epoch"] == BEST
 
 
 def _search_sparsity(run):
@@ -243,7 +256,7 @@ class EarlyBirdSearch(Train):
     def plan_epochs(self, run):
         """The search stops at its ticket (assumed in `run.state`) unless told to go on (`eb_stop`)."""
         epochs = self.planned_epochs(run)
-        return min(epochs, run.state[STATE_EB]["epoch"]) if run.spec["eb_stop"] else epochs
+        return min(epochs, run.state[STATE_EB]["epoch"]) if self.stops_at_ticket(run.spec) else epochs
 
     def ticket_keys(self):
         """The keys that decide when the run's ticket is drawn: the search's and its ratio."""
@@ -262,14 +275,22 @@ class EarlyBirdSearch(Train):
         return EarlyBirdDetector.from_state_dict(state[STATE_DETECTORS][str(ratio)]).drawn_at
 
     def own_ticket_epoch(self, spec, state, epoch):
-        """The epoch of the run's own ticket as its search alone would have it after `epoch`, or None."""
+        """The epoch of the run's own ticket as its search alone would have it after `epoch`, or None
+        (drawn at the best epoch: the best so far, final once the search has run its budget)."""
         fixed = spec["eb_draw_epoch"]
+        if draws_at_best(spec):
+            return state[STATE_BEST_SEARCH][0] if STATE_BEST_SEARCH in state else None
         if fixed is not None:
             return fixed if fixed <= epoch else None
         return self._drawn_at(state, spec["prune_ratio"])
 
+    @staticmethod
+    def stops_at_ticket(spec):
+        """Whether the search ends at the run's ticket (a best-epoch ticket is known only at the end)."""
+        return spec["eb_stop"] and not draws_at_best(spec)
+
     def cut(self, spec, state, epoch):
-        if spec["eb_stop"] and self.own_ticket_epoch(spec, state, epoch) is not None:
+        if self.stops_at_ticket(spec) and self.own_ticket_epoch(spec, state, epoch) is not None:
             return True
         return epoch >= spec["epochs"]
 
@@ -308,6 +329,8 @@ class EarlyBirdSearch(Train):
         self.begin(run)
         with open(paths.masks(run.run_dir), "a") as self._masks:
             super().execute(run, done)
+        if draws_at_best(run.spec) and run.state.get(STATE_TICKET_EPOCH) is not None:
+            self._announce(run, run.state[STATE_TICKET_EPOCH], forced=True)
         run.state[STATE_EB] = eb_block(run.spec, self._detectors[str(run.spec["prune_ratio"])],
                                       run.state.get(STATE_TICKET_EPOCH), run.phase_epoch)
         eb = run.state[STATE_EB]
@@ -331,6 +354,18 @@ class EarlyBirdSearch(Train):
         run.state[STATE_DETECTORS] = {k: d.state_dict() for k, d in self._detectors.items()}
         return {"mask_distances": distances}
 
+    def recorded(self, run, epoch):
+        """Keep the best search epoch (every search: a trunk's serves its best-epoch branches); a run drawn
+        there saves its ticket at each new best, the last one being the ticket (announced at the end)."""
+        top1 = run.last_metrics["top1"]
+        best = run.state.get(STATE_BEST_SEARCH)
+        if best is not None and top1 <= best[1]:
+            return
+        run.state[STATE_BEST_SEARCH] = [epoch, top1]
+        if draws_at_best(run.spec):
+            run.state[STATE_TICKET_EPOCH] = epoch
+            run.save_ticket(run.spec["prune_ratio"], epoch)
+
     def _detected(self, run, ratio, epoch):
         """A detector fired: its ticket is saved, unless the run's own ticket is drawn at a fixed epoch."""
         if ratio != run.spec["prune_ratio"]:
@@ -341,18 +376,21 @@ class EarlyBirdSearch(Train):
         else:
             run.events.emit(EB_DRAWN, ratio=ratio, epoch=epoch, ticket=None, forced=False)
 
-    @staticmethod
-    def _draw(run, epoch, forced):
+    def _draw(self, run, epoch, forced):
         """The run's own ticket: saved, its epoch kept, announced (with a note when it came late)."""
-        ratio = run.spec["prune_ratio"]
         run.state[STATE_TICKET_EPOCH] = epoch
+        run.save_ticket(run.spec["prune_ratio"], epoch)
+        self._announce(run, epoch, forced)
+
+    @staticmethod
+    def _announce(run, epoch, forced):
         late, note = lateness(run.spec, epoch, forced)
-        ticket = run.save_ticket(ratio, epoch)
-        run.events.emit(EB_DRAWN, ratio=ratio, epoch=epoch, ticket=ticket, forced=forced, late=late,
-                        note=note)
+        ratio = run.spec["prune_ratio"]
+        ticket = os.path.relpath(run.ticket_path(ratio), run.run_dir)
+        run.events.emit(EB_DRAWN, ratio=ratio, epoch=epoch, ticket=ticket, forced=forced, late=late, note=note)
 
     def should_stop(self, run, epoch):
-        return run.spec["eb_stop"] and run.state.get(STATE_TICKET_EPOCH) is not None
+        return self.stops_at_ticket(run.spec) and run.state.get(STATE_TICKET_EPOCH) is not None
 
 
 def lateness(spec, epoch, forced=False):

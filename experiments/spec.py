@@ -21,8 +21,10 @@ from .models import check as check_arch
 
 Field = collections.namedtuple("Field", "name type default choices help")
 
+BEST = "best"  # `eb_draw_epoch`: the ticket of the search epoch with the best top-1, known once the search ends
+
 # `type` is one of: int, float, bool, str, "floats" (list of floats), "ints", "strs", "mode" (an id or a
-# name, kept as text); `default` None means the
+# name, kept as text), "draw" (an epoch or BEST); `default` None means the
 # key may be null. `choices` is a tuple of allowed values or None.
 FIELDS = [
     Field("run_id", str, None, None, "set by the harness: <arch><depth>-<dataset>-<method>-p<ratio>-s<seed>-<digest "
@@ -58,7 +60,8 @@ FIELDS = [
     Field("eb_epsilon", float, 0.1, None, "mask-distance threshold"),
     Field("eb_queue", int, 5, None, "FIFO length"),
     Field("eb_rule", str, "fifo", ("fifo", "consecutive"), "fifo: official code; consecutive: paper's text"),
-    Field("eb_draw_epoch", int, None, None, "draw the ticket at this epoch instead of detecting it (Fig 1)"),
+    Field("eb_draw_epoch", "draw", None, None, "draw the ticket at this epoch instead of detecting it (Fig 1); "
+          "`best`: at the search epoch of best top-1 (Fig 1's stars), the search running the whole budget"),
     Field("eb_stop", bool, True, None, "stop the search at the ticket (false: search to `epochs`, for Fig 3)"),
     Field("ns_sparsity", float, None, None, "network slimming's L1 strength on BN gamma (method ns); null: the "
           "slimming paper's value for the arch (vgg 1e-4, preresnet/resnet 1e-5)"),
@@ -142,8 +145,11 @@ def _coerce(field, value):
     elif kind == "strs":
         if isinstance(value, (list, tuple)) and all(isinstance(v, str) for v in value):
             return list(value)
+    elif kind == "draw":
+        if isinstance(value, int) and not isinstance(value, bool) or value == BEST:
+            return value
     type_name = {"floats": "a list of numbers", "ints": "a list of integers", "strs": "a list of strings",
-                 "mode": "a mode id or name"}.get(
+                 "mode": "a mode id or name", "draw": "an epoch or %r" % BEST}.get(
         kind, getattr(kind, "__name__", str(kind)))
     raise SpecError("spec key '%s' = %r has the wrong type: expected %s (%s)"
                     % (field.name, value, type_name, field.help))
@@ -174,9 +180,9 @@ def _check_ranges(spec):
          "eb_ratios", "one or more fractions in (0, 1)")
     need(0.0 < spec["eb_epsilon"] < 1.0, "eb_epsilon", "a distance in (0, 1)")
     need(spec["eb_queue"] >= 2, "eb_queue", "at least 2")
-    need(spec["eb_draw_epoch"] is None or 1 <= spec["eb_draw_epoch"] <= spec["epochs"],
-         "eb_draw_epoch", "null or an epoch in [1, epochs = %d]: a draw after the budget's last epoch never "
-         "happens" % spec["epochs"])
+    need(spec["eb_draw_epoch"] in (None, BEST) or 1 <= spec["eb_draw_epoch"] <= spec["epochs"],
+         "eb_draw_epoch", "null, %r or an epoch in [1, epochs = %d]: a draw after the budget's last epoch never "
+         "happens" % (BEST, spec["epochs"]))
     need(spec["ns_sparsity"] is None or spec["ns_sparsity"] >= 0, "ns_sparsity", "null or a non-negative number")
     need(spec["finetune_epochs"] is None or 1 <= spec["finetune_epochs"] <= spec["epochs"],
          "finetune_epochs", "null or an epoch count in [1, epochs]")
@@ -247,7 +253,7 @@ def check_possible(spec):
                         "draw at a fixed epoch with eb_draw_epoch" % (detection_epochs(spec), spec["eb_queue"],
                                                                      spec["eb_rule"], spec["epochs"]))
     if not searches and spec["eb_draw_epoch"] is not None:
-        raise SpecError("spec key 'eb_draw_epoch' = %d means nothing for method '%s': it has no Early-Bird "
+        raise SpecError("spec key 'eb_draw_epoch' = %s means nothing for method '%s': it has no Early-Bird "
                         "search; leave it out for this method" % (spec["eb_draw_epoch"], spec["method"]))
     if spec["meter_idle_std_w"] is not None and spec["meter_idle_w"] is None:
         raise SpecError("spec key 'meter_idle_std_w' = %r is the spread of an idle power that is not given: "

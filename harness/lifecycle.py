@@ -17,13 +17,14 @@ import logging
 import time
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
-from typing import TYPE_CHECKING, Any, Callable, Optional
+from typing import TYPE_CHECKING, Any, Callable, Optional, Sequence
 
 from experiments import events as ev
 from experiments import paths
 from hw.fileio import atomic_write_json, parse_jsonl
 from hw.trace import parse_tail
 
+from . import trunks
 from .errors import EbtError, UnknownRun
 from .targets import Target, TargetFailure
 
@@ -193,10 +194,11 @@ def _unsettled(info: RunInfo, target: Target, settle: dict[str, float]) -> bool:
     return False
 
 
-def launch(spec: dict, target: Target, results: Path, code_root: Path) -> RunInfo:
+def launch(spec: dict, target: Target, results: Path, code_root: Path, after: Sequence[int] = ()) -> RunInfo:
+    """Start the run; `after`: on a scheduler, the jobs that must end ok first (its trunk's)."""
     code_dir = target.prepare(code_root)
     run_dir = target.run_dir(spec["run_id"])
-    launched = target.launch(code_dir, spec, run_dir)
+    launched = target.launch(code_dir, spec, run_dir, after=after) if after else target.launch(code_dir, spec, run_dir)
     info = RunInfo(run_id=spec["run_id"], target=target.url, run_dir=launched.run_dir, pid=launched.pid,
                    code_dir=code_dir, meter=spec["meter"], meter_where=spec["meter_where"],
                    started=time.time())
@@ -228,6 +230,7 @@ def finalize(info: RunInfo, target: Target, results: Path, code_root: Path, chec
 
     dest = Path(paths.results_run(results, info.run_id))
     target.fetch(info.run_dir, dest, checkpoints=checkpoints)
+    trunks.fetch_for(dest, target, results)  # a branch's record bills its trunk's epochs
     try:
         record = build_record(dest, meter=meter, code_root=code_root, target=info.target)
     except EbtError:

@@ -40,7 +40,7 @@ from experiments import phases as ph
 from experiments.datasets import DATASETS
 from experiments.methods import METHODS
 from experiments.models import default_cfg
-from experiments.spec import SpecError, num_classes, resolve
+from experiments.spec import BEST, SpecError, num_classes, resolve
 from hw.fileio import atomic_write_json
 
 from .errors import EbtError, UsageError
@@ -144,6 +144,9 @@ def recorded_eb_epochs(results: Path) -> list[tuple[dict, int]]:
 
 def eb_epoch(spec: dict[str, Any], recorded: list[tuple[dict, int]]) -> tuple[int, str]:
     """Where the ticket is assumed drawn, and which rule says so."""
+    if spec["eb_draw_epoch"] == BEST:  # the search runs its budget; its top-1 peaks after the last lr decay
+        last = max(spec["search_lr_milestones"] or spec["lr_milestones"], default=1.0)
+        return max(1, round(last * spec["epochs"])), "assumed: best search top-1, after the last lr decay"
     if spec["eb_draw_epoch"]:
         return spec["eb_draw_epoch"], "fixed"
     seen = sorted(epoch for config, epoch in recorded if _same_search(config, spec))

@@ -17,9 +17,9 @@ from __future__ import annotations
 import json
 import logging
 import shutil
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Optional
+from typing import Any, Optional, Sequence
 
 from experiments import events as ev
 from experiments import paths
@@ -131,9 +131,9 @@ class _Launched:
     state: str | None = None
 
 
-def _start(spec: dict[str, Any], target: Target, results: Path) -> _Launched:
+def _start(spec: dict[str, Any], target: Target, results: Path, after: Sequence[int] = ()) -> _Launched:
     laptop = laptop_meter(spec, target, results)
-    return _Launched(start_metered(laptop, lambda: launch(spec, target, results, CODE_ROOT)), laptop)
+    return _Launched(start_metered(laptop, lambda: launch(spec, target, results, CODE_ROOT, after)), laptop)
 
 
 def _continue(spec: dict[str, Any], target: Target, results: Path, checkpoints: bool) -> _Launched:
@@ -171,13 +171,13 @@ def _clear(spec: dict[str, Any], target: Target, results: Path) -> None:
     shutil.rmtree(paths.results_run(results, rid), ignore_errors=True)
 
 
-def _set_going(p: Planned, target: Target, results: Path, checkpoints: bool) -> _Launched:
+def _set_going(p: Planned, target: Target, results: Path, checkpoints: bool, after: Sequence[int] = ()) -> _Launched:
     log.info("%s %s", p.action, p.run_id)
     if p.action == RERUN:
         _clear(p.spec, target, results)
     if p.action == CONTINUE:
         return _continue(p.spec, target, results, checkpoints)
-    return _start(p.spec, target, results)
+    return _start(p.spec, target, results, after)
 
 
 def _finish(going: _Launched, target: Target, results: Path, checkpoints: bool) -> bool:
@@ -193,25 +193,108 @@ def _finish(going: _Launched, target: Target, results: Path, checkpoints: bool) 
     return state == ev.OK
 
 
-def _share(planned: list[Planned], target: Target, results: Path) -> set[str]:
-    """Train the shared trunks of the runs about to start afresh (`harness.trunks`); the ids of the runs
-    that must wait for a trunk that did not reach their epoch (they are not started now)."""
+@dataclass
+class _QueuedTrunk:
+    """A trunk a scheduler runs as one job (None: it had already ended ok); `ok` once followed."""
+
+    plan: Any  # harness.trunks.TrunkPlan
+    job: Optional[int]
+    ok: Optional[bool] = None
+
+
+@dataclass
+class _Shared:
+    """What sharing settled before the runs start."""
+
+    waiting: set[str] = field(default_factory=set)  # not started now: their trunk did not reach their epoch
+    after: dict[str, list[int]] = field(default_factory=dict)  # scheduler: run id -> its trunk's job
+    trunks: dict[str, _QueuedTrunk] = field(default_factory=dict)  # scheduler: run id -> its trunk
+
+
+def _unstarted(p: Planned, target: Target, results: Path) -> bool:
+    """A run a scheduler never started (its job cancelled while it waited for a trunk that failed): it
+    starts afresh, so that it branches from the trunk again."""
+    if not target.schedules_jobs or p.action != CONTINUE:
+        return False
+    info = RunInfo.load(results, p.run_id)
+    return (same_target(info.target, target.url) and not target.read_from(paths.events(info.run_dir), 0)
+            and not target.alive(info.pid))
+
+
+def _share(planned: list[Planned], target: Target, results: Path) -> _Shared:
+    """The shared trunks of the runs about to start afresh (`harness.trunks`). Elsewhere each is trained
+    now, the laptop waiting; runs whose epoch it did not reach are not started. A scheduler gets each
+    trunk as one job, and its branches (started with the rest) as jobs that wait for it to end ok."""
     from . import trunks
 
-    fresh = [p for p in planned if p.action in (START, RERUN)]
+    fresh = [p for p in planned if p.action in (START, RERUN) or _unstarted(p, target, results)]
     for p in fresh:
         if p.action == RERUN:
             _clear(p.spec, target, results)
-            p.action = START
+        p.action = START
     groups = trunks.group([p.spec for p in fresh], target)
+    shared = _Shared()
     if not groups:
-        return set()
+        return shared
     code_dir = target.prepare(CODE_ROOT)
-    waiting = set()
     for g in groups:
-        if not trunks.run(g, target, code_dir, results):
-            waiting |= {rid for rid in g.run_ids if not trunks.seeded(target, target.run_dir(rid))}
-    return waiting
+        if target.schedules_jobs:
+            job = trunks.start(g, target, code_dir)
+            shared.trunks.update({rid: _QueuedTrunk(g, job) for rid in g.run_ids})
+            shared.after.update({rid: [job] for rid in g.run_ids
+                                 if job is not None and not trunks.seeded(target, target.run_dir(rid))})
+        elif not trunks.run(g, target, code_dir, results):
+            shared.waiting |= {rid for rid in g.run_ids if not trunks.seeded(target, target.run_dir(rid))}
+    return shared
+
+
+def _follow_trunk(trunk: _QueuedTrunk, target: Target, results: Path) -> None:
+    """Wait for a trunk's job to end (its epochs logged), once; copy it to the laptop and say how it ended."""
+    from . import trunks
+
+    if trunk.ok is None:
+        if trunk.job is not None:
+            trunks.wait(target, trunk.plan, trunk.job)
+        trunk.ok = trunks.finish(trunk.plan, target, results)
+
+
+def _after_trunk(g: _Launched, shared: _Shared, target: Target, results: Path) -> Optional[_Launched]:
+    """A run whose job waited for its trunk's, once the trunk has ended: itself when the trunk ended ok; when
+    not, Slurm has cancelled its job (--kill-on-invalid-dep): run again if the trunk had reached its epoch
+    before failing, else None (it waits for the trunk, said)."""
+    from . import trunks
+
+    rid = g.info.run_id
+    trunk = shared.trunks[rid]
+    _follow_trunk(trunk, target, results)
+    if trunk.ok:
+        return g
+    target.cancel(g.info.pid)  # cancelled already, or about to be
+    if trunks.seeded(target, target.run_dir(rid)):
+        return _Launched(relaunch(g.info, target, results, CODE_ROOT))
+    log.error("%s did not start: its trunk %s (job %d) ended %s before its epoch, and its job was cancelled; run "
+              "the config again to resume the trunk", rid, trunk.plan.trunk_id, trunk.job,
+              trunks.outcome(target, trunk.plan.run_dir))
+    return None
+
+
+def _follow_all(going: list[_Launched], shared: _Shared, target: Target, results: Path, checkpoints: bool) -> int:
+    """Follow the runs a scheduler queued, in turn (a branch once its trunk has ended); how many failed."""
+    failures = 0
+    for g in going:
+        if g.info.run_id in shared.after:
+            try:
+                g = _after_trunk(g, shared, target, results)
+            except EbtError as err:
+                log.error("%s", err)
+                g = None
+            if g is None:
+                failures += 1
+                continue
+        failures += not _finish(g, target, results, checkpoints)
+    for trunk in shared.trunks.values():  # trunks whose runs did not wait for them: copied once ended
+        _follow_trunk(trunk, target, results)
+    return failures
 
 
 def execute(planned: list[Planned], target: Target, results: Path, checkpoints: bool = False,
@@ -220,13 +303,13 @@ def execute(planned: list[Planned], target: Target, results: Path, checkpoints: 
     runs whose first phases are the same branch from one trunk that trains them once (`_share`). A
     scheduler target gets every run submitted before any is followed, so its nodes run them side by side;
     elsewhere runs go one after another (one board measures one run at a time)."""
-    waiting = _share(planned, target, results) if share else set()
-    failures, going = len(waiting), []
+    shared = _share(planned, target, results) if share else _Shared()
+    failures, going = len(shared.waiting), []
     for p in planned:
         if p.action == SKIP:
             log.info("skip %s: done (ok record)", p.run_id)
             continue
-        if p.run_id in waiting:
+        if p.run_id in shared.waiting:
             log.error("%s waits for its trunk's checkpoint: run the config again to resume the trunk", p.run_id)
             continue
         if p.action == OTHER_BOARD:
@@ -234,13 +317,11 @@ def execute(planned: list[Planned], target: Target, results: Path, checkpoints: 
             log.error("%s", p.note)
             continue
         try:
-            going.append(_set_going(p, target, results, checkpoints))
+            going.append(_set_going(p, target, results, checkpoints, shared.after.get(p.run_id, ())))
         except EbtError as err:
             failures += 1
             log.error("%s", err)
             continue
         if not target.schedules_jobs:
             failures += not _finish(going.pop(), target, results, checkpoints)
-    for g in going:
-        failures += not _finish(g, target, results, checkpoints)
-    return failures
+    return failures + _follow_all(going, shared, target, results, checkpoints)

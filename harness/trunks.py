@@ -6,6 +6,13 @@ beside the run folders: it is launched like a run, trains the shared phase once,
 run folder as the run alone would have it at its cut epoch. The runs are then started as usual and go on
 from there. A trunk folder already on the target (an earlier, interrupted sweep) is resumed with the
 branches it was made for; a run it was not made for runs alone. Run ids never depend on sharing.
+
+On a scheduler (Slurm) the trunk is one job and its branches are jobs submitted at once that wait for it
+(`afterok`), so the laptop does not block and the nodes run the branches side by side. They start once
+the trunk's job has ended, not at their own epoch: a job waiting on the shared filesystem for its
+checkpoint would hold a node (a measured board) idle, and could not tell a trunk that will never run.
+A failed trunk gets its waiting branches cancelled by Slurm (`--kill-on-invalid-dep=yes`), never left
+pending.
 """
 from __future__ import annotations
 
@@ -70,7 +77,7 @@ def group(specs: list[dict[str, Any]], target: Target) -> list[TrunkPlan]:
 
 def _spent(target: Target, folder: str, members: list[dict]) -> bool:
     """A finished trunk that can no longer seed runs about to start (their folders were cleared)."""
-    return _outcome(target, folder) == ev.OK and not all(seeded(target, target.run_dir(s["run_id"]))
+    return outcome(target, folder) == ev.OK and not all(seeded(target, target.run_dir(s["run_id"]))
                                                          for s in members)
 
 
@@ -79,7 +86,7 @@ def _existing(target: Target, folder: str) -> dict | None:
     return json.loads(raw) if raw else None
 
 
-def _outcome(target: Target, folder: str) -> str:
+def outcome(target: Target, folder: str) -> str:
     """The trunk's state when its runner is not running (a log without an end: lost)."""
     return ev.outcome(_events(target, folder), alive=False)
 
@@ -100,23 +107,48 @@ def _events(target: Target, folder: str) -> list[dict]:
     return out
 
 
+def start(plan: TrunkPlan, target: Target, code_dir: str) -> int | None:
+    """Launch (or resume) the trunk unless it has ended ok; its pid (a scheduler's job id), else None.
+    On a scheduler an earlier sweep's job of it still queued or running is followed, not submitted again."""
+    if outcome(target, plan.run_dir) == ev.OK:
+        return None
+    log.info("%s: training the shared first phase of %s once", plan.trunk_id, ", ".join(plan.run_ids))
+    return target.launch(code_dir, plan.spec, plan.run_dir).pid
+
+
 def run(plan: TrunkPlan, target: Target, code_dir: str, results: Path) -> bool:
-    """Train the trunk to its end (resuming it when it was interrupted); whether it ended ok. Its
-    events and power trace are then copied to `results/trunks/<id>/`, which branches' records bill."""
-    if _outcome(target, plan.run_dir) != ev.OK:
-        log.info("%s: training the shared first phase of %s once", plan.trunk_id, ", ".join(plan.run_ids))
-        launched = target.launch(code_dir, plan.spec, plan.run_dir)
-        _wait(target, plan, launched.pid)
-    state = _outcome(target, plan.run_dir)
+    """Train the trunk to its end (resuming it when it was interrupted); whether it ended ok."""
+    pid = start(plan, target, code_dir)
+    if pid is not None:
+        wait(target, plan, pid)
+    return finish(plan, target, results)
+
+
+def finish(plan: TrunkPlan, target: Target, results: Path) -> bool:
+    """Whether the trunk (no longer running) ended ok, said in the log. Its events and power trace are
+    copied to `results/trunks/<id>/`, which branches' records bill."""
+    state = outcome(target, plan.run_dir)
     target.fetch(plan.run_dir, Path(paths.results_trunk(results, plan.trunk_id)))
     if state != ev.OK:
         tail = target.read_from(paths.runner_log(plan.run_dir), 0).decode(errors="replace")
-        log.error("%s ended %s; its branches not yet seeded run alone; last lines of its log:\n%s",
+        log.error("%s ended %s; its branches not yet seeded wait for it; last lines of its log:\n%s",
                   plan.trunk_id, state, "\n".join(tail.splitlines()[-15:]))
         return False
     epochs = sum(e["event"] == ev.EPOCH for e in _events(target, plan.run_dir))
     log.info("%s: done, %d epoch(s) trained for %d runs", plan.trunk_id, epochs, len(plan.run_ids))
     return True
+
+
+def fetch_for(dest: Path, target: Target, results: Path) -> None:
+    """Copy the trunk a fetched run folder branched from to `results/trunks/<id>/` unless its ended copy
+    is there: its record bills the trunk's epochs (a branch may end where no sweep waited for its trunk,
+    e.g. a Slurm job that depended on the trunk's)."""
+    link = next((e for e in ev.read_events(paths.events(dest)) if e["event"] == ev.BRANCH), None)
+    if link is None:
+        return
+    copy = Path(paths.results_trunk(results, link["trunk"]))
+    if ev.last_end(ev.read_events(paths.events(copy))) is None:
+        target.fetch(link["trunk_dir"], copy)
 
 
 def status_lines(results: Path) -> list[str]:
@@ -132,7 +164,7 @@ def status_lines(results: Path) -> list[str]:
     return lines
 
 
-def _wait(target: Target, plan: TrunkPlan, pid: int) -> None:
+def wait(target: Target, plan: TrunkPlan, pid: int) -> None:
     """Until the trunk's runner ends, logging each epoch it trains."""
     seen = len(_events(target, plan.run_dir))
     while target.alive(pid):

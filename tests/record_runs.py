@@ -59,7 +59,7 @@ def _model(arch: str, depth: int, dataset: str) -> dict[str, Any]:
 def make_run(root: Path, method: str = "ebtrain-ff", arch: str = "vgg", depth: int = 16, dataset: str = "cifar10",
              prune_ratio: float = 0.5, seed: int = 1, best_top1: float | None = 93.0,
              final_top1: float | None = None, energy_j: float | None = 2e5, status: str = ev.OK,
-             eb_draw_epoch: int | None = None, eb_epoch: int = 20, detected: bool = True,
+             eb_draw_epoch: int | str | None = None, eb_epoch: int = 20, detected: bool = True,
              eb_extra: dict | None = None, lr: float = 0.1, lr_milestones: Sequence[float] = (0.5, 0.75),
              epochs: int = EPOCHS, run_id: str | None = None, flops: bool = True,
              masks: dict | None = None, eb_events: Sequence[tuple[float, int]] = (), scope: str = "module",
@@ -78,7 +78,7 @@ def make_run(root: Path, method: str = "ebtrain-ff", arch: str = "vgg", depth: i
                     "meter": "none" if energy_j is None else "synthetic",
                     **({"meters_extra": ["synthetic-wall"]} if wall_w_extra is not None else {}), **spec_extra})
     Path(paths.spec(run_dir)).write_text(json.dumps(spec))
-    draw = eb_draw_epoch if eb_draw_epoch is not None else eb_epoch
+    draw = eb_draw_epoch if isinstance(eb_draw_epoch, int) else eb_epoch  # detected, or at the best epoch
     plan = _plan(spec, draw)
     model = _model(arch, depth, dataset) if flops else None
     end_t = _events(run_dir, spec, plan, model, status, eb_events, scope,

@@ -10,6 +10,7 @@ import sys
 import time
 from pathlib import Path
 
+import pandas as pd
 import pytest
 import torch
 import yaml
@@ -212,3 +213,95 @@ def test_dense_trainings_are_shared_whole_with_the_methods_that_start_with_them(
             k: alone[k] for k in ("accuracy", "params", "channels", "model")}, s["run_id"]
         trained = [e for e in events_of(home / paths.RUNS / s["run_id"]) if e["event"] == ev.EPOCH]
         assert not any(e["phase"] == "train" for e in trained)  # the trunk trained it
+
+
+def test_the_report_bills_each_run_whole_and_counts_each_trunk_once():
+    """Trunk A (branches cut after epochs 2 and 4), one run alone, trunk B's branch without a meter."""
+    from analysis.sharing import ALONE, TOTAL, sweep_spending
+
+    rows = [dict(run_id="a2", seconds=50.0, energy_kj=5.0, shared_trunk="trunk-a", shared_epochs=2,
+                 shared_seconds=10.0, shared_energy_kj=1.0),
+            dict(run_id="a4", seconds=60.0, energy_kj=6.0, shared_trunk="trunk-a", shared_epochs=4,
+                 shared_seconds=20.0, shared_energy_kj=2.0),
+            dict(run_id="alone", seconds=30.0, energy_kj=3.0, shared_trunk=None, shared_epochs=None,
+                 shared_seconds=None, shared_energy_kj=None),
+            dict(run_id="b3", seconds=40.0, energy_kj=None, shared_trunk="trunk-b", shared_epochs=3,
+                 shared_seconds=15.0, shared_energy_kj=None)]
+    table = sweep_spending(pd.DataFrame(rows)).set_index("group")
+    a, alone, b, total = (table.loc[k] for k in ("trunk-a", ALONE, "trunk-b", TOTAL))
+    assert (a["runs"], a["trunk_epochs"]) == (2, 4)
+    assert (a["billed_seconds"], a["spent_seconds"]) == (110.0, 100.0)  # 110 - (10 + 20) + 20 once
+    assert (a["billed_energy_kj"], a["spent_energy_kj"]) == (11.0, 10.0)
+    assert (alone["billed_seconds"], alone["spent_seconds"], alone["spent_energy_kj"]) == (30.0, 30.0, 3.0)
+    assert b["spent_seconds"] == 40.0 and pd.isna(b["billed_energy_kj"]) and pd.isna(b["spent_energy_kj"])
+    assert (total["runs"], total["trunk_epochs"], total["spent_seconds"]) == (4, 7, 170.0)
+    assert pd.isna(total["spent_energy_kj"])  # a run without a meter: no total, never a zero
+
+
+@pytest.mark.slow
+@pytest.mark.timeout(600)
+def test_a_run_drawn_at_the_best_search_epoch_branches_there_once_the_trunk_knows_it(tmp_path, monkeypatch):
+    """Fig 1's star: `eb_draw_epoch: best` draws the ticket of the search epoch with the best top-1, after the
+    whole search; shared, it branches from the trunk at the end, with the result of the run alone."""
+    # lr x20 at epoch 4 of 5 wrecks the last epoch: the best search epoch is not the last
+    raw = dict(FIG1, epochs=5, train_subset=128, lr=0.5, lr_gamma=20.0, lr_milestones=[0.7], eb_ratios=[0.5],
+               sweep={"prune_ratio": [0.5], "eb_draw_epoch": [2, "best"]})
+    config = write_config(tmp_path, raw)
+    monkeypatch.setenv("EBT_HOME", str(tmp_path / "alone"))
+    assert ebt(["run", str(config), "--no-share", "--results", str(tmp_path / "res-alone")]) == 0
+    monkeypatch.setenv("EBT_HOME", str(tmp_path / "shared"))
+    assert ebt(["run", str(config), "--results", str(tmp_path / "res-shared")]) == 0
+    alone = results(tmp_path / "alone", tmp_path / "res-alone")
+    shared = results(tmp_path / "shared", tmp_path / "res-shared")
+    assert sorted(shared) == sorted(alone) and len(alone) == 2
+    for rid, mine in alone.items():
+        assert shared[rid]["record"] == mine["record"], rid
+        assert all(torch.equal(shared[rid]["weights"][k], w) for k, w in mine["weights"].items()), rid
+    (trunk,) = (tmp_path / "shared" / paths.TRUNKS).iterdir()
+    search = [e for e in events_of(trunk) if e["event"] == ev.EPOCH]
+    assert [e["epoch"] for e in search] == [1, 2, 3, 4, 5]  # the whole budget: the best is known at its end
+    best = max(search, key=lambda e: (e["top1"], -e["epoch"]))["epoch"]  # the first of equal bests
+    (star,) = [json.loads(p.read_text()) for p in Path(tmp_path / "res-shared", paths.RUNS).glob("*/" + paths.RECORD)
+               if json.loads(p.read_text())["config"]["eb_draw_epoch"] == "best"]
+    assert 1 < best < 5, [e["top1"] for e in search]
+    assert star["eb"]["epoch"] == best and star["eb"]["forced"] and star["eb"]["search_epochs"] == 5
+    assert star["eb"]["retrain_start"] == best  # FF goes on from the best epoch's ticket
+    assert star["shared"]["epochs"] == 5  # alone it searches the whole budget too
+
+
+def test_the_draw_epoch_is_an_epoch_or_best():
+    assert resolve({"eb_draw_epoch": "best"})["eb_draw_epoch"] == "best"
+    with pytest.raises(ValueError, match="expected an epoch or 'best'"):
+        resolve({"eb_draw_epoch": "bset"})
+    with pytest.raises(ValueError, match="null, 'best' or an epoch in"):
+        resolve({"eb_draw_epoch": 0})
+
+
+def test_fig1_draws_the_best_epoch_runs_as_stars_and_tables_1_and_4_leave_them_out(tmp_path):
+    from analysis import figures, tables
+    from analysis.records import load_records, usable_runs
+    from tests.record_runs import make_run
+
+    for seed, acc in ((1, 92.0), (2, 93.0)):
+        make_run(tmp_path, seed=seed, best_top1=acc, eb_draw_epoch=10, flops=False)
+    for seed, (epoch, acc) in ((1, (120, 93.5)), (2, (130, 94.5))):
+        make_run(tmp_path, seed=seed, best_top1=acc, eb_draw_epoch="best", eb_epoch=epoch, flops=False)
+    runs = usable_runs(load_records(str(tmp_path / "*")))
+    fig = figures.fig1_retrain_accuracy(runs)
+    star = fig.data[fig.data["drawn_by"] == "best"]
+    assert len(star) == 1 and star.iloc[0]["draw_epoch"] == 125 and star.iloc[0]["mean"] == 94.0
+    assert star.iloc[0]["n"] == 2 and len(fig.data[fig.data["drawn_by"] == "fixed"]) == 1
+    markers = {line.get_marker() for line in fig.fig.axes[0].lines if list(line.get_xdata()) == [125]}
+    assert "*" in markers  # a star (the others are its error bars' caps)
+    t1 = tables.table1(runs)
+    listed = {rid for ids in t1["run_ids"].dropna() for rid in ids.split()}
+    assert listed == set(runs.loc[runs["draw_epoch"] == 10, "run_id"])  # the stars are no Table 1 column
+
+
+def test_a_branch_job_waits_for_its_trunks_job_and_dies_with_it():
+    from harness.targets.slurm import SlurmTarget
+
+    target = SlurmTarget("slurm://login?partition=tx2")
+    argv = target.sbatch_argv("/c", "/r/spec.json", "/r", "run-1", after=[7])
+    assert "--dependency=afterok:7,singleton" in argv and "--kill-on-invalid-dep=yes" in argv
+    assert "--kill-on-invalid-dep=yes" not in target.sbatch_argv("/c", "/r/spec.json", "/r", "run-1")

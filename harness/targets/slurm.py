@@ -231,6 +231,8 @@ class SlurmTarget(SSHTarget):
                 "--partition=" + self.slurm.partition, "--requeue", "--output=" + paths.runner_log(run_dir),
                 "--open-mode=append", "--chdir=" + code_dir, "--signal=B:USR1@%d" % self.slurm.grace,
                 "--export=ALL,EBT_MAX_REQUEUES=%d" % self.slurm.requeues]
+        if after:  # a job it waits for failed: cancel this one rather than leave it pending forever
+            argv.append("--kill-on-invalid-dep=yes")
         if self._job_time:
             argv.append("--time=" + self._job_time)
         if self.slurm.exclusive:  # all of the node: its CPUs and GPUs, and its memory (--mem=0)

@@ -161,7 +161,6 @@ def _base_conf(root: Path, ctld_port: int) -> List[str]:
         "SelectType=select/cons_tres",
         "SchedulerType=sched/backfill",
         "MpiDefault=none",
-        "ReturnToService=2",
         "JobCompType=jobcomp/none",
         "KillWait=5",
         "SlurmdTimeout=30",
@@ -172,6 +171,7 @@ def _slurm_conf(root: Path, ctld_port: int, node_port: int) -> str:
     cpus = os.cpu_count() or 1
     return "\n".join(["ClusterName=ebttest"] + _base_conf(root, ctld_port) + [
         "SlurmdPort=%d" % node_port,
+        "ReturnToService=2",
         "SlurmdSpoolDir=%s" % (root / "spool"),
         "SlurmdPidFile=%s" % (root / "slurmd.pid"),
         "SlurmdLogFile=%s" % (root / "slurmd.log"),
@@ -190,15 +190,15 @@ def _slurm_conf(root: Path, ctld_port: int, node_port: int) -> str:
     ])
 
 
-def _task_prolog(root: Path, variable: str, value: str) -> Path:
+def _task_prolog(root: Path, variable: str, value: str, extra: str = "") -> Path:
     """slurm.conf(5) TaskProlog: its `export NAME=VALUE` lines set the task's environment. Where the task's
-    `variable` is `value` (partition NO_TORCH, or a node), `import torch` fails."""
+    `variable` is `value` (partition NO_TORCH, or a node), `import torch` fails. `extra`: more shell lines."""
     shadow = root / "no-torch" / "torch"
     shadow.mkdir(parents=True, exist_ok=True)
     (shadow / "__init__.py").write_text("raise ImportError('No module named torch (not on this node)')\n")
     prolog = root / "task_prolog"
-    prolog.write_text('#!/bin/sh\n[ "$%s" = %s ] && echo "export PYTHONPATH=%s"\nexit 0\n'
-                      % (variable, value, shadow.parent))
+    prolog.write_text('#!/bin/sh\n[ "$%s" = %s ] && echo "export PYTHONPATH=%s"\n%sexit 0\n'
+                      % (variable, value, shadow.parent, extra))
     prolog.chmod(0o755)
     return prolog
 
@@ -362,6 +362,10 @@ def _cluster_conf(root: Path, ctld_port: int, dbd_port: int, node_ports: dict) -
         "SlurmdPidFile=%s" % (root / "slurmd-%n.pid"),
         "SlurmdLogFile=%s" % (root / "slurmd-%n.log"),
         "SelectTypeParameters=CR_Core_Memory",
+        "ReturnToService=1",  # Slurm's default: a node an admin set DOWN stays down until resumed
+        # a requeued job starts once its BeginTime (cred_expire later) has passed, at the next backfill pass
+        # (default every 30 s)
+        "SchedulerParameters=bf_interval=5",
         "PreemptType=preempt/partition_prio",
         "PreemptMode=REQUEUE",
         "AccountingStorageType=accounting_storage/slurmdbd",
@@ -381,7 +385,9 @@ def _cluster_conf(root: Path, ctld_port: int, dbd_port: int, node_ports: dict) -
         % (SCAVENGER, both, MAX_TIME_MIN),
         "PartitionName=%s Nodes=%s MaxTime=%d PriorityTier=10 PreemptMode=OFF State=UP" % (URGENT, both, MAX_TIME_MIN),
         "PartitionName=%s Nodes=%s MaxTime=%d State=UP" % (NO_TORCH, NO_TORCH_NODE, MAX_TIME_MIN),
-        "TaskProlog=%s" % _task_prolog(root, "SLURMD_NODENAME", NO_TORCH_NODE),
+        # SHORT's jobs train on one thread, a board's pace on any host: a run outlasts the minute everywhere
+        "TaskProlog=%s" % _task_prolog(root, "SLURMD_NODENAME", NO_TORCH_NODE,
+                                       '[ "$SLURM_JOB_PARTITION" = %s ] && echo "export OMP_NUM_THREADS=1"\n' % SHORT),
         "",
     ])
 

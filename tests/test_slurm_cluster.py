@@ -166,7 +166,7 @@ def test_squeue_failing_for_30_s_loses_no_run(cluster, tmp_path, capsys):
     each with its one job (nothing resubmitted)."""
     slurm, url, root = cluster
     results = tmp_path / "results"
-    thread, box = start_in_thread("run", str(config(tmp_path, epochs=8, sweep={"seed": [0, 1]})), "--target",
+    thread, box = start_in_thread("run", str(config(tmp_path, epochs=4, sweep={"seed": [0, 1]})), "--target",
                                   url(), "--results", str(results))
     ids = wait_until("two runs", lambda: len(run_ids(results)) == 2 and run_ids(results), 120)
     wait_until("both training", lambda: all(epochs_of(root, r) for r in ids), 300, every_s=0.1)
@@ -185,7 +185,7 @@ def test_squeue_failing_for_30_s_loses_no_run(cluster, tmp_path, capsys):
 def outlast_the_minute(url: str, tmp_path: Path, root: Path) -> tuple:
     """Run on SHORT until a run needs a requeue: (results, run_id, its log). The first run's size suits a
     2-core host; a faster host finishes it inside the minute, and the next run is sized from its epochs."""
-    epochs = 10
+    epochs = 20
     for attempt in range(3):
         results = tmp_path / ("results-%d" % attempt)
         assert ebt(["run", str(config(tmp_path, epochs=epochs, train_subset=768)), "--target", url,
@@ -195,7 +195,7 @@ def outlast_the_minute(url: str, tmp_path: Path, root: Path) -> tuple:
         if sum(e["event"] == RUN_END for e in log) > 1:
             return results, run_id, log
         times = [e["t"] for e in log if e["event"] == EPOCH]
-        epochs = max(2 * epochs, math.ceil(90.0 / ((times[-1] - times[0]) / (len(times) - 1))))
+        epochs = max(2 * epochs, math.ceil(75.0 / ((times[-1] - times[0]) / (len(times) - 1))))
     raise AssertionError("no run of up to %d epochs outlasted SHORT's minute" % epochs)
 
 

@@ -27,7 +27,7 @@ import yaml
 
 from experiments import paths
 from experiments import events as ev
-from experiments.events import EPOCH, OK, RUN_END, STOPPED, read_events
+from experiments.events import CHECKPOINT, EPOCH, OK, RUN_END, STOPPED, read_events
 from harness.cli import main as ebt
 from tests.slurm import NO_TORCH, NODES, PARTITION, SHORT, USER, cluster_available, cluster_missing_reason, \
     start_cluster, start_login_host, wait_until
@@ -154,10 +154,10 @@ def test_sweep_past_the_submit_limit_runs_each_once(cluster, tmp_path, caplog):
     done = records(results)
     assert len(done) == 3 and all(r["status"] == OK for r in done)
     jobs = one_job_per_run(slurm, [r["run_id"] for r in done])
-    accounted = {int(j["JobID"]): j for j in slurm.accounted("JobID", "User", "State", "NodeList")}
-    assert all(accounted[j]["User"] == USER and accounted[j]["State"] == "COMPLETED" for j in jobs.values())
+    ended = [attempts_of(slurm, j, "User", "NodeList") for j in jobs.values()]
+    assert all(len(a) == 1 and a[0][:2] == ("COMPLETED", USER) for a in ended), ended
     # the first two jobs ran side by side, one per node (--exclusive)
-    assert {accounted[j]["NodeList"] for j in jobs.values()} == set(NODES), accounted
+    assert {a[0][2] for a in ended} == set(NODES), ended
 
 
 def test_squeue_failing_for_30_s_loses_no_run(cluster, tmp_path, capsys):
@@ -221,14 +221,16 @@ def test_a_run_longer_than_max_time_requeues_itself_to_the_end(cluster, tmp_path
 def test_a_node_going_down_mid_run_requeues_the_job_to_the_other(cluster, tmp_path):
     """An admin (or slurmctld, for a node that stopped answering) marks the run's node DOWN while it
     trains: Slurm kills the job there and requeues it (NODE_FAIL in accounting); it starts again on the
-    other node, resumes from its checkpoint, and the run ends ok with every epoch once."""
+    other node, resumes from its checkpoint, and the run ends ok with every epoch, once but for one that
+    the kill may have cut between its event and its checkpoint."""
     slurm, url, root = cluster
     results = tmp_path / "results"
-    epochs = 8
+    epochs = 5
     thread, box = start_in_thread("run", str(config(tmp_path, epochs=epochs)), "--target", url(),
                                   "--results", str(results))
     run_id = wait_until("the run", lambda: run_ids(results), 120)[0]
-    wait_until("an epoch", lambda: epochs_of(root, run_id), 300, every_s=0.1)
+    wait_until("a checkpoint", lambda: any(e["event"] == CHECKPOINT for e in events_of(root, run_id)), 300,
+               every_s=0.1)
     job = run_info(results, run_id)["pid"]
     first = slurm.job(job)["NodeList"]
     slurm.command("scontrol", "update", "NodeName=" + first, "State=DOWN", "Reason=ebt-test")
@@ -236,7 +238,8 @@ def test_a_node_going_down_mid_run_requeues_the_job_to_the_other(cluster, tmp_pa
     assert not thread.is_alive() and box["rc"] == 0
     (other,) = set(NODES) - {first}
     assert attempts_of(slurm, job, "NodeList") == [("NODE_FAIL", first), ("COMPLETED", other)]
-    assert sorted(epochs_of(root, run_id)) == list(range(1, epochs + 1))
+    done = epochs_of(root, run_id)
+    assert sorted(set(done)) == list(range(1, epochs + 1)) and len(done) - epochs <= 1, done
     record = json.loads((results / "runs" / run_id / paths.RECORD).read_text())
     assert record["status"] == OK and sum(p["epochs"] for p in record["phases"]) == epochs
 

@@ -29,8 +29,8 @@ from experiments import paths
 from experiments import events as ev
 from experiments.events import CHECKPOINT, EPOCH, OK, RUN_END, STOPPED, read_events
 from harness.cli import main as ebt
-from tests.slurm import NO_TORCH, NODES, PARTITION, SHORT, USER, cluster_available, cluster_missing_reason, \
-    start_cluster, start_login_host, wait_until
+from tests.slurm import NO_TORCH, NODES, PARTITION, SCAVENGER, SHORT, URGENT, USER, cluster_available, \
+    cluster_missing_reason, start_cluster, start_login_host, wait_until
 from tests.sshd import HOST_ALIAS, sshd_available
 
 pytestmark = pytest.mark.slow
@@ -242,6 +242,27 @@ def test_a_node_going_down_mid_run_requeues_the_job_to_the_other(cluster, tmp_pa
     assert sorted(set(done)) == list(range(1, epochs + 1)) and len(done) - epochs <= 1, done
     record = json.loads((results / "runs" / run_id / paths.RECORD).read_text())
     assert record["status"] == OK and sum(p["epochs"] for p in record["phases"]) == epochs
+
+
+def test_a_run_preempted_on_a_cancel_partition_ends_with_slurms_word(cluster, tmp_path, capsys):
+    """A run in SCAVENGER (PreemptMode=CANCEL) while a job of URGENT (a higher PriorityTier) wants its
+    node: Slurm cancels it (PREEMPTED, not requeued); the follower ends the run stopped at its checkpoint
+    instead of waiting for a requeue that will not come, and `ebt status` says preempted."""
+    slurm, url, root = cluster
+    results = tmp_path / "results"
+    thread, box = start_in_thread("run", str(config(tmp_path, epochs=20)), "--target", url(SCAVENGER),
+                                  "--results", str(results))
+    run_id = wait_until("the run", lambda: run_ids(results), 120)[0]
+    wait_until("an epoch", lambda: epochs_of(root, run_id), 300, every_s=0.1)
+    node = slurm.job(run_info(results, run_id)["pid"])["NodeList"]
+    slurm.command("sbatch", "--partition=" + URGENT, "--nodelist=" + node, "--exclusive", "--wrap", "sleep 2")
+    thread.join(120)
+    assert not thread.is_alive() and box["rc"] == 1
+    assert [e["status"] for e in events_of(root, run_id) if e["event"] == RUN_END] == [STOPPED]
+    capsys.readouterr()
+    assert ebt(["status", "--results", str(results)]) == 0
+    table = capsys.readouterr().out
+    assert "preempted on " + node in table and STOPPED in table, table
 
 
 def test_checks_run_on_a_compute_node(real_cluster, cluster, tmp_path, capsys, caplog):

@@ -15,8 +15,21 @@ both run the real command unless a test switches them on. A second partition, NO
 gives its jobs an environment (TaskProlog) where torch does not import: a compute node whose Python is not
 the login node's.
 
+`start_cluster` builds one that looks like a real cluster, for the fault tests: three nodes, each its own
+`slurmd -N NAME` on this host with its own port, spool, pid and log (`%n` in slurm.conf; Debian's 22.05
+runs several side by side, no namespaces needed); accounting through slurmdbd and a MariaDB in the same
+temp folder (`AccountingStorageEnforce=limits`: a MaxSubmitJobs set with sacctmgr is refused by the real
+controller); partitions with MaxTime and memory as a consumable resource (CR_Core_Memory, RealMemory per
+node); preemption by partition PriorityTier (REQUEUE, and CANCEL in SCAVENGER); a compute node without
+torch (NO_TORCH_NODE); and a user that is not root (useradd once) logging in on the login node and
+owning the run roots. The only change outside the temp folder is that user account. Where this Python
+lives under a folder others cannot enter (a pyenv under /root), the slurmd and the login sshd run in a
+private mount namespace that opens only the way to it (`_reveal`).
+
 Facts used: slurm.conf(5) keywords, `slurmctld -D -i -f`, `slurmd -D -N -f`, `munged -F --key-file
---socket --pid-file --log-file --seed-file`, `AuthInfo=socket=` to point Slurm at that munge socket.
+--socket --pid-file --log-file --seed-file`, `AuthInfo=socket=` to point Slurm at that munge socket
+(`AccountingStoragePass=` for the talk to slurmdbd), slurmdbd.conf(5) (read next to $SLURM_CONF, mode
+0600), `mariadb-install-db`, sacctmgr(1); slurmctld checks time limits and sends `--signal` every 30 s.
 """
 from __future__ import annotations
 

@@ -258,7 +258,8 @@ def test_a_run_preempted_on_a_cancel_partition_ends_with_slurms_word(cluster, tm
     run_id = wait_until("the run", lambda: run_ids(results), 120)[0]
     wait_until("an epoch", lambda: epochs_of(root, run_id), 300, every_s=0.1)
     node = slurm.job(run_info(results, run_id)["pid"])["NodeList"]
-    slurm.command("sbatch", "--partition=" + URGENT, "--nodelist=" + node, "--exclusive", "--wrap", "sleep 2")
+    slurm.command("sbatch", "--partition=" + URGENT, "--nodelist=" + node, "--exclusive", "--output=/dev/null",
+                  "--wrap", "sleep 2")
     thread.join(120)
     assert not thread.is_alive() and box["rc"] == 1
     assert [e["status"] for e in events_of(root, run_id) if e["event"] == RUN_END] == [STOPPED]

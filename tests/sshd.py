@@ -23,7 +23,7 @@ import subprocess
 import time
 from dataclasses import dataclass
 from pathlib import Path
-from typing import List
+from typing import List, Sequence
 
 SSHD = Path("/usr/sbin/sshd")
 HOST_ALIAS = "ebt-test-device"
@@ -129,11 +129,13 @@ class SSHServer:
             self.proc.wait()
 
 
-def start_sshd(root: Path, sftp: bool = True) -> SSHServer:
+def start_sshd(root: Path, sftp: bool = True, user: str = "", wrap: Sequence[str] = ()) -> SSHServer:
     """A running sshd under `root`; `sftp=False` leaves out the `Subsystem sftp` line (a server that
-    refuses SFTP, as some minimal images ship)."""
+    refuses SFTP, as some minimal images ship). `user`: the one account that may log in (default: this
+    process's; another needs read access to `root`); `wrap`: a command line sshd runs under (e.g. a mount
+    namespace)."""
     root.mkdir(parents=True, exist_ok=True)
-    user = getpass.getuser()
+    user = user or getpass.getuser()
     _keygen(root / "host_ed25519")
     _keygen(root / "id_ed25519")
     shutil.copy(root / "id_ed25519.pub", root / "authorized_keys")
@@ -169,7 +171,7 @@ def start_sshd(root: Path, sftp: bool = True) -> SSHServer:
             )
         )
         proc = subprocess.Popen(
-            [str(SSHD), "-D", "-e", "-f", str(config)],
+            [*wrap, str(SSHD), "-D", "-e", "-f", str(config)],
             stdout=subprocess.DEVNULL,
             stderr=log.open("ab"),
         )

@@ -1,6 +1,8 @@
 """The slurm:// target against a real single-node Slurm cluster (tests/slurm.py) whose login node is the
 real sshd of the SSH tests: a two-run sweep to two records with Slurm's states in `ebt status`, a job
-whose runner dies mid-run and is requeued (every epoch exactly once), and `ebt cancel`.
+whose runner dies mid-run and is requeued (every epoch exactly once), and `ebt cancel`. The checks on a
+compute node, and faults on a cluster with several nodes, accounting and limits, are in
+test_slurm_cluster.py.
 
 The cluster's "shared filesystem" is this machine's: the run folders under a temp `root` are what the
 compute node writes and the login node reads.
@@ -271,28 +273,6 @@ def test_sweep_over_the_submit_limit_then_squeue_failing(cluster, tmp_path, caps
     info = run_info(results, run_id)
     assert info["launches"] == 1 and job_names(slurm).count("ebt-" + run_id) == 1
     assert json.loads((results / "runs" / run_id / paths.RECORD).read_text())["status"] == "ok"
-
-
-def test_checks_run_on_a_compute_node(cluster, tmp_path, capsys, caplog):
-    """`ebt doctor` names Slurm's version, the partition's usable nodes and the run root seen from a
-    node; `ebt run`'s preflight probes a compute node: on a partition whose node has no torch (while the
-    login node has it) it fails before any run folder exists."""
-    _, url, root = cluster
-    capsys.readouterr()
-    assert ebt(["doctor", "--target", url]) == 0
-    out = capsys.readouterr().out
-    assert "ok    slurm: 22.05" in out and "(at least 17.11)" in out, out
-    assert "ok    partition: %s: 1 of 1 nodes usable" % PARTITION in out, out
-    assert "ok    run root on a node: %s" % root in out, out
-    assert "ok    run root locks: " in out, out  # this machine's disk, not a nolock NFS mount
-    results = tmp_path / "results"
-    bare = url.replace("partition=" + PARTITION, "partition=" + NO_TORCH)
-    assert ebt(["run", str(config(tmp_path)), "--target", bare, "--results", str(results)]) != 0
-    assert "cannot import torch" in caplog.text and "not on this node" in caplog.text, caplog.text
-    assert not list(results.glob("runs/*"))
-    misspelt = url.replace("partition=" + PARTITION, "partition=nosuch")
-    assert ebt(["doctor", "--target", misspelt]) != 0
-    assert "no partition 'nosuch'" in capsys.readouterr().out
 
 
 def test_time_limit_signal_makes_the_job_requeue_itself(cluster, tmp_path):

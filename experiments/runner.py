@@ -210,6 +210,9 @@ def _requeue_self():
         sys.stderr.write("job %s not requeued: requeued %d times already (EBT_MAX_REQUEUES=%d); `ebt resume` "
                          "continues the run\n" % (job, done, cap))
         return
+    # Slurm answers a requeue with SIGTERM; the run is saved and its log closed, so this exit needs no
+    # stop (the handler would raise inside interpreter shutdown).
+    signal.signal(signal.SIGTERM, signal.SIG_IGN)
     if subprocess.call(["scontrol", "requeue", job]) != 0:
         sys.stderr.write("scontrol requeue %s failed; `ebt resume` continues the run\n" % job)
 # ------------------------------------------------------------------------------------------------------------

@@ -198,6 +198,16 @@ def _quoted(argv: Sequence[str]) -> str:
     return " ".join(shlex.quote(a) for a in argv)
 
 
+# slurmctld checks time limits every 30 s, so USR1 can come up to grace + 30 s before the limit; a job
+# (re)started needs about 20 s more to set its handler, else the signal kills it.
+SIGNAL_SLACK_S = 50
+
+
+def _most_grace(seconds: int) -> int:
+    """The largest grace a job of this time limit can take: half of it, and the signal after start-up."""
+    return min(seconds // 2, seconds - SIGNAL_SLACK_S)
+
+
 class SlurmTarget(SSHTarget):
     """An SSH target to a cluster's login node that runs each run as a Slurm batch job."""
 
@@ -265,7 +275,7 @@ class SlurmTarget(SSHTarget):
 
     def _resolve_limits(self) -> None:
         """Once per target: the partition exists; every job's --time is `time`, else the partition's MaxTime,
-        else its DefaultTime (none where `sbatch` gives one), within MaxTime and above twice `grace`; the
+        else its DefaultTime (none where `sbatch` gives one), within MaxTime and with room for `grace` (`_most_grace`); the
         user's submit limit."""
         if self._partition is not None:
             return
@@ -279,9 +289,10 @@ class SlurmTarget(SSHTarget):
         if seconds is not None and most is not None and seconds > most:
             raise EbtError(f"{self.url}: a time of {chosen} is above partition {part.name}'s MaxTime "
                            f"{part.max_time}; ask for at most that (&time=)")
-        if seconds is not None and 2 * self.slurm.grace > seconds:
+        if seconds is not None and self.slurm.grace > _most_grace(seconds):
             raise EbtError(f"{self.url}: a time limit of {chosen} leaves no room for grace={self.slurm.grace} s "
-                           "(the runner stops that long before the limit): set &grace= below half of it")
+                           f"(the runner stops that long before the limit): set &grace= to at most "
+                           f"{max(0, _most_grace(seconds))}")
         self._job_time = None if given else chosen
         self._partition = part
         self._submit_limit = self.submit_limit()

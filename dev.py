@@ -32,7 +32,9 @@ BOARD_PACKAGES = ["torch==1.8.1", "numpy<1.20", "pytest==7.0.1", "pytest-timeout
 # A test module that tests hw/ alone declares `pytestmark = pytest.mark.board`: it then also runs under
 # the board's Python (it may import only hw/, the standard library, numpy and pytest).
 BOARD_MARK = "board"
-WORKERS = (os.cpu_count() or 1) + 1  # pytest-xdist workers of the main suite (see `parallel`)
+# pytest-xdist workers of the main suite (see `parallel`): one per core; more would overlap more of the
+# waiting, but the tests that sample a meter in real time (pty streams at 20-50 Hz) need their CPU on time
+WORKERS = max(2, os.cpu_count() or 1)
 
 
 def _digest() -> str:
@@ -111,8 +113,8 @@ def test_board_stack() -> int:
 
 def parallel(rest: list) -> list:
     """pytest-xdist options for the main suite, unless the caller chose their own (-n, --dist, -p no:xdist).
-    Much of the suite waits (sshd, Slurm, meter windows, runner processes), so it runs a worker more than
-    there are cores; tests/conftest.py keeps the workers apart and groups the tests that share a cluster."""
+    Much of the suite waits (sshd, Slurm, meter windows, runner processes); tests/conftest.py keeps the
+    workers apart and groups the tests that share a cluster."""
     if any(a.startswith(("-n", "--numprocesses", "--dist")) or a.endswith("no:xdist") for a in rest):
         return []
     return ["-n", str(WORKERS), "--dist", "loadgroup"]

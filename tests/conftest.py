@@ -24,18 +24,25 @@ from tests.sshd import SSHServer, sshd_available, start_sshd
 # session fixture -> the xdist group of every test that uses it (one cluster per run, not per worker)
 XDIST_GROUPS = {"slurm_login": "slurm"}
 
-if os.environ.get("PYTEST_XDIST_WORKER"):
-    # several workers share the cores: one thread each for torch in this process and in the runners it
-    # starts, rather than every worker's thread pool competing for every core
-    os.environ.setdefault("OMP_NUM_THREADS", "1")
+# The cores are shared (xdist workers, the runners they start, the test sshd's sessions): torch on one thread
+# in this process and in its runners, as tests/sshd.py does for the device side. A thread pool per process
+# that spins on every core makes an epoch many times slower once another process is busy.
+os.environ.setdefault("OMP_NUM_THREADS", "1")
 
 
-@pytest.hookimpl(tryfirst=True)  # before xdist reads the groups
-def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
-    for item in items:
+@pytest.hookimpl(wrapper=True)
+def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> Iterator[None]:
+    for item in items:  # before xdist reads the groups
         for fixture, group in XDIST_GROUPS.items():
             if fixture in getattr(item, "fixturenames", ()):
                 item.add_marker(pytest.mark.xdist_group(group))
+    yield
+    for item in items:
+        # xdist (3.8) puts a test's group into its id by setting `_nodeid`, which pytest >= 9.2 no longer
+        # reads (it keeps the id in `_id`): carry the grouped id over, or `--dist loadgroup` groups nothing
+        grouped = item.__dict__.get("_nodeid")
+        if grouped and grouped != item.nodeid and hasattr(item, "_id"):
+            item._id = type(item._id).parse(grouped)
     if os.environ.get("PYTEST_XDIST_WORKER"):
         # slow tests first (stable sort, the same order on every worker): the run does not end waiting on a
         # long test that started last

@@ -103,12 +103,25 @@ def test_board_stack() -> int:
     if not ensure_venv36():
         return 0
     hw_tests = [str(path) for path in sorted((ROOT / "tests").glob("test_*.py")) if board_marked(path)]
-    print("board stack: Python 3.6 + torch 1.8.1: every method end to end, kill -9 + resume, hw/ tests",
-          flush=True)
     pytest = [str(_venv36() / "bin" / "python"), "-m", "pytest", "-q", "--noconftest", "-p", "no:cacheprovider"]
-    rc = run(pytest + ["-s", "tests/device"])
-    print("board stack: the hw/ tests under Python 3.6: %s" % " ".join(Path(t).name for t in hw_tests), flush=True)
-    return run(pytest + ["-m", BOARD_MARK] + hw_tests) or rc
+    return run_together([
+        ("board stack: Python 3.6 + torch 1.8.1: every method end to end, kill -9 + resume, hw/ tests",
+         pytest + ["-s", "tests/device"]),
+        ("board stack: the hw/ tests under Python 3.6: %s" % " ".join(Path(t).name for t in hw_tests),
+         pytest + ["-m", BOARD_MARK] + hw_tests)])
+
+
+def run_together(steps: list) -> int:
+    """Each (title, argv) at once, their outputs printed one after the other under their titles: the board
+    stack (pytest 7.0 on Python 3.6) has no pytest-xdist, and its two pytest runs take about as long."""
+    procs = [(title, subprocess.Popen(argv, cwd=str(ROOT), stdout=subprocess.PIPE, stderr=subprocess.STDOUT,
+                                      universal_newlines=True)) for title, argv in steps]
+    rc = 0
+    for title, proc in procs:
+        out = proc.communicate()[0]
+        print(title + "\n" + out, end="", flush=True)
+        rc = rc or proc.returncode
+    return rc
 
 
 def parallel(rest: list) -> list:

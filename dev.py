@@ -4,7 +4,8 @@
 Each command first makes `.venv/` and installs `requirements.txt` plus this project (editable) into it,
 and redoes that only when requirements.txt or pyproject.toml changed.
 
-`test` then runs the device code under the board's own stack (JetPack 4.6: Python 3.6, torch 1.8):
+`test` runs the main suite in parallel worker processes (pytest-xdist; pytest's own `-n` overrides), then
+runs the device code under the board's own stack (JetPack 4.6: Python 3.6, torch 1.8):
 an environment in ~/.cache/ebt/ (shared by every clone on the machine), made from CPython 3.6 (pyenv's 3.6.15, or $EBT_PYTHON36) with torch 1.8.1, numpy < 1.20 and
 requirements-device.txt, runs tests/device/ and the test modules marked `board` (hw/ alone). pip's own cache keeps the torch wheel
 between runs; the environment is redone only when its inputs change. Without Python 3.6 that stage is
@@ -31,6 +32,9 @@ BOARD_PACKAGES = ["torch==1.8.1", "numpy<1.20", "pytest==7.0.1", "pytest-timeout
 # A test module that tests hw/ alone declares `pytestmark = pytest.mark.board`: it then also runs under
 # the board's Python (it may import only hw/, the standard library, numpy and pytest).
 BOARD_MARK = "board"
+# pytest-xdist workers of the main suite (see `parallel`): one per core; more would overlap more of the
+# waiting, but the tests that sample a meter in real time (pty streams at 20-50 Hz) need their CPU on time
+WORKERS = max(2, os.cpu_count() or 1)
 
 
 def _digest() -> str:
@@ -99,12 +103,34 @@ def test_board_stack() -> int:
     if not ensure_venv36():
         return 0
     hw_tests = [str(path) for path in sorted((ROOT / "tests").glob("test_*.py")) if board_marked(path)]
-    print("board stack: Python 3.6 + torch 1.8.1: every method end to end, kill -9 + resume, hw/ tests",
-          flush=True)
     pytest = [str(_venv36() / "bin" / "python"), "-m", "pytest", "-q", "--noconftest", "-p", "no:cacheprovider"]
-    rc = run(pytest + ["-s", "tests/device"])
-    print("board stack: the hw/ tests under Python 3.6: %s" % " ".join(Path(t).name for t in hw_tests), flush=True)
-    return run(pytest + ["-m", BOARD_MARK] + hw_tests) or rc
+    return run_together([
+        ("board stack: Python 3.6 + torch 1.8.1: every method end to end, kill -9 + resume, hw/ tests",
+         pytest + ["-s", "tests/device"]),
+        ("board stack: the hw/ tests under Python 3.6: %s" % " ".join(Path(t).name for t in hw_tests),
+         pytest + ["-m", BOARD_MARK] + hw_tests)])
+
+
+def run_together(steps: list) -> int:
+    """Each (title, argv) at once, their outputs printed one after the other under their titles: the board
+    stack (pytest 7.0 on Python 3.6) has no pytest-xdist, and its two pytest runs take about as long."""
+    procs = [(title, subprocess.Popen(argv, cwd=str(ROOT), stdout=subprocess.PIPE, stderr=subprocess.STDOUT,
+                                      universal_newlines=True)) for title, argv in steps]
+    rc = 0
+    for title, proc in procs:
+        out = proc.communicate()[0]
+        print(title + "\n" + out, end="", flush=True)
+        rc = rc or proc.returncode
+    return rc
+
+
+def parallel(rest: list) -> list:
+    """pytest-xdist options for the main suite, unless the caller chose their own (-n, --dist, -p no:xdist).
+    Much of the suite waits (sshd, Slurm, meter windows, runner processes); tests/conftest.py keeps the
+    workers apart and groups the tests that share a cluster."""
+    if any(a.startswith(("-n", "--numprocesses", "--dist")) or a.endswith("no:xdist") for a in rest):
+        return []
+    return ["-n", str(WORKERS), "--dist", "loadgroup"]
 
 
 def run(argv: list) -> int:
@@ -117,7 +143,7 @@ def main() -> int:
     ebt = [str(VENV / "bin" / "ebt")]
     if cmd == "test":
         ensure_venv()
-        rc = run([str(PY), "-m", "pytest", "-q"] + rest)
+        rc = run([str(PY), "-m", "pytest", "-q"] + parallel(rest) + rest)
         # with pytest options the caller picked what to run; the board stage belongs to the full suite
         return rc if rest else (test_board_stack() or rc)
     if cmd == "board":

@@ -79,8 +79,10 @@ def run_status(info: RunInfo, target: Optional[Target], results: Path) -> RunSta
         return status
     else:
         try:
-            summary = _Summary.of(target.read_from(paths.events(info.run_dir), 0))
+            # alive first: a runner that logs its run_end and exits between the two questions is then
+            # seen running (or ended), never `lost` from a log read before its end
             alive = target.alive(info.pid)
+            summary = _Summary.of(target.read_from(paths.events(info.run_dir), 0))
         except TargetFailure as err:
             log.debug("%s: %s", info.target, err)
             status.state = ev.UNREACHABLE

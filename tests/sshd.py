@@ -2,7 +2,8 @@
 
 Real Debian `sshd` (not a mock): a fresh host key and user key in a temp folder, public-key login
 only, `StrictModes no` (the temp folder is not 0700 all the way up), `UsePAM no` (no system
-accounts touched), SFTP through `internal-sftp` (no dependency on the sftp-server path).
+accounts touched), SFTP through `internal-sftp` (no dependency on the sftp-server path), every session with
+`OMP_NUM_THREADS=1` (authorized_keys `environment=`, allowed by `PermitUserEnvironment`).
 
 The client side is a temp ssh config (pointed to by `EBT_SSH_CONFIG`) whose `UserKnownHostsFile`
 is a temp known_hosts that starts EMPTY: the host is unknown until a test trusts it. Nothing under
@@ -29,6 +30,7 @@ SSHD = Path("/usr/sbin/sshd")
 HOST_ALIAS = "ebt-test-device"
 # Process names of per-connection sshd processes (OpenSSH >= 9.8 execs `sshd-session`).
 _SESSION_NAMES = {"sshd", "sshd-session", "sshd-auth"}
+SESSION_ENV = "OMP_NUM_THREADS=1"  # set in every session (authorized_keys `environment=`)
 
 
 def sshd_available() -> bool:
@@ -138,7 +140,10 @@ def start_sshd(root: Path, sftp: bool = True, user: str = "", wrap: Sequence[str
     user = user or getpass.getuser()
     _keygen(root / "host_ed25519")
     _keygen(root / "id_ed25519")
-    shutil.copy(root / "id_ed25519.pub", root / "authorized_keys")
+    # The device is this machine, whose cores the laptop side (and other test workers) share: its sessions
+    # run torch on one thread, as the tests' local runners do (OMP_NUM_THREADS=1); several processes that
+    # each spin a thread per core slow each other down many times over.
+    (root / "authorized_keys").write_text('environment="%s" %s' % (SESSION_ENV, (root / "id_ed25519.pub").read_text()))
     if os.geteuid() == 0:
         Path("/run/sshd").mkdir(mode=0o755, exist_ok=True)
     known_hosts = root / "known_hosts"
@@ -163,6 +168,7 @@ def start_sshd(root: Path, sftp: bool = True, user: str = "", wrap: Sequence[str
                     "PermitRootLogin prohibit-password",
                     "StrictModes no",
                     "UsePAM no",
+                    "PermitUserEnvironment %s" % SESSION_ENV.split("=")[0],
                     "Subsystem sftp internal-sftp" if sftp else "",
                     "ClientAliveInterval 0",
                     "LogLevel VERBOSE",

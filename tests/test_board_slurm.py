@@ -1,6 +1,6 @@
 """The power mode on the test Slurm cluster (tests/slurm.py): the runner in the batch job finds the stand-in
 board's tools on its PATH (the target's `?python=` is a wrapper that puts them first), holds MAXN for the
-run and puts the board back, exactly as over SSH. Shares test_slurm's cluster fixtures."""
+run and puts the board back, exactly as over SSH. Shares test_slurm's cluster (the `cluster` fixture of conftest.py)."""
 import json
 import os
 import stat
@@ -11,12 +11,12 @@ import pytest
 
 from board_standins import MODES, StandinBoard
 from harness.cli import main as ebt
-from tests.test_slurm import cluster, config, slurm_login  # noqa: F401 (fixtures)
+from tests.test_slurm import config
 
 pytestmark = pytest.mark.slow
 
 
-def test_power_mode_in_a_slurm_job(cluster, tmp_path):  # noqa: F811
+def test_power_mode_in_a_slurm_job(cluster, tmp_path):
     _, url, _ = cluster
     board = StandinBoard(tmp_path / "board", mode=2)
     wrapper = os.path.join(board.bin, "python3")

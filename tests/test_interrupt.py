@@ -9,6 +9,7 @@ import shlex
 import signal
 import subprocess
 import sys
+import threading
 from pathlib import Path
 
 import pytest
@@ -37,7 +38,7 @@ def sweep_config(tmp_path: Path) -> Path:
 def interrupt_run(argv: list[str], run_dirs: Path) -> tuple[str, str]:
     """Start `ebt run ARGV` as a process, SIGINT it once the first run saved a checkpoint; its run id and
     the last line it printed. The runner is paused (SIGSTOP) meanwhile, so that it is still training when
-    the test cancels it: `resume_runner` lets it go on."""
+    the test cancels it: `continue_once_terminated` lets it go on."""
     code = "import sys; from harness.cli import main; sys.exit(main(sys.argv[1:]))"
     env = dict(os.environ, PYTHONPATH=str(ROOT), OMP_NUM_THREADS="1")
     proc = subprocess.Popen([sys.executable, "-c", code, "run", *argv], env=env, cwd=str(ROOT),
@@ -61,13 +62,33 @@ def commands(line: str) -> tuple[list[str], list[str]]:
     return shlex.split(stop.group(1)), shlex.split(more.group(1))
 
 
+def term_pending(pid: int) -> bool:
+    """Whether SIGTERM waits on the (paused) process: /proc/PID/status' pending-signal masks."""
+    masks = [line.split()[1] for line in Path("/proc/%d/status" % pid).read_text().splitlines()
+             if line.startswith(("SigPnd:", "ShdPnd:"))]
+    return any(int(mask, 16) >> (signal.SIGTERM - 1) & 1 for mask in masks)
+
+
+def continue_once_terminated(pid: int) -> None:
+    """Let the paused runner go on once `ebt cancel`'s SIGTERM is pending on it: it then stops at its next
+    batch. Let go before, it could finish its last epochs while the cancel still connects (`now ok`)."""
+    wait_for(lambda: term_pending(pid), 60, step=0.01)
+    os.kill(pid, signal.SIGCONT)
+
+
 def check_stop_and_continue(line: str, run_id: str, results: Path, run_dirs: Path, capsys) -> None:
     assert "%s goes on on" % run_id in line
     stop, more = commands(line)
     assert stop == ["cancel", run_id, "--results", str(results)]
     log = ev.read_events(paths.events(run_dirs / run_id))
-    os.kill(next(e["pid"] for e in log if e["event"] == ev.RUN_START), signal.SIGCONT)
-    assert ebt(stop) == 0
+    runner = next(e["pid"] for e in log if e["event"] == ev.RUN_START)
+    waker = threading.Thread(target=continue_once_terminated, args=(runner,), daemon=True)
+    waker.start()
+    try:
+        assert ebt(stop) == 0
+    finally:
+        waker.join(5)
+        os.kill(runner, signal.SIGCONT)
     assert re.search(r"sent SIGTERM; now stopped", capsys.readouterr().out)
     assert ebt(["status", "--where", "--results", str(results)]) == 0
     out = capsys.readouterr().out

@@ -13,10 +13,8 @@ import json
 import logging
 import os
 import signal
-import sys
 import threading
 from pathlib import Path
-from typing import Iterator
 from urllib.parse import urlencode
 
 import pytest
@@ -27,9 +25,7 @@ from experiments import events as ev
 from experiments.events import CHECKPOINT, EPOCH, OK, RESUME, RUN_END, STOPPED, read_events
 from harness.cli import main as ebt
 from harness.targets.slurm import SlurmAddress, SlurmTarget
-from tests.slurm import NO_TORCH, PARTITION, missing_reason, slurm_available, start_login_host, start_slurm, \
-    wait_until
-from tests.sshd import SSHServer, sshd_available
+from tests.slurm import NO_TORCH, PARTITION, wait_until
 
 pytestmark = pytest.mark.slow
 
@@ -37,38 +33,6 @@ pytestmark = pytest.mark.slow
 TINY = dict(arch="vgg", depth=11, width=0.125, dataset="digits", train_subset=256, test_subset=64,
             batch_size=32, lr=0.1, epochs=3, device="cpu", workers=0, eb_ratios=[0.5], eb_queue=2,
             eb_epsilon=0.3, prune_ratio=0.5, meter="none", method="dense")
-
-
-@pytest.fixture(scope="session")
-def slurm_login(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple]:
-    """A Slurm cluster and its login node, for the session. Skips without Slurm, unless
-    EBT_REQUIRE_SLURM=1 (CI), where a missing Slurm fails."""
-    if not (slurm_available() and sshd_available()):
-        reason = missing_reason() if not slurm_available() else "OpenSSH server not installed"
-        if os.environ.get("EBT_REQUIRE_SLURM") == "1":
-            pytest.fail("EBT_REQUIRE_SLURM=1 but: " + reason)
-        pytest.skip(reason)
-    cluster = start_slurm(tmp_path_factory.mktemp("slurm"))
-    server = start_login_host(tmp_path_factory.mktemp("login"), cluster)
-    yield cluster, server
-    server.stop()
-    cluster.stop()
-
-
-@pytest.fixture
-def cluster(slurm_login: tuple, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[tuple]:
-    """(cluster, slurm:// URL with a per-test root, that root); the login node's host key is trusted."""
-    cluster, server = slurm_login
-    server: SSHServer
-    monkeypatch.setenv("EBT_SSH_CONFIG", str(server.ssh_config))
-    server.known_hosts.write_text(server.known_hosts_line())
-    root = tmp_path / "shared-ebt"
-    options = {"partition": PARTITION, "root": str(root), "python": sys.executable, "poll": "1"}
-    yield cluster, "slurm://%s?%s" % (server.url[len("ssh://"):], urlencode(options)), root
-    cluster.fail_squeue_for(0)
-    cluster.submit_limit(0)
-    for partition in (PARTITION, NO_TORCH):
-        cluster.command("scancel", "--partition", partition, check=False)
 
 
 def config(tmp_path: Path, **changes) -> Path:

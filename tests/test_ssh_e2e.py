@@ -31,6 +31,10 @@ ROOT = Path(__file__).resolve().parents[1]
 QUICKSTART = ROOT / "experiments" / "configs" / "quickstart.yaml"
 # A short single run: the dense baseline of the quickstart for a few epochs.
 SHORT = ["--set", "method=dense", "--set", "epochs=4"]
+# Both methods of the quickstart, shortened as in test_local_e2e.py: the SSH path is under test here, not
+# how well the full quickstart trains.
+SHORT_SWEEP = ["--set", "epochs=6", "--set", "train_subset=384", "--set", "test_subset=128", "--set", "width=0.125",
+               "--set", "batch_size=32", "--set", "lr=0.1", "--set", "eb_queue=2", "--set", "eb_epsilon=0.3"]
 
 
 def the_run(results: Path) -> tuple:
@@ -47,9 +51,10 @@ def in_thread(*argv: str) -> tuple:
 
 def test_quickstart_over_ssh(ssh_device, tmp_path):
     results = tmp_path / "results"
-    assert ebt(["run", str(QUICKSTART), "--target", ssh_device.url, "--results", str(results)]) == 0
+    assert ebt(["run", str(QUICKSTART), "--target", ssh_device.url, "--results", str(results), *SHORT_SWEEP]) == 0
     records = [json.loads(p.read_text()) for p in sorted(results.glob("runs/*/record.json"))]
     assert sorted(r["method"] for r in records) == ["dense", "ebtrain-ff"]
+    assert all(r["config"]["epochs"] == 6 for r in records)
     for record in records:
         assert record["status"] == "ok" and record["target"] == str(SSHAddress.parse(ssh_device.url))
         folder = results / "runs" / record["run_id"]

@@ -1,8 +1,8 @@
 """Report output written atomically (through `hw.fileio`), so a reader never sees half a file.
 
 Drawing is most of a report's time (every tick label of every panel is laid out, once per format), and
-each figure draws alone, so `FigureWriter` draws them in forked worker processes, one per core, while the
-report goes on with its tables; where forking is not the platform's way (not Linux) or there is one core,
+each figure is built and drawn alone, so `FigureWriter` does that in forked worker processes, one per core,
+while the report goes on with its tables; where forking is not the platform's way (not Linux) or there is one core,
 it draws them in turn.
 """
 from __future__ import annotations
@@ -11,6 +11,7 @@ import multiprocessing
 import os
 import sys
 from pathlib import Path
+from typing import Any, Callable
 
 import pandas as pd
 
@@ -55,36 +56,37 @@ def _warm() -> None:
     get_font(findfont(FontProperties()))
 
 
-def _draw(fig, stem: Path, conn) -> None:
-    """In the worker: save the figure, then send None, or the error for the parent to raise."""
+def _job(job: Callable[[], Any], conn) -> None:
+    """In the worker: run the job, then send its result, or the error for the parent to raise."""
     try:
-        save_figure(fig, stem)
-        conn.send(None)
+        conn.send((job(), None))
     except BaseException as err:  # noqa: BLE001 (every failure goes back to the parent, which raises it)
         try:
-            conn.send(err)
+            conn.send((None, err))
         except Exception:  # an error that does not pickle
-            conn.send(RuntimeError(f"drawing {stem}: {err!r}"))
+            conn.send((None, RuntimeError(f"{job!r}: {err!r}")))
 
 
 class FigureWriter:
-    """`submit(fig, stem)` writes the figure as `stem.png` and `stem.pdf`; leaving the `with` block waits
-    until every figure is written and raises the first error a worker met (an `OSError` stays one)."""
+    """`submit(job)` runs `job()` (build a figure and write it), in a forked worker where there are cores
+    to spare; leaving the `with` block waits for every job. `results` holds what the jobs returned, in the
+    order they were submitted; the first error a worker met is raised (an `OSError` stays one)."""
 
     def __init__(self, workers: int | None = None) -> None:
         forks = sys.platform == "linux" and "fork" in multiprocessing.get_all_start_methods()
         self.workers = (workers or _cores()) if forks else 1
         if self.workers > 1:
             _warm()
+        self.results: list = []
         self._running: list[tuple] = []
         self._error: BaseException | None = None
 
     def __enter__(self) -> FigureWriter:
         return self
 
-    def submit(self, fig, stem: Path) -> None:
+    def submit(self, job: Callable[[], Any]) -> None:
         if self.workers <= 1:
-            save_figure(fig, stem)
+            self.results.append(job())
             return
         while len(self._running) >= self.workers:
             self._wait(self._running.pop(0))
@@ -93,20 +95,22 @@ class FigureWriter:
         sys.stderr.flush()
         ctx = multiprocessing.get_context("fork")
         receive, send = ctx.Pipe(duplex=False)
-        proc = ctx.Process(target=_draw, args=(fig, stem, send), daemon=True)
+        proc = ctx.Process(target=_job, args=(job, send), daemon=True)
         proc.start()
         send.close()
-        self._running.append((proc, receive, stem))
+        self.results.append(None)
+        self._running.append((proc, receive, len(self.results) - 1))
 
-    def _wait(self, job: tuple) -> None:
-        proc, receive, stem = job
+    def _wait(self, running: tuple) -> None:
+        proc, receive, slot = running
         try:
-            err = receive.recv()
+            result, err = receive.recv()
         except EOFError:
-            err = RuntimeError(f"the process drawing {stem} ended without writing it")
+            result, err = None, RuntimeError("a process drawing a figure ended without writing it")
         finally:
             receive.close()
             proc.join()
+        self.results[slot] = result
         if err is not None and self._error is None:
             self._error = err
 

@@ -5,6 +5,7 @@ Figures are built on `matplotlib.figure.Figure` directly (no pyplot state), Agg 
 """
 from __future__ import annotations
 
+import copy
 import math
 from collections.abc import Sequence
 from dataclasses import dataclass, field
@@ -54,6 +55,16 @@ class FigureResult:
     data: pd.DataFrame
     n_runs: int
     arrays: dict[str, np.ndarray] = field(default_factory=dict)
+    drawn: bool = field(init=False)
+
+    def __post_init__(self) -> None:
+        self.drawn = self.fig is not None
+
+    def described(self) -> FigureResult:
+        """The figure's description without its drawing and arrays: what crosses back from a worker."""
+        light = copy.copy(self)
+        light.fig, light.arrays = None, {}
+        return light
 
 
 def figure(n_panels: int, ncols: int = 2, width: float = 3.6, height: float = 2.8, nrows_per: int = 1,

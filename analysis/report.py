@@ -1,6 +1,8 @@
 """`ebt report`: every figure and table from the run records, and REPORT.md that shows them all."""
 from __future__ import annotations
 
+import functools
+
 import logging
 from dataclasses import dataclass, field
 from datetime import datetime, timezone
@@ -12,7 +14,7 @@ from analysis import agreement, markdown, paper, power_modes, sharing, tables
 from analysis.energy_estimate import BITS, MAC, PAPER_FIT, RULES, fit_residual
 from analysis.figures import ALL_FIGURES, TITLES, FigureResult
 from analysis.meter_gap import gap_table
-from analysis.output import FORMATS, FigureWriter, write_csv, write_text
+from analysis.output import FORMATS, FigureWriter, save_figure, write_csv, write_text
 from analysis.records import (
     NO_TICKET,
     TOO_LATE,
@@ -96,7 +98,8 @@ def build_report(runs: str, out_dir: Path, include_partial: bool = False, exclud
     # Each figure is drawn by a worker as soon as it is built; the tables are made meanwhile, and the page
     # that links the figures is written once they all are.
     with FigureWriter() as writer:
-        figures = [_figure(make(used), fig_dir, writer) for make in ALL_FIGURES]
+        for make in ALL_FIGURES:
+            writer.submit(functools.partial(_figure, make, used, fig_dir))
         built = (_tables(used, usable, exclude_flagged, agreement.load_all(Path(paths.calibrations(out_dir))))
                  + _power_mode_tables(used, max_slowdown) + _spending_tables(all_runs))
         for t in built:
@@ -104,23 +107,25 @@ def build_report(runs: str, out_dir: Path, include_partial: bool = False, exclud
             write_text(tab_dir / f"{t.name}.md", f"# {t.title}\n\n{t.backing}\n\n{t.text}")
         write_csv(tab_dir / "runs.csv", all_runs.reindex(columns=RUN_INDEX_COLUMNS))
 
+    figures = writer.results
     view = _View(include_partial, exclude_flagged, runs)
     write_text(out_dir / paths.REPORT, _report_md(all_runs, used, view, figures, built))
-    return Report(out_dir, len(all_runs), len(used), [f.name for f in figures if f.fig is not None],
+    return Report(out_dir, len(all_runs), len(used), [f.name for f in figures if f.drawn],
                   [t.name for t in built])
 
 
-def _figure(f: FigureResult, fig_dir: Path, writer: FigureWriter) -> FigureResult:
-    """Hand the figure to the writer with its data beside it; a figure with no data now must not survive
-    from an older report."""
+def _figure(make, used: pd.DataFrame, fig_dir: Path) -> FigureResult:
+    """Build the figure and write it with its data beside it (a figure with no data now must not survive
+    from an older report); what the page says of it, without the drawing."""
+    f = make(used)
     stem = fig_dir / f.name
     if f.fig is None:
         for old in (stem.with_suffix(f".{fmt}") for fmt in FORMATS + ("csv",)):
             old.unlink(missing_ok=True)
-    else:
-        write_csv(stem.with_suffix(".csv"), f.data)
-        writer.submit(f.fig, stem)
-    return f
+        return f
+    write_csv(stem.with_suffix(".csv"), f.data)
+    save_figure(f.fig, stem)
+    return f.described()
 
 
 @dataclass(frozen=True)
@@ -247,7 +252,7 @@ def _report_md(all_runs: pd.DataFrame, used: pd.DataFrame, view: _View, figures:
     lines += ["## Figures", ""]
     for f in figures:
         lines += [f"### {TITLES[f.name]}", ""]
-        if f.fig is None:
+        if not f.drawn:
             lines += ["No runs with the data this figure needs.", ""]
             continue
         lines += [f"![{f.name}](figures/{f.name}.png) ([PDF](figures/{f.name}.pdf), data: "

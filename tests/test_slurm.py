@@ -25,7 +25,7 @@ from experiments import events as ev
 from experiments.events import CHECKPOINT, EPOCH, OK, RESUME, RUN_END, STOPPED, read_events
 from harness.cli import main as ebt
 from harness.targets.slurm import SlurmAddress, SlurmTarget
-from tests.slurm import NO_TORCH, PARTITION, wait_until
+from tests.slurm import PARTITION, wait_until
 
 pytestmark = pytest.mark.slow
 
@@ -198,45 +198,6 @@ def test_plan_calibrates_on_a_compute_node(cluster, tmp_path, capsys):
     assert "wall time alone on 1 node:" in out and "dense" in out, out
     (cached,) = (results / "calibrations").iterdir()
     assert json.loads(cached.read_text())["target"] == str(SlurmAddress.parse(url))
-
-
-def job_names(slurm) -> list:
-    """The name of every run's job slurmctld knows (finished ones too, for MinJobAge)."""
-    return [n for n in slurm.command("squeue", "-h", "--states=all", "-o", "%j").split() if n.startswith("ebt-")]
-
-
-def test_sweep_over_the_submit_limit_then_squeue_failing(cluster, tmp_path, capsys, caplog):
-    """A 3-run sweep under a submit limit of 2 (sbatch refuses past it, with MaxSubmitJobs' message):
-    the third run is submitted once a job ends, every run ends ok, one job per run. Then `squeue` fails
-    for 30 s while a run goes on: it stays followed (never lost, nothing resubmitted), `ebt status`
-    shows it unreachable meanwhile, and it ends ok."""
-    slurm, url, root = cluster
-    results = tmp_path / "results"
-    cfg = config(tmp_path, epochs=2)
-    cfg.write_text(cfg.read_text() + "sweep:\n  seed: [0, 1, 2]\n")
-    slurm.submit_limit(2)
-    caplog.set_level(logging.INFO, logger="harness.targets.slurm")
-    assert ebt(["run", str(cfg), "--target", url, "--results", str(results)]) == 0
-    slurm.submit_limit(0)
-    assert "over your submit limit" in caplog.text
-    records = [json.loads(p.read_text()) for p in sorted(results.glob("runs/*/" + paths.RECORD))]
-    assert len(records) == 3 and all(r["status"] == "ok" for r in records)
-    names = job_names(slurm)  # the session's cluster also remembers other tests' jobs
-    assert all(names.count("ebt-" + r["run_id"]) == 1 for r in records), names
-
-    one = config(tmp_path, epochs=4, seed=7)
-    thread, box = start_in_thread("run", str(one), "--target", url, "--results", str(results))
-    run_id = wait_until("the 4th run", lambda: [p.parent.name for p in results.glob("runs/*/" + paths.RUN_INFO)
-                                                if p.parent.name not in {r["run_id"] for r in records}], 120)[0]
-    wait_until("an epoch", lambda: any(e["event"] == EPOCH for e in events_of(root, run_id)), 300, every_s=0.05)
-    slurm.fail_squeue_for(30)
-    table = status_table(capsys, results)
-    assert ev.UNREACHABLE in table and ev.LOST not in table, table
-    thread.join(300)
-    assert not thread.is_alive() and box["rc"] == 0
-    info = run_info(results, run_id)
-    assert info["launches"] == 1 and job_names(slurm).count("ebt-" + run_id) == 1
-    assert json.loads((results / "runs" / run_id / paths.RECORD).read_text())["status"] == "ok"
 
 
 def test_time_limit_signal_makes_the_job_requeue_itself(cluster, tmp_path):

@@ -33,7 +33,8 @@ from tests.slurm import NO_TORCH, NODES, PARTITION, SCAVENGER, SHORT, URGENT, US
     cluster_missing_reason, start_cluster, start_login_host, wait_until
 from tests.sshd import HOST_ALIAS, sshd_available
 
-pytestmark = pytest.mark.slow
+# one cluster for the module, on one xdist worker (beside the single-node cluster's group on another)
+pytestmark = [pytest.mark.slow, pytest.mark.xdist_group("slurm-cluster")]
 
 # A tiny but real run on the offline digits set.
 TINY = dict(arch="vgg", depth=11, width=0.125, dataset="digits", train_subset=256, test_subset=64,

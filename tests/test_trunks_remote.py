@@ -4,7 +4,6 @@ at once. Each gives the results of the runs alone (`--no-share`, here on this ma
 from __future__ import annotations
 
 import json
-import os
 import sys
 import threading
 from pathlib import Path
@@ -16,8 +15,7 @@ import pytest
 from experiments import events as ev
 from experiments import paths
 from harness.cli import main as ebt
-from tests.slurm import PARTITION, missing_reason, slurm_available, start_login_host, start_slurm, wait_until
-from tests.sshd import sshd_available
+from tests.slurm import PARTITION, wait_until
 from tests.test_trunks import FIG1, search_epochs, write_config
 
 pytestmark = pytest.mark.slow
@@ -66,23 +64,17 @@ def test_a_sweep_over_ssh_shares_its_trunk(ssh_device, alone, tmp_path):
 
 # --- Slurm ---------------------------------------------------------------------------------------
 
-@pytest.fixture(scope="module")
-def slurm_url(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple]:
-    """(cluster, slurm:// URL, run root): jobs not exclusive, so the node's CPUs run branches side by side."""
-    if not (slurm_available() and sshd_available()):
-        if os.environ.get("EBT_REQUIRE_SLURM") == "1":
-            pytest.fail("EBT_REQUIRE_SLURM=1 but: " + missing_reason())
-        pytest.skip(missing_reason() if not slurm_available() else "OpenSSH server not installed")
-    cluster = start_slurm(tmp_path_factory.mktemp("slurm"))
-    server = start_login_host(tmp_path_factory.mktemp("login"), cluster)
+@pytest.fixture
+def slurm_url(slurm_login: tuple, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[tuple]:
+    """(cluster, slurm:// URL, run root) on the session's cluster: jobs not exclusive, so the node's CPUs
+    run branches side by side."""
+    cluster, server = slurm_login
+    monkeypatch.setenv("EBT_SSH_CONFIG", str(server.ssh_config))
     server.known_hosts.write_text(server.known_hosts_line())
-    root = tmp_path_factory.mktemp("shared-ebt")
+    root = tmp_path / "shared-ebt"
     options = {"partition": PARTITION, "root": str(root), "python": sys.executable, "poll": "1", "exclusive": "0"}
-    with pytest.MonkeyPatch.context() as mp:
-        mp.setenv("EBT_SSH_CONFIG", str(server.ssh_config))
-        yield cluster, "slurm://%s?%s" % (server.url[len("ssh://"):], urlencode(options)), root
-    server.stop()
-    cluster.stop()
+    yield cluster, "slurm://%s?%s" % (server.url[len("ssh://"):], urlencode(options)), root
+    cluster.command("scancel", "--partition", PARTITION, check=False)
 
 
 class Queue:

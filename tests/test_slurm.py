@@ -13,7 +13,6 @@ import json
 import logging
 import os
 import signal
-import threading
 from pathlib import Path
 from urllib.parse import urlencode
 
@@ -26,6 +25,7 @@ from experiments.events import CHECKPOINT, EPOCH, OK, RESUME, RUN_END, STOPPED, 
 from harness.cli import main as ebt
 from harness.targets.slurm import SlurmAddress, SlurmTarget
 from tests.slurm import PARTITION, wait_until
+from tests.waiting import start_in_thread
 
 pytestmark = pytest.mark.slow
 
@@ -95,13 +95,6 @@ def test_two_run_sweep_to_two_records(cluster, tmp_path, capsys):
     assert len(jobs) == 2
     table = status_table(capsys, results)
     assert table.count("completed on ebtnode") == 2, table
-
-
-def start_in_thread(*argv: str) -> tuple:
-    box: dict = {}
-    thread = threading.Thread(target=lambda: box.update(rc=ebt(list(argv))), daemon=True)
-    thread.start()
-    return thread, box
 
 
 def the_run(results: Path) -> str:

@@ -17,7 +17,6 @@ import shutil
 import subprocess
 import sys
 import tempfile
-import threading
 from pathlib import Path
 from typing import Iterator
 from urllib.parse import urlencode
@@ -32,6 +31,7 @@ from harness.cli import main as ebt
 from tests.slurm import NO_TORCH, NODES, PARTITION, SCAVENGER, SHORT, URGENT, USER, cluster_available, \
     cluster_missing_reason, start_cluster, start_login_host, wait_until
 from tests.sshd import HOST_ALIAS, sshd_available
+from tests.waiting import start_in_thread
 
 # one cluster for the module, on one xdist worker (beside the single-node cluster's group on another)
 pytestmark = [pytest.mark.slow, pytest.mark.xdist_group("slurm-cluster")]
@@ -92,13 +92,6 @@ def config(tmp_path: Path, sweep: dict = None, **changes) -> Path:
     path = tmp_path / "tiny.yaml"
     path.write_text(yaml.safe_dump(raw))
     return path
-
-
-def start_in_thread(*argv: str) -> tuple:
-    box: dict = {}
-    thread = threading.Thread(target=lambda: box.update(rc=ebt(list(argv))), daemon=True)
-    thread.start()
-    return thread, box
 
 
 def records(results: Path) -> list:

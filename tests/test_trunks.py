@@ -60,16 +60,21 @@ def results(home: Path, res: Path) -> dict[str, dict]:
     return out
 
 
+def alone_and_shared(config: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> tuple[dict, dict]:
+    """What each run of the config reports run alone (`--no-share`), then with trunks shared."""
+    out = []
+    for mode, flags in (("alone", ["--no-share"]), ("shared", [])):
+        monkeypatch.setenv("EBT_HOME", str(tmp_path / mode))
+        assert ebt(["run", str(config), *flags, "--results", str(tmp_path / f"res-{mode}")]) == 0
+        out.append(results(tmp_path / mode, tmp_path / f"res-{mode}"))
+    return out[0], out[1]
+
+
 @pytest.mark.slow
 @pytest.mark.timeout(1200)  # 13 runner processes; a few seconds each on an idle machine
 def test_a_fig1_sweep_shares_its_search_and_gives_the_results_of_the_runs_alone(tmp_path, monkeypatch, capsys):
     config = write_config(tmp_path, FIG1)
-    monkeypatch.setenv("EBT_HOME", str(tmp_path / "alone"))
-    assert ebt(["run", str(config), "--no-share", "--results", str(tmp_path / "res-alone")]) == 0
-    monkeypatch.setenv("EBT_HOME", str(tmp_path / "shared"))
-    assert ebt(["run", str(config), "--results", str(tmp_path / "res-shared")]) == 0
-    alone = results(tmp_path / "alone", tmp_path / "res-alone")
-    shared = results(tmp_path / "shared", tmp_path / "res-shared")
+    alone, shared = alone_and_shared(config, tmp_path, monkeypatch)
     assert len(alone) == 6 and sorted(shared) == sorted(alone)  # the same run ids
     for rid, mine in alone.items():
         assert shared[rid]["record"] == mine["record"], rid  # same best top-1, ticket epoch, pruned model
@@ -252,12 +257,7 @@ def test_a_run_drawn_at_the_best_search_epoch_branches_there_once_the_trunk_know
     raw = dict(FIG1, epochs=5, train_subset=128, lr=0.5, lr_gamma=20.0, lr_milestones=[0.7], eb_ratios=[0.5],
                sweep={"prune_ratio": [0.5], "eb_draw_epoch": [2, "best"]})
     config = write_config(tmp_path, raw)
-    monkeypatch.setenv("EBT_HOME", str(tmp_path / "alone"))
-    assert ebt(["run", str(config), "--no-share", "--results", str(tmp_path / "res-alone")]) == 0
-    monkeypatch.setenv("EBT_HOME", str(tmp_path / "shared"))
-    assert ebt(["run", str(config), "--results", str(tmp_path / "res-shared")]) == 0
-    alone = results(tmp_path / "alone", tmp_path / "res-alone")
-    shared = results(tmp_path / "shared", tmp_path / "res-shared")
+    alone, shared = alone_and_shared(config, tmp_path, monkeypatch)
     assert sorted(shared) == sorted(alone) and len(alone) == 2
     for rid, mine in alone.items():
         assert shared[rid]["record"] == mine["record"], rid

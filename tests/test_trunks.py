@@ -22,6 +22,7 @@ from experiments import events as ev
 from experiments.events import EventLog
 from experiments.spec import resolve
 from harness.cli import main as ebt
+from harness.config import load_specs
 from harness.record import build_record, write_record
 from tests.method_runs import small_spec
 from tests.record_runs import T0, _power, _run_end
@@ -93,6 +94,32 @@ def test_a_fig1_sweep_shares_its_search_and_gives_the_results_of_the_runs_alone(
     capsys.readouterr()
     assert ebt(["status", "--results", str(tmp_path / "res-shared")]) == 0
     assert f"{trunk.name}: ok, 6 epoch(s) trained once for 6 runs" in capsys.readouterr().out
+
+
+@pytest.mark.slow
+def test_configs_run_together_share_one_trunk_across_them(tmp_path, monkeypatch, capsys):
+    """Two configs whose runs begin alike (tickets drawn at epochs 2 and 3 of one search), given to one
+    `ebt run`: one trunk trains 3 search epochs for both, each run keeps the id its config gives it, and
+    running either config again finds nothing to do."""
+    small = dict(FIG1, epochs=4, eb_ratios=[0.5])
+    configs = []
+    for draw in (2, 3):
+        folder = tmp_path / f"draw{draw}"
+        folder.mkdir()
+        configs.append(write_config(folder, dict(small, sweep={"prune_ratio": [0.5], "eb_draw_epoch": [draw]})))
+    monkeypatch.setenv("EBT_HOME", str(tmp_path / "home"))
+    res = tmp_path / "res"
+    assert ebt(["run", *map(str, configs), "--results", str(res)]) == 0
+    ids = {tuple(s["run_id"] for s in load_specs(c, {}, None, "", res)) for c in configs}
+    done = {p.parent.name for p in Path(res, paths.RUNS).glob("*/" + paths.RECORD)}
+    assert {rid for group in ids for rid in group} == done and len(done) == 2
+    (trunk,) = (tmp_path / "home" / paths.TRUNKS).iterdir()
+    assert search_epochs(trunk) == 3
+    assert not any(search_epochs(tmp_path / "home" / paths.RUNS / rid) for rid in done)
+    capsys.readouterr()
+    for config in configs:
+        assert ebt(["run", str(config), "--results", str(res)]) == 0
+        assert "nothing to do" in capsys.readouterr().out
 
 
 def _wait_for(condition, timeout=300.0):

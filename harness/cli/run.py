@@ -1,4 +1,5 @@
-"""`ebt run CONFIG`: validate, freeze, launch on the target, follow, fetch and record every run of a config."""
+"""`ebt run CONFIG...`: validate, freeze, launch on the target, follow, fetch and record every run of the
+configs, as one sweep (a run two configs share runs once; their trunks are shared across them)."""
 from __future__ import annotations
 
 import argparse
@@ -21,7 +22,9 @@ def register(sub: argparse._SubParsersAction) -> None:
                        description="Run every experiment of a YAML config (one per combination of its "
                                    "`sweep:`) on the target, following progress live, then fetch the run "
                                    "folder and write results/runs/<run_id>/record.json.")
-    p.add_argument("config", type=Path, help="YAML config (e.g. experiments/configs/quickstart.yaml)")
+    p.add_argument("config", type=Path, nargs="+",
+                   help="YAML config (e.g. experiments/configs/quickstart.yaml); several run as one sweep: a run "
+                        "they share runs once, and runs that begin alike share their trunk across them")
     options.target(p)
     options.meter(p, "power meter", several=True)
     options.overrides(p)
@@ -39,8 +42,10 @@ def register(sub: argparse._SubParsersAction) -> None:
 
 def cmd_run(args: argparse.Namespace) -> int:
     from ..config import load_specs, parse_overrides
-    specs = load_specs(args.config, parse_overrides(args.overrides), options.meters_given(args), args.target,
-                       args.results)
+    overrides = parse_overrides(args.overrides)
+    every = [s for config in args.config
+             for s in load_specs(config, overrides, options.meters_given(args), args.target, args.results)]
+    specs = list({s["run_id"]: s for s in every}.values())  # a run two configs share, once
     from analysis.agreement import AgreementError, check_specs
     try:
         check_specs(args.results, specs)  # a correction that cannot apply fails before any run folder
@@ -64,12 +69,12 @@ def _plan_and_run(args: argparse.Namespace, specs: list[dict], target: Target) -
         for p in planned:
             if p.note:
                 print(p.note)
-        print(f"{args.config} on {here.describe()}: {sweep.summary(planned)}; dry run, nothing started")
+        print(f"{_named(args)} on {here.describe()}: {sweep.summary(planned)}; dry run, nothing started")
         return 0
     if all(p.action == sweep.SKIP for p in planned):
-        print(f"{args.config}: nothing to do: all {len(planned)} runs have ok records (--force reruns them)")
+        print(f"{_named(args)}: nothing to do: all {len(planned)} runs have ok records (--force reruns them)")
         return 0
-    log.info("%s: %s", args.config, sweep.summary(planned))
+    log.info("%s: %s", _named(args), sweep.summary(planned))
     try:
         before_run(target, [p.spec for p in planned if p.action not in (sweep.SKIP, sweep.OTHER_BOARD)],
                    CODE_ROOT)
@@ -82,7 +87,7 @@ def _plan_and_run(args: argparse.Namespace, specs: list[dict], target: Target) -
 
 def rerun_command(args: argparse.Namespace) -> str:
     """The `ebt run` command line that continues this sweep (same config, target, meters and --set)."""
-    words = ["ebt", "run", str(args.config)]
+    words = ["ebt", "run", *(str(c) for c in args.config)]
     if args.target not in ("", "local"):
         words += ["--target", args.target]
     for given in args.meter or []:
@@ -104,11 +109,23 @@ def interrupted_line(args: argparse.Namespace, run_ids: list[str]) -> str:
     if not going:
         return f"interrupted; nothing was left running. Continue the sweep: `{rerun}`"
     if len(going) == 1:
-        what, stop = f"{going[0].run_id} goes on on {going[0].target} (pid {going[0].pid})", going[0].run_id
+        what, stop = f"{going[0].run_id} goes on on {going[0].target} (pid {going[0].pid})", [going[0].run_id]
+        if Path(args.results) != Path(paths.RESULTS):
+            stop[0] += " --results " + shlex.quote(str(args.results))
     else:
         what = f"{len(going)} runs go on on {going[0].target}"
-        words = [str(args.config)] + [x for o in args.overrides for x in ("--set", o)]
-        stop = " ".join(shlex.quote(w) for w in words)
+        stop = [_cancel_sweep(args, c) for c in args.config]
+    stops = ", ".join(f"`ebt cancel {s}`" for s in stop)
+    return f"interrupted; {what}. Stop it: {stops}; continue the sweep: `{rerun}`"
+
+
+def _cancel_sweep(args: argparse.Namespace, config: Path) -> str:
+    """`ebt cancel`'s arguments for one config's runs (the same --set and results folder)."""
+    words = [str(config)] + [x for o in args.overrides for x in ("--set", o)]
     if Path(args.results) != Path(paths.RESULTS):
-        stop += " --results " + shlex.quote(str(args.results))
-    return f"interrupted; {what}. Stop it: `ebt cancel {stop}`; continue the sweep: `{rerun}`"
+        words += ["--results", str(args.results)]
+    return " ".join(shlex.quote(w) for w in words)
+
+
+def _named(args: argparse.Namespace) -> str:
+    return " + ".join(str(c) for c in args.config)

@@ -28,6 +28,7 @@ from experiments import paths
 from experiments import events as ev
 from experiments.events import CHECKPOINT, EPOCH, OK, RUN_END, STOPPED, read_events
 from harness.cli import main as ebt
+from harness.targets.slurm import SlurmTarget
 from tests.slurm import NO_TORCH, NODES, PARTITION, SCAVENGER, SHORT, URGENT, USER, cluster_available, \
     cluster_missing_reason, start_cluster, start_login_host, wait_until
 from tests.sshd import HOST_ALIAS, sshd_available
@@ -133,15 +134,21 @@ def attempts_of(slurm, job: int, *fields: str) -> list:
 
 
 def test_sweep_past_the_submit_limit_runs_each_once(cluster, tmp_path, caplog):
-    """The user's MaxSubmitJobs is 2 (sacctmgr) and a sweep has 3 runs: slurmctld refuses the third job
-    (AssocMaxSubmitJobLimit) until one ends; the sweep goes on in waves, every run ends ok on one of the
+    """The user's MaxSubmitJobs is 2 (sacctmgr), which the target reads from the accounting database. A
+    3-run sweep told a larger limit (`max_submit=3`, as when accounting is not readable) meets slurmctld's
+    refusal of the third job (AssocMaxSubmitJobLimit) and goes on in waves: every run ends ok on one of the
     two nodes, and the accounting database has exactly one job per run, submitted by the user."""
     slurm, url, root = cluster
     results = tmp_path / "results"
     slurm.submit_limit(2)
+    target = SlurmTarget(url())
+    try:
+        assert target.submit_limit() == 2
+    finally:
+        target.close()
     caplog.set_level(logging.INFO, logger="harness.targets.slurm")
-    assert ebt(["run", str(config(tmp_path, epochs=2, sweep={"seed": [0, 1, 2]})), "--target", url(),
-                "--results", str(results)]) == 0
+    assert ebt(["run", str(config(tmp_path, epochs=2, sweep={"seed": [0, 1, 2]})), "--target",
+                url(max_submit="3"), "--results", str(results)]) == 0
     # sbatch's own words (22.05): "Batch job submission failed: Job violates accounting/QOS policy (job
     # submit limit, user's size and/or time limits)"
     assert "over your submit limit" in caplog.text and "(job submit limit" in caplog.text, caplog.text

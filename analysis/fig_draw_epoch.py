@@ -11,11 +11,11 @@ from collections.abc import Sequence
 
 import numpy as np
 import pandas as pd
-from matplotlib.ticker import MaxNLocator
 
 from analysis import cells
 from analysis.naming import DEFAULT_EB, LOW_PRECISION_SEARCH_EB, REFERENCE, displays
-from analysis.plotting import FigureResult, figure, legend, ratio_color, settings
+from analysis.figures import FigureResult
+from analysis.plotting import ErrorBars, figure, legend, ratio_color, settings, ticks
 
 ACC = "best_top1"
 SERIES_FREE = ("eb_draw_epoch",)  # the points of one curve differ only in this
@@ -67,16 +67,18 @@ def _dense(runs: pd.DataFrame, curves: pd.DataFrame) -> pd.DataFrame:
 
 
 def _plot_curves(ax, pts: pd.DataFrame, ylabel: str, styles: dict[str, str]) -> None:
+    bars = ErrorBars()
     for (p, series, drawn_by), d in pts.groupby(["prune_ratio", "series", "drawn_by"]):
         ls = styles[d["series_label"].iloc[0]]
         style = ({"marker": "o", "ms": 3.5, "lw": 1.2, "ls": ls} if drawn_by == "fixed"
                  else {"marker": "*", "ms": 11, "ls": "none"} if drawn_by == "best"
                  else {"marker": "*", "ms": 9, "ls": "none", "mfc": "none"})
         d = d.sort_values("draw_epoch")
-        ax.errorbar(d["draw_epoch"], d["mean"], yerr=[d["mean"] - d["min"], d["max"] - d["mean"]],
-                    color=ratio_color(p), capsize=2.5, **style)
+        ax.plot(d["draw_epoch"], d["mean"], color=ratio_color(p), **style)
+        bars.add(list(d["draw_epoch"]), list(d["mean"]), ratio_color(p), ylo=list(d["min"]), yhi=list(d["max"]))
+    bars.draw(ax)
     ax.set_xlabel("epoch the ticket is drawn at")
-    ax.xaxis.set_major_locator(MaxNLocator(integer=True))
+    ax.xaxis.set_major_locator(ticks(integer=True))
     ax.set_ylabel(ylabel)
 
 

@@ -12,10 +12,11 @@ from matplotlib.lines import Line2D
 from matplotlib.ticker import LogFormatter
 
 from analysis.energy_estimate import DEFAULT
+from analysis.figures import FigureResult
 from analysis.naming import method_order
 from analysis.plotting import (
     _TAB10,
-    FigureResult,
+    ErrorBars,
     figure,
     figure_legend,
     method_style,
@@ -95,11 +96,15 @@ def energy_accuracy(runs: pd.DataFrame) -> FigureResult:
 
 
 def _energy_panel(ax, s: pd.DataFrame) -> None:
+    bars = ErrorBars()
     for (method, kind), g in s.groupby(["method_name", "kind"]):
         color, marker = method_style(method)
-        ax.errorbar(g["energy_kj"], g["top1"], xerr=g["energy_std"].fillna(0), yerr=g["top1_std"].fillna(0),
-                    ls="none", marker=marker, ms=5, capsize=2, color=color,
-                    mfc=color if kind == "measured" else "none")
+        ax.plot(g["energy_kj"], g["top1"], ls="none", marker=marker, ms=5, color=color,
+                mfc=color if kind == "measured" else "none")
+        de, da = g["energy_std"].fillna(0), g["top1_std"].fillna(0)
+        bars.add(list(g["energy_kj"]), list(g["top1"]), color, ylo=list(g["top1"] - da), yhi=list(g["top1"] + da),
+                 xlo=list(g["energy_kj"] - de), xhi=list(g["energy_kj"] + de))
+    bars.draw(ax, lw=0.8)
     for _, front in s[s["on_front"]].groupby("energy_scope"):
         front = front.sort_values("energy_kj")
         ax.step(front["energy_kj"], front["top1"], where="post", color="0.2", lw=0.8, alpha=0.7)

@@ -5,9 +5,9 @@ from pathlib import Path
 
 import numpy as np
 import pandas as pd
-from matplotlib.ticker import MaxNLocator
 
-from analysis.plotting import FigureResult, figure
+from analysis.figures import FigureResult
+from analysis.plotting import figure, ticks
 from experiments import events as ev
 from experiments import paths
 from experiments.earlybird import distance_matrix, load_masks  # the runner's own reader: one format
@@ -94,7 +94,8 @@ def _panel(ax, p: pd.Series, matrix: np.ndarray):
     ax.set_title(f"{p['model']} {p['dataset_name']}\np = {p['ratio']:g}{eb}")
     ax.set_xlabel("epoch")
     ax.set_ylabel("epoch")
-    ax.xaxis.set_major_locator(MaxNLocator(integer=True))
-    ax.yaxis.set_major_locator(MaxNLocator(integer=True))
+    ax.xaxis.set_major_locator(ticks(integer=True))
+    ax.yaxis.set_major_locator(ticks(integer=True))
     ax.grid(False)
+    ax.tick_params(left=True, bottom=True)  # no grid here to mark the ticks
     return image

@@ -36,10 +36,9 @@ def gap_table(runs: pd.DataFrame, calibrations: list[dict] | None = None) -> pd.
     """One row per (run, secondary meter, phase), in run then phase order; `calibrations` are the stored
     agreements (`analysis.agreement.load_all`)."""
     rows = []
-    for _, run in runs.iterrows():
-        meters = run.get("secondary_meters")
-        if not isinstance(meters, list) or not meters:
-            continue
+    with_second = runs["secondary_meters"].map(lambda m: isinstance(m, list) and bool(m)) if len(runs) else []
+    for _, run in runs[with_second].iterrows():
+        meters = run["secondary_meters"]
         primary = {p.get("name"): p for p in run["phases"] or []}
         for meter in meters:
             agreed = _agreed(calibrations or [], run, meter.get("spec"))

@@ -1,7 +1,8 @@
 """Energy, time and accuracy per power mode, and each method's energy-optimal mode (Zeus-style choices).
 
-A run's mode is the one the board held (`conditions.power_mode.during`, one entry), else the mode its
-`device` block found, else the spec's request; a run whose mode changed during it is left out. Runs are
+A run's mode is the one the board held (`analysis.records.held_mode`: `conditions.power_mode.during`, one
+entry, else the mode its `device` block found, else the spec's request); a run whose mode changed during it
+is left out. Runs are
 grouped into cells (`analysis.cells`: same resolved spec except seed, run id and where the meters hang, on
 the same board) and a cell's siblings across modes form a family (the cell without its power mode). Per cell:
 kJ mean ± u (u = sqrt(s² + ū²), the report's convention), hours, best top-1, and the runs behind it.
@@ -16,44 +17,21 @@ says whether the order is the same in all those modes.
 """
 from __future__ import annotations
 
-import functools
-import json
-import logging
-from pathlib import Path
 from typing import Any
 
 import numpy as np
 import pandas as pd
 
 from analysis import cells, markdown
-from analysis.plotting import FigureResult, figure, figure_legend, method_style
-from experiments import paths
-
-log = logging.getLogger(__name__)
+from analysis.records import MODE_CHANGED
 
 DEFAULT_MAX_SLOWDOWN = 1.2
 MODE_KEY = "power_mode"
-CHANGED = "changed during the run"
 
 
-def cell_key(record: dict[str, Any]) -> str:
-    """The name of the cell a record's run belongs to (`analysis.cells`)."""
-    return cells.digest(cells.cell_spec(record))
-
-
-def family_key(record: dict[str, Any]) -> str:
-    """The cell without its power mode: the same experiment in every mode."""
-    return cells.digest(cells.cell_spec(record), drop=[MODE_KEY])
-
-
-def mode_of(record: dict[str, Any]) -> str | None:
-    """The mode the run was held in: the conditions' one mode, else the device block's, else the spec's."""
-    during = ((record.get("conditions") or {}).get("power_mode") or {}).get("during") or []
-    if len(during) > 1:
-        return CHANGED
-    if during:
-        return during[0]
-    return (record.get("device") or {}).get("power_mode") or (record.get("config") or {}).get(MODE_KEY)
+def family_of(spec: dict[str, Any]) -> str:
+    """The cell (its `cell_spec`) without its power mode: the same experiment in every mode."""
+    return cells.digest(spec, drop=[MODE_KEY])
 
 
 def _label(r: Any) -> str:
@@ -61,30 +39,14 @@ def _label(r: Any) -> str:
     return f"{r.method_name}" + (f" p={ratio:g}" if ratio else "")
 
 
-@functools.lru_cache(maxsize=None)
-def _mode_facts(record_path: str, mtime_ns: int) -> tuple[str | None, str, str]:
-    """(mode, family, cell) of a record file as it is at `mtime_ns`: read once though the report's figure
-    and its tables both ask."""
-    record = json.loads(Path(record_path).read_text())
-    return mode_of(record), family_key(record), cell_key(record)
-
-
 def mode_runs(used: pd.DataFrame) -> pd.DataFrame:
     """One row per used run with a known mode: its identity, mode, cell and family, kJ, hours, top-1."""
-    rows = []
-    for r in used.itertuples():
-        path = Path(r.run_dir) / paths.RECORD
-        try:
-            mode, family, cell = _mode_facts(str(path), path.stat().st_mtime_ns)
-        except (OSError, ValueError) as exc:
-            log.warning("power modes: cannot read %s: %s", r.run_dir, exc)
-            continue
-        if mode is None or mode == CHANGED:
-            continue
-        rows.append({"run_id": r.run_id, "model": r.model, "dataset_name": r.dataset_name, "method": r.method,
-                     "label": _label(r), "prune_ratio": r.prune_ratio, "mode": mode,
-                     "family": family, "cell": cell, "energy_kj": r.energy_kj,
-                     "energy_unc_kj": r.energy_unc_kj, "hours": r.seconds / 3600.0, "best_top1": r.best_top1})
+    known = used[used["power_mode"].notna() & used["power_mode"].ne(MODE_CHANGED)]
+    rows = [{"run_id": r.run_id, "model": r.model, "dataset_name": r.dataset_name, "method": r.method,
+             "label": _label(r), "prune_ratio": r.prune_ratio, "mode": r.power_mode,
+             "family": family_of(r.cell_spec), "cell": r.cell, "energy_kj": r.energy_kj,
+             "energy_unc_kj": r.energy_unc_kj, "hours": r.seconds / 3600.0, "best_top1": r.best_top1}
+            for r in known.itertuples()]
     return pd.DataFrame(rows, columns=["run_id", "model", "dataset_name", "method", "label", "prune_ratio",
                                        "mode", "family", "cell", "energy_kj", "energy_unc_kj", "hours",
                                        "best_top1"])
@@ -151,32 +113,6 @@ def ranking(table: pd.DataFrame) -> pd.DataFrame:
         rows += [{"model": model, "dataset_name": data, "mode": m, "order_by_kj": o, "holds": holds,
                   "families": families} for m, o in orders.items()]
     return pd.DataFrame(rows, columns=["model", "dataset_name", "mode", "order_by_kj", "holds", "families"])
-
-
-def fig_energy_time(used: pd.DataFrame) -> FigureResult:
-    """kJ against hours, one panel per model/dataset, one line per method (and ratio), a point per mode."""
-    table = mode_table(mode_runs(used))
-    data = table[table["energy_kj"].notna()]
-    name, caption = "power_modes", ("Energy against training time per power mode: a line per method and ratio, "
-                                    "a point per mode (labelled); error bars are the cells' u.")
-    if data.empty or data["mode"].nunique() < 2:
-        return FigureResult(name, caption, None, data, 0)
-    panels = sorted(set(zip(data["model"], data["dataset_name"])))
-    fig, axes = figure(len(panels))
-    handles = {}
-    for ax, (model, dset) in zip(axes.flat, panels):
-        part = data[(data["model"] == model) & (data["dataset_name"] == dset)]
-        for (label, method), g in part.groupby(["label", "method"], sort=True):
-            g = g.sort_values("hours")
-            color, marker = method_style(method)
-            line = ax.errorbar(g["hours"], g["energy_kj"], yerr=g["energy_u_kj"], color=color, marker=marker,
-                               ms=4, lw=1, capsize=2, label=label)
-            handles.setdefault(label, line)
-            for r in g.itertuples():
-                ax.annotate(r.mode, (r.hours, r.energy_kj), fontsize=6, xytext=(3, 3), textcoords="offset points")
-        ax.set(title=f"{model}, {dset}", xlabel="hours", ylabel="kJ")
-    figure_legend(fig, list(handles.values()))
-    return FigureResult(name, caption, fig, data, int(data["n"].sum()))
 
 
 def markdown_mode_table(t: pd.DataFrame) -> str:

@@ -10,9 +10,9 @@ from pathlib import Path
 
 import pandas as pd
 
-from analysis import agreement, markdown, paper, power_modes, sharing, tables
+from analysis import agreement, figures, markdown, paper, power_modes, sharing, tables
 from analysis.energy_estimate import BITS, MAC, PAPER_FIT, RULES, fit_residual
-from analysis.figures import ALL_FIGURES, TITLES, FigureResult
+from analysis.figures import ALL_FIGURES, TITLES, Figure, FigureResult
 from analysis.meter_gap import gap_table
 from analysis.output import FORMATS, FigureWriter, save_figure, write_csv, write_text
 from analysis.records import (
@@ -87,19 +87,17 @@ def build_report(runs: str, out_dir: Path, include_partial: bool = False, exclud
     Early-Bird flag (no ticket, a late one) count in their cells unless `exclude_flagged`; `max_slowdown`
     bounds the power-mode table's least-energy-within-a-slowdown choice."""
     out_dir = Path(out_dir)
-    all_runs = load_records(runs)
-    usable = usable_runs(all_runs, include_partial)
-    used = trusted_runs(usable) if exclude_flagged else usable
-    log.info("%d records, %d used (%s; %d with an Early-Bird flag %s)", len(all_runs), len(used),
-             "ok + partial" if include_partial else "ok only", int(usable["eb_flag"].notna().sum()),
-             "left out" if exclude_flagged else "counted and marked")
     fig_dir, tab_dir = out_dir / "figures", out_dir / "tables"
-
-    # Each figure is drawn by a worker as soon as it is built; the tables are made meanwhile, and the page
-    # that links the figures is written once they all are.
-    with FigureWriter() as writer:
-        for make in ALL_FIGURES:
-            writer.submit(functools.partial(_figure, make, used, fig_dir))
+    # The figures are drawn in the background, by a process that loads matplotlib while the records load
+    # here; the tables are made meanwhile, and the page that links the figures is written once they all are.
+    with FigureWriter(figures.prepare) as writer:
+        all_runs = load_records(runs)
+        usable = usable_runs(all_runs, include_partial)
+        used = trusted_runs(usable) if exclude_flagged else usable
+        log.info("%d records, %d used (%s; %d with an Early-Bird flag %s)", len(all_runs), len(used),
+                 "ok + partial" if include_partial else "ok only", int(usable["eb_flag"].notna().sum()),
+                 "left out" if exclude_flagged else "counted and marked")
+        writer.draw([functools.partial(_figure, f, used, fig_dir) for f in ALL_FIGURES])
         built = (_tables(used, usable, exclude_flagged, agreement.load_all(Path(paths.calibrations(out_dir))))
                  + _power_mode_tables(used, max_slowdown) + _spending_tables(all_runs))
         for t in built:
@@ -107,17 +105,16 @@ def build_report(runs: str, out_dir: Path, include_partial: bool = False, exclud
             write_text(tab_dir / f"{t.name}.md", f"# {t.title}\n\n{t.backing}\n\n{t.text}")
         write_csv(tab_dir / "runs.csv", all_runs.reindex(columns=RUN_INDEX_COLUMNS))
 
-    figures = writer.results
     view = _View(include_partial, exclude_flagged, runs)
-    write_text(out_dir / paths.REPORT, _report_md(all_runs, used, view, figures, built))
-    return Report(out_dir, len(all_runs), len(used), [f.name for f in figures if f.drawn],
+    write_text(out_dir / paths.REPORT, _report_md(all_runs, used, view, writer.results, built))
+    return Report(out_dir, len(all_runs), len(used), [f.name for f in writer.results if f.drawn],
                   [t.name for t in built])
 
 
-def _figure(make, used: pd.DataFrame, fig_dir: Path) -> FigureResult:
+def _figure(figure: Figure, used: pd.DataFrame, fig_dir: Path) -> FigureResult:
     """Build the figure and write it with its data beside it (a figure with no data now must not survive
     from an older report); what the page says of it, without the drawing."""
-    f = make(used)
+    f = figure.build(used)
     stem = fig_dir / f.name
     if f.fig is None:
         for old in (stem.with_suffix(f".{fmt}") for fmt in FORMATS + ("csv",)):

@@ -79,21 +79,36 @@ def summarize(df: pd.DataFrame, keys: Sequence[str], metrics: dict[str, str]) ->
 
 
 def _cell_facts(df: pd.DataFrame, keys: list[str]) -> pd.DataFrame:
-    """Per cell: flags ("1 late"), ticket epochs (mean, min, max over its EB draws), the models its
-    accuracies evaluate, the energy verdict and its Improv. context."""
-    rows = []
-    for key, x in df.groupby(keys, dropna=False, sort=True):
-        flag = x["eb_flag"].fillna("") if "eb_flag" in x else pd.Series("", index=x.index)
-        # the EB methods' draw epochs only (a fixed draw's or the detector's); other methods have none
-        ticket = pd.to_numeric(x["draw_epoch"], errors="coerce") if "draw_epoch" in x else pd.Series(dtype=float)
-        late, none = int(flag.eq(TOO_LATE).sum()), int(flag.eq(NO_TICKET).sum())
-        spec = x["cell_spec"].iloc[0] if "cell_spec" in x else None
-        rows.append({
-            "n_late": late, "n_no_ticket": none, "flags": _flags(late, none),
-            "ticket_epoch_mean": ticket.mean(), "ticket_epoch_min": ticket.min(), "ticket_epoch_max": ticket.max(),
-            **{c: "+".join(sorted(set(x[c].dropna()))) for c in ("best_model", "final_model") if c in x},
-            "energy_invalid": _invalid(x), "context": cells.digest(spec, CONTEXT_FREE) if spec else key[-1]})
-    return pd.DataFrame(rows)
+    """Per cell, in the groupby's order: flags ("1 late"), ticket epochs (mean, min, max over its EB draws),
+    the models its accuracies evaluate, the energy verdict and its Improv. context."""
+    flag = df["eb_flag"].fillna("") if "eb_flag" in df else pd.Series("", index=df.index)
+    # the EB methods' draw epochs only (a fixed draw's or the detector's); other methods have none
+    ticket = pd.to_numeric(df["draw_epoch"], errors="coerce") if "draw_epoch" in df else np.nan
+    bad = df["energy_valid"].map(lambda v: v is False) if "energy_valid" in df else False
+    reason = df["energy_invalid_reasons"].where(bad) if "energy_invalid_reasons" in df and "energy_valid" in df \
+        else None
+    runs = df[keys].assign(late=flag.eq(TOO_LATE), none=flag.eq(NO_TICKET), ticket=ticket, bad=bad, reason=reason)
+    by_cell = runs.groupby(keys, dropna=False, sort=True)
+    facts = by_cell.agg(
+        n_late=("late", "sum"), n_no_ticket=("none", "sum"), ticket_epoch_mean=("ticket", "mean"),
+        ticket_epoch_min=("ticket", "min"), ticket_epoch_max=("ticket", "max"), n_bad=("bad", "sum"))
+    reasons = by_cell["reason"].agg(lambda s: sorted({r for r in s.dropna() if r}))
+    grouped = df.groupby(keys, dropna=False, sort=True)
+    out = pd.DataFrame({"n_late": facts["n_late"].astype(int), "n_no_ticket": facts["n_no_ticket"].astype(int)})
+    out["flags"] = [_flags(late, none) for late, none in zip(out["n_late"], out["n_no_ticket"])]
+    for col in ("ticket_epoch_mean", "ticket_epoch_min", "ticket_epoch_max"):
+        out[col] = facts[col]
+    for col in ("best_model", "final_model"):
+        if col in df:
+            out[col] = grouped[col].agg(lambda s: "+".join(sorted(set(s.dropna()))))
+    out["energy_invalid"] = [_invalid(n, found) for n, found in zip(facts["n_bad"], reasons)]
+    specs = grouped["cell_spec"].first() if "cell_spec" in df else pd.Series(None, index=facts.index)
+    out["context"] = [cells.digest(spec, CONTEXT_FREE) if spec else _cell(key) for key, spec in specs.items()]
+    return out.reset_index(drop=True)
+
+
+def _cell(key) -> str:
+    return key[-1] if isinstance(key, tuple) else key
 
 
 def _flags(late: int, none: int) -> str:
@@ -101,15 +116,11 @@ def _flags(late: int, none: int) -> str:
     return ", ".join(parts + ([f"{none} without ticket"] if none else []))
 
 
-def _invalid(x: pd.DataFrame) -> str:
+def _invalid(n_bad: int, found: list[str]) -> str:
     """'' unless a run's record calls its energy invalid; else how many and their reasons, once each."""
-    if "energy_valid" not in x:
+    if not n_bad:
         return ""
-    bad = x["energy_valid"].map(lambda v: v is False)
-    if not bad.any():
-        return ""
-    found = sorted({r for r in x.loc[bad, "energy_invalid_reasons"].dropna() if r})
-    return f"{int(bad.sum())} run(s) with invalid energy" + (f": {'; '.join(found)}" if found else "")
+    return f"{int(n_bad)} run(s) with invalid energy" + (f": {'; '.join(found)}" if found else "")
 
 
 def _blank_invalid(out: pd.DataFrame, energy_metrics: list[str]) -> None:

@@ -4,7 +4,9 @@ import numpy as np
 import pandas as pd
 import pytest
 
+from analysis import cells
 from analysis import power_modes as pm
+from analysis.records import MODE_CHANGED, held_mode
 
 
 def _table(rows):
@@ -78,13 +80,20 @@ def test_cells_ignore_seed_and_meter_place_but_not_the_mode():
     def record(config, device=tx2):
         return {"config": config, "device": device}
 
-    assert pm.cell_key(record(a)) == pm.cell_key(record(b))
-    assert pm.cell_key(record(a)) != pm.cell_key(record(dict(a, power_mode="1")))
-    assert pm.cell_key(record(a)) != pm.cell_key(record(a, dict(tx2, board="NVIDIA Jetson AGX Orin")))
-    assert pm.family_key(record(a)) == pm.family_key(record(dict(b, power_mode="1")))
-    assert pm.mode_of({"conditions": {"power_mode": {"during": ["MAXN (0)"]}}}) == "MAXN (0)"
-    assert pm.mode_of({"conditions": {"power_mode": {"during": ["MAXN (0)", "MAXQ (1)"]}}}) == pm.CHANGED
-    assert pm.mode_of({"device": {"power_mode": None}, "config": {"power_mode": "2"}}) == "2"
+    def cell(rec):
+        return cells.digest(cells.cell_spec(rec))
+
+    def family(rec):
+        return pm.family_of(cells.cell_spec(rec))
+
+    assert cell(record(a)) == cell(record(b))
+    assert cell(record(a)) != cell(record(dict(a, power_mode="1")))
+    assert cell(record(a)) != cell(record(a, dict(tx2, board="NVIDIA Jetson AGX Orin")))
+    assert family(record(a)) == family(record(dict(b, power_mode="1")))
+    assert family(record(a)) != family(record(dict(b, lr=0.2)))
+    assert held_mode({"conditions": {"power_mode": {"during": ["MAXN (0)"]}}}) == "MAXN (0)"
+    assert held_mode({"conditions": {"power_mode": {"during": ["MAXN (0)", "MAXQ (1)"]}}}) == MODE_CHANGED
+    assert held_mode({"device": {"power_mode": None}, "config": {"power_mode": "2"}}) == "2"
 
 
 def test_report_refuses_a_max_slowdown_below_one(tmp_path, caplog):

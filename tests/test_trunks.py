@@ -310,7 +310,8 @@ def test_the_draw_epoch_is_an_epoch_or_best():
 
 
 def test_fig1_draws_the_best_epoch_runs_as_stars_and_tables_1_and_4_leave_them_out(tmp_path):
-    from analysis import figures, tables
+    from analysis import tables
+    from analysis.fig_draw_epoch import fig1_retrain_accuracy
     from analysis.records import load_records, usable_runs
     from tests.record_runs import make_run
 
@@ -319,7 +320,7 @@ def test_fig1_draws_the_best_epoch_runs_as_stars_and_tables_1_and_4_leave_them_o
     for seed, (epoch, acc) in ((1, (120, 93.5)), (2, (130, 94.5))):
         make_run(tmp_path, seed=seed, best_top1=acc, eb_draw_epoch="best", eb_epoch=epoch, flops=False)
     runs = usable_runs(load_records(str(tmp_path / "*")))
-    fig = figures.fig1_retrain_accuracy(runs)
+    fig = fig1_retrain_accuracy(runs)
     star = fig.data[fig.data["drawn_by"] == "best"]
     assert len(star) == 1 and star.iloc[0]["draw_epoch"] == 125 and star.iloc[0]["mean"] == 94.0
     assert star.iloc[0]["n"] == 2 and len(fig.data[fig.data["drawn_by"] == "fixed"]) == 1

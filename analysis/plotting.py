@@ -12,8 +12,8 @@ import matplotlib
 
 matplotlib.use("Agg")
 import pandas as pd
-from matplotlib.figure import Figure
 from matplotlib.collections import LineCollection
+from matplotlib.figure import Figure
 from matplotlib.lines import Line2D
 from matplotlib.ticker import MaxNLocator
 from matplotlib.transforms import ScaledTranslation

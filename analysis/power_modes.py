@@ -1,11 +1,11 @@
 """Energy, time and accuracy per power mode, and each method's energy-optimal mode (Zeus-style choices).
 
 A run's mode is the one the board held (`analysis.records.held_mode`: `conditions.power_mode.during`, one
-entry, else the mode its `device` block found, else the spec's request); a run whose mode changed during it
-is left out. Runs are
-grouped into cells (`analysis.cells`: same resolved spec except seed, run id and where the meters hang, on
-the same board) and a cell's siblings across modes form a family (the cell without its power mode). Per cell:
-kJ mean ± u (u = sqrt(s² + ū²), the report's convention), hours, best top-1, and the runs behind it.
+entry, else the mode its `device` block found, else the spec's request); a run whose mode changed during
+it is left out. Runs are grouped into cells (`analysis.cells`: same resolved spec except seed, run id and
+where the meters hang, on the same board) and a cell's siblings across modes form a family (the cell
+without its power mode). Per cell: kJ mean ± u (u = sqrt(s² + ū²), the report's convention), hours, best
+top-1, and the runs behind it.
 
 Choices per family, over the modes whose cell has a measured energy:
 - `least_energy`: the mode with the least kJ;
@@ -23,10 +23,9 @@ import numpy as np
 import pandas as pd
 
 from analysis import cells, markdown
-from analysis.records import MODE_CHANGED
+from analysis.records import MODE_CHANGED, MODE_KEY
 
 DEFAULT_MAX_SLOWDOWN = 1.2
-MODE_KEY = "power_mode"
 
 
 def family_of(spec: dict[str, Any]) -> str:
@@ -41,9 +40,9 @@ def _label(r: Any) -> str:
 
 def mode_runs(used: pd.DataFrame) -> pd.DataFrame:
     """One row per used run with a known mode: its identity, mode, cell and family, kJ, hours, top-1."""
-    known = used[used["power_mode"].notna() & used["power_mode"].ne(MODE_CHANGED)]
+    known = used[used[MODE_KEY].notna() & used[MODE_KEY].ne(MODE_CHANGED)]
     rows = [{"run_id": r.run_id, "model": r.model, "dataset_name": r.dataset_name, "method": r.method,
-             "label": _label(r), "prune_ratio": r.prune_ratio, "mode": r.power_mode,
+             "label": _label(r), "prune_ratio": r.prune_ratio, "mode": getattr(r, MODE_KEY),
              "family": family_of(r.cell_spec), "cell": r.cell, "energy_kj": r.energy_kj,
              "energy_unc_kj": r.energy_unc_kj, "hours": r.seconds / 3600.0, "best_top1": r.best_top1}
             for r in known.itertuples()]

@@ -40,10 +40,11 @@ UNREADABLE = "unreadable"  # the analysis's own status for a record file that do
 PHASE_SUMS = ("seconds", "energy_j", "energy_uncertainty_j", "uncovered_s", "flops", "epochs", "samples")
 NO_TICKET = "no ticket found"
 TOO_LATE = "ticket drawn late (at or after the last lr decay, or with no epoch left to retrain)"
+MODE_KEY = "power_mode"  # the spec key, and the field of the record's `conditions` and `device`
 TEXT_COLUMNS = {"run_id", "status", "error", "method", "method_name", "arch", "model", "dataset", "dataset_name",
                 "energy_source", "estimate_rule", "energy_scope", "meter_kind", "meter_where", "board", "run_dir",
                 "eb_flag", "eb_note", "cell", "jetpack", "best_model", "final_model",
-                "energy_invalid_reasons", "meter_spec", "power_mode"}
+                "energy_invalid_reasons", "meter_spec", MODE_KEY}
 MODE_CHANGED = "changed during the run"  # `power_mode` of a run whose board changed mode while it ran
 
 
@@ -166,19 +167,19 @@ def _identity(record: dict[str, Any], run_dir: Path, context: _Context) -> dict[
         "dataset_name": dataset_name(record.get("dataset")), "prune_ratio": record.get("prune_ratio"),
         "seed": record.get("seed"), "board": device.get("board"), "jetpack": device.get("jetpack"),
         "resumed": bool(record.get("resumed")), "run_dir": str(run_dir),
-        "cell": cells.digest(spec), "cell_spec": spec, "power_mode": held_mode(record),
+        "cell": cells.digest(spec), "cell_spec": spec, MODE_KEY: held_mode(record),
     }
 
 
 def held_mode(record: dict[str, Any]) -> str | None:
     """The power mode the run was held in: the conditions' one mode, else the device block's, else the
     spec's (`MODE_CHANGED` when the board changed mode during the run)."""
-    during = ((record.get("conditions") or {}).get("power_mode") or {}).get("during") or []
+    during = ((record.get("conditions") or {}).get(MODE_KEY) or {}).get("during") or []
     if len(during) > 1:
         return MODE_CHANGED
     if during:
         return during[0]
-    return (record.get("device") or {}).get("power_mode") or (record.get("config") or {}).get("power_mode")
+    return (record.get("device") or {}).get(MODE_KEY) or (record.get("config") or {}).get(MODE_KEY)
 
 
 def _schedule(config: dict[str, Any]) -> dict[str, Any]:

@@ -133,6 +133,7 @@ def test_sacct_of_jobs_in_every_state(v):
     assert {j: a.state for j, a in so.parse_sacct(attempts).items()} == {j: a.state for j, a in jobs.items()}
     more = so.parse_sacct(output(v + "-sacct-node-fail-and-held.txt"))  # sacct cannot tell the held ones
     assert summary(more) == Counter({("node_fail", False, False, ""): 1, ("pending", True, True, ""): 2})
+    assert so.parse_sacct(output(v + "-sacct-node-fail-and-held-duplicates.txt")) == more
     assert so.SACCT_FIELDS.split(",") == ["JobIDRaw", "State", "NodeList"]  # no Reason: 17.11 rejects it
 
 
@@ -260,6 +261,10 @@ def test_sbatch_srun_and_no_accounting_of_each_version(v):
     assert so.node_not_free(output(v + "-srun-immediate-busy.txt"))
     for name in ("sacct-no-accounting", "sacctmgr-no-accounting"):  # 17.11: `SLURM accounting storage ...`
         assert any(s in output("%s-%s.txt" % (v, name)) for s in so.NO_ACCOUNTING), name
+    assert any(s in output(v + "-scontrol-job-unknown.txt") for s in so.NO_SUCH_JOB)
+    # slurmctld down: sbatch is retried; squeue fails (the target asks again, then says unreachable)
+    assert so.submit_error_kind(output(v + "-sbatch-controller-down.txt")) == "transient"
+    assert "Unable to contact slurm controller" in output(v + "-squeue-controller-down.txt")
 
 
 def test_srun_without_a_free_node_says_so():

@@ -200,6 +200,9 @@ TRANSIENT_SUBMIT = ("Socket timed out", "Unable to contact slurm controller", "t
 SUBMIT_LIMIT = ("MaxSubmitJob", "job submit limit", "AssocMaxSubmitJobLimit", "QOSMaxSubmitJobPerUserLimit")
 
 
+# what `scontrol show job ID` says of a job slurmctld does not know (any version: `slurm_load_jobs error:
+# Invalid job id specified`): no job, not a failure
+NO_SUCH_JOB = ("Invalid job id",)
 # what sacct and sacctmgr say on a cluster without accounting (slurmdbd): not an error, nothing to ask
 NO_ACCOUNTING = ("accounting storage is disabled", "not running a supported accounting_storage plugin")
 # srun's/salloc's words when --immediate ran out without a free node (22.05: `Requested nodes are busy`;

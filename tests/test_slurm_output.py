@@ -1,14 +1,17 @@
 """The Slurm output parsers (harness/targets/slurm_output.py) on what Slurm 17.11 to 24.x print.
 
 The outputs are files under tests/fixtures/slurm/, each opening with `# source:` lines that name where it
-comes from and its Slurm version: real output of this machine's Debian slurm-wlm 22.05.8 (the commands
-the target sends, on the tests/slurm.py cluster), output users pasted in issues (their version dated by
-the fields where they did not state it), and, where no real output of a version was found (squeue and
-sacct of 17.11 and 23.11), rows composed from the man pages, marked COMPOSED.
+comes from and its Slurm version. Most are real output of Slurm 17.11, 19.05, 20.11 and 23.11 built from
+SchedMD's release tags on the test machine, and of Debian 12's slurm-wlm 22.05: each version ran the same
+2-node cluster (slurmctld, two `slurmd -N`, slurmdbd with MariaDB) with the same jobs, and the files hold
+what the commands the target sends printed, named `<version>-<command>-<case>.txt`. The others are output
+users pasted in issues (their version dated by the fields where they did not state it).
 tests/test_slurm.py reads 22.05 live as well.
 """
 from __future__ import annotations
 
+import re
+from collections import Counter
 from pathlib import Path
 
 import pytest
@@ -17,6 +20,10 @@ from harness.targets import slurm_output as so
 from harness.targets.slurm import SlurmAddress, SlurmTarget, _given
 
 FIXTURES = Path(__file__).parent / "fixtures" / "slurm"
+# the versions captured on the 2-node cluster, and what each one's `sinfo -V` says
+BUILT = {"17.11": (17, 11, 13), "19.05": (19, 5, 8), "20.11": (20, 11, 9), "22.05": (22, 5, 8),
+         "23.11": (23, 11, 11)}
+by_version = pytest.mark.parametrize("v", sorted(BUILT))
 
 
 def output(name: str) -> str:
@@ -27,24 +34,38 @@ def output(name: str) -> str:
     return "".join(lines)
 
 
-# `sinfo -V` / `squeue --version`: "slurm 17.11.2" (Ubuntu 18.04 slurm-client 17.11.2-1build1, as its man
-# pages on manpages.ubuntu.com/bionic name it), 19.05.5 (focal), 21.08.5 (jammy), 23.11.4 (noble),
-# 22.05.8 here (Debian 12).
+def summary(jobs: dict) -> Counter:
+    """How the parser classified the jobs: how many of each (state, alive, pending, held)."""
+    return Counter((j.state, j.alive, j.pending, j.held) for j in jobs.values())
+
+
+def with_reason(jobs: dict, reason: str):
+    (job,) = [j for j in jobs.values() if j.reason == reason]
+    return job
+
+
+ENDED = {(s, False, False, ""): 1 for s in ("completed", "failed", "timeout")}
+
+# `sinfo -V` / `squeue --version` of distributions' packages: "slurm 17.11.2" (Ubuntu 18.04 slurm-client
+# 17.11.2-1build1, as its man pages on manpages.ubuntu.com/bionic name it), 19.05.5 (focal), 21.08.5
+# (jammy), 23.11.4 (noble).
 VERSIONS = {"slurm 17.11.2": (17, 11, 2), "slurm 19.05.5": (19, 5, 5), "slurm 20.11.4": (20, 11, 4),
-            "slurm-wlm 21.08.5": (21, 8, 5), output("22.05-version.txt").strip(): (22, 5, 8),
-            "slurm 23.11.4": (23, 11, 4), "slurm 24.05.1": (24, 5, 1)}
+            "slurm-wlm 21.08.5": (21, 8, 5), "slurm 23.11.4": (23, 11, 4), "slurm 24.05.1": (24, 5, 1)}
 
 
 def test_every_fixture_names_its_source_and_version():
     files = sorted(FIXTURES.glob("*.txt"))
-    assert len(files) >= 20
     for path in files:
         first = path.read_text().splitlines()[0]
-        assert first.startswith("# source: "), path.name
-        real = "COMPOSED" not in first
-        assert ("github.com/" in first or "real output" in first) if real else "not real output" in first, path.name
-        assert "Slurm 22.05.8" in first or "version not stated" in first or "COMPOSED" in first, path.name
+        assert first.startswith("# source: ") and "COMPOSED" not in first, path.name
+        assert "github.com/" in first or "real output" in first, path.name
+        stated = re.search(r"Slurm (\d{2}\.\d{2})\.\d+", first)
+        assert stated or "version not stated" in first, path.name
+        if stated and "real output" in first:  # captured here: named by the version that printed it
+            assert path.name.startswith(stated.group(1) + "-"), path.name
         assert output(path.name).strip(), path.name
+    for v in BUILT:
+        assert len(list(FIXTURES.glob(v + "-*.txt"))) >= 35, v
 
 
 @pytest.mark.parametrize("text, version", VERSIONS.items())
@@ -55,55 +76,65 @@ def test_versions(text, version):
     assert so.parse_version("command not found") is None
 
 
-def test_squeue_rows_classified_as_the_peers_do():
-    jobs = so.parse_squeue("squeue: warning: something\n" + output("manpage-squeue-17.11-to-23.11.txt"))
-    assert len(jobs) == 11
-    held = jobs[80634]
-    assert held.pending and held.alive and held.held == "launch failed requeued held"
-    # squeue shows NODE_FAIL/PREEMPTED only for a job Slurm did not requeue: it is over
-    for j in (2, 7, 8, 9):
-        assert not jobs[j].alive and not jobs[j].held, jobs[j]
-    assert [jobs[j].state for j in (2, 7, 8, 9)] == ["node_fail", "preempted", "out_of_memory", "timeout"]
-    assert jobs[3].pending and not jobs[3].held and jobs[3].node is None  # a requeued job waits: BeginTime
-    assert jobs[4].alive and not jobs[4].pending and jobs[4].node == "node7"
-    assert jobs[5].pending and not jobs[5].held and jobs[5].describe() == "pending (Resources)"
-    assert jobs[6].held == "JobHeldAdmin" and "scontrol release 6" in jobs[6].describe()
-    assert jobs[10].alive and jobs[11].held
+@by_version
+def test_version_of_each_build(v):
+    assert so.parse_version(output(v + "-version.txt")) == BUILT[v]  # `slurm 17.11.13-2`, `slurm-wlm 22.05.8`
+    assert BUILT[v][:2] >= so.MIN_VERSION
 
 
-def test_squeue_of_22_05():
-    live = so.parse_squeue(output("22.05-squeue-live.txt"))
-    assert sorted(live) == [1, 2, 3, 4]
-    assert (live[1].state, live[1].node, live[1].alive, live[1].pending) == ("running", "ebtnode", True, False)
-    assert live[2].pending and not live[2].held and live[2].node is None and live[2].reason == "Resources"
-    assert live[3].held == "JobHeldAdmin" and live[3].alive
-    assert live[4].state == "cancelled" and not live[4].alive
-    cancelled = so.parse_squeue(output("22.05-squeue-cancelled.txt"))
-    assert sorted(cancelled) == [1, 2, 3, 4, 5] and not any(j.alive for j in cancelled.values())
-    assert cancelled[2].reason.startswith("Nodes required for job are DOWN, DRAINED")  # `|`-split, spaces kept
-    (over,) = so.parse_squeue(output("22.05-squeue-partition-time-limit.txt")).values()
-    assert over.pending and over.held == "PartitionTimeLimit"  # asked more than MaxTime: waits for ever
+@by_version
+def test_squeue_of_jobs_in_every_state(v):
+    live = so.parse_squeue("squeue: warning: something\n" + output(v + "-squeue-live.txt"))
+    assert summary(live) == Counter({**ENDED, ("running", True, False, ""): 2, ("pending", True, True, ""): 1,
+                                     ("pending", True, True, "JobHeldAdmin"): 1,
+                                     ("pending", True, True, "JobHeldUser"): 1,
+                                     ("pending", True, True, "PartitionTimeLimit"): 1})  # waits for ever
+    assert {j.node for j in live.values() if j.state == "running"} == {"n1", "n2"}
+    assert with_reason(live, "Resources").node is None
+    assert "scontrol release" in with_reason(live, "JobHeldUser").describe()
+    (mine,) = so.parse_squeue(output(v + "-squeue-by-name.txt")).values()
+    assert (mine.state, mine.node) == ("running", "n1")
 
 
-def test_sacct_rows_without_reason():
-    jobs = so.parse_sacct(output("manpage-sacct-17.11.txt"))
-    assert jobs[12346].state == "cancelled" and not jobs[12346].alive
-    assert jobs[12348].state == "node_fail" and jobs[12349].node is None and jobs[12349].pending
-    assert jobs[12350].state == "requeued" and jobs[12350].pending  # the last row of a job wins
+@by_version
+def test_squeue_of_requeued_cancelled_and_preempted_jobs(v):
+    before = so.parse_squeue(output(v + "-squeue-requeued.txt"))
+    requeued = with_reason(before, "BeginTime")
+    # waits again, not held; 17.11-20.11 still name the node it ran on (%B), 22.05 on `n/a`: not shown
+    assert requeued.pending and requeued.alive and not requeued.held
+    assert requeued.describe() == "pending (BeginTime)"
+    cancelled = so.parse_squeue(output(v + "-squeue-cancelled.txt"))
+    just = [j for j, job in cancelled.items() if job.state == "cancelled" and before[j].alive]
+    assert len(just) == 2 and not any(cancelled[j].alive for j in just)
+    preempted = so.parse_squeue(output(v + "-squeue-preempted.txt"))
+    assert summary({j: job for j, job in preempted.items() if job.state != "cancelled"}) == Counter({
+        **ENDED, ("preempted", False, False, ""): 1, ("running", True, False, ""): 2})
+
+
+@by_version
+def test_squeue_of_jobs_slurm_holds_or_ends_for_a_node(v):
+    jobs = so.parse_squeue(output(v + "-squeue-held-by-slurm.txt"))
+    node_fail = with_reason(jobs, "NodeDown")  # --no-requeue: NODE_FAIL in squeue, the job is over
+    assert (node_fail.state, node_fail.alive) == ("node_fail", False)
+    for reason in ("job requeued in held state", "launch failed requeued held"):  # requeuehold; Prolog failed
+        held = with_reason(jobs, reason)
+        assert held.pending and held.held == reason and "scontrol release" in held.describe()
+
+
+@by_version
+def test_sacct_of_jobs_in_every_state(v):
+    jobs = so.parse_sacct(output(v + "-sacct.txt"))
+    assert summary(jobs) == Counter({**ENDED, ("cancelled", False, False, ""): 8,
+                                     ("preempted", False, False, ""): 1, ("pending", True, True, ""): 1})
+    assert sum(j.node is None for j in jobs.values()) == 5  # `None assigned`: never ran, or requeued
+    # one row per attempt: the last row of a job is its state now (17.11 lists the earlier attempts first)
+    attempts = output(v + "-sacct-duplicates.txt")
+    assert "|REQUEUED|" in attempts and "|NODE_FAIL|" in attempts
+    assert {j: a.state for j, a in so.parse_sacct(attempts).items()} == {j: a.state for j, a in jobs.items()}
+    more = so.parse_sacct(output(v + "-sacct-node-fail-and-held.txt"))  # sacct cannot tell the held ones
+    assert summary(more) == Counter({("node_fail", False, False, ""): 1, ("pending", True, True, ""): 2})
+    assert so.parse_sacct(output(v + "-sacct-node-fail-and-held-duplicates.txt")) == more
     assert so.SACCT_FIELDS.split(",") == ["JobIDRaw", "State", "NodeList"]  # no Reason: 17.11 rejects it
-
-
-def test_sacct_and_squeue_of_22_05_with_accounting():
-    jobs = so.parse_sacct(output("22.05-sacct.txt"))
-    assert [(j, jobs[j].state, jobs[j].alive) for j in (1, 2, 9, 10)] == [
-        (1, "cancelled", False), (2, "cancelled", False), (9, "failed", False), (10, "failed", False)]
-    assert jobs[2].node is None and jobs[1].node == "ebtnode"  # `None assigned`: it never ran
-    assert jobs[11].pending and jobs[11].alive  # requeued: waiting again
-    attempts = so.parse_sacct(output("22.05-sacct-duplicates.txt"))
-    assert attempts[11].pending  # REQUEUED then PENDING: the last row of the job wins
-    queue = so.parse_squeue(output("22.05-squeue-requeued.txt"))
-    assert queue[11].pending and not queue[11].held and queue[11].reason == "BeginTime"
-    assert queue[9].state == "failed" and queue[10].reason == "JobLaunchFailure" and not queue[10].alive
 
 
 def test_sacct_of_a_2024_cluster_by_its_header():
@@ -115,12 +146,30 @@ def test_sacct_of_a_2024_cluster_by_its_header():
     assert all(j.state == "completed" and not j.alive and j.node == "galvani-cn001" for j in jobs.values())
 
 
-def test_no_accounting_is_an_answer_not_a_failure():
-    for name in ("22.05-sacct-no-accounting.txt", "22.05-sacctmgr-no-accounting.txt"):
-        assert any(s in output(name) for s in so.NO_ACCOUNTING), name
+@by_version
+def test_scontrol_jobs_of_each_version(v):
+    def job(case):
+        return so.parse_scontrol_job(output("%s-scontrol-job-%s.txt" % (v, case)))
+    running = job("running")
+    assert (running.state, running.node, running.restarts, running.held) == ("running", "n1", 0, "")
+    lines = job("lines")  # without -o: the same job over several lines
+    assert (lines.job_id, lines.state, lines.node) == (running.job_id, "running", "n1")
+    pending = job("pending")  # 17.11 `NodeList=(null)`, 23.11 `NodeList=` (empty)
+    assert (pending.reason, pending.held, pending.node) == ("Resources", "", None)
+    assert (job("held").held, job("user-held").held) == ("JobHeldAdmin", "JobHeldUser")
+    assert job("partition-time-limit").held == "PartitionTimeLimit"
+    for case in ("requeued", "node-down"):  # requeued by scontrol, by its node going DOWN: waits again
+        again = job(case)
+        assert again.pending and not again.held and again.restarts == 1, case
+    assert (job("node-fail").state, job("node-fail").alive) == ("node_fail", False)
+    for case, reason in (("requeue-hold", "job_requeued_in_held_state"),
+                         ("launch-failed-held", "launch_failed_requeued_held")):
+        held = job(case)
+        assert held.pending and held.held == reason and held.restarts == 1, case
+    assert so.parse_scontrol_job("") is None
 
 
-def test_scontrol_jobs_of_several_versions():
+def test_scontrol_jobs_users_pasted():
     held = so.parse_scontrol_job(output("20.02-scontrol-job-held.txt"))
     assert (held.job_id, held.state, held.restarts, held.node) == (80634, "pending", 1, "yea-node-n2-23")
     assert held.held == "launch_failed_requeued_held"
@@ -132,28 +181,45 @@ def test_scontrol_jobs_of_several_versions():
     assert kv["Command"].endswith("sims_A=900/python_PinAndTrigger.py-00.slurm")
     assert kv["TRES"] == "cpu=1,mem=4G,node=1,billing=1" and kv["AllocNode:Sid"] == "fidis:20733"
     assert so.parse_scontrol_job(text).node == "f006"
-    here = so.parse_scontrol_job(output("22.05-scontrol-job-oneline.txt"))
-    assert (here.job_id, here.state, here.node, here.restarts) == (1, "running", "ebtnode", 0)
-    admin = so.parse_scontrol_job(output("22.05-scontrol-job-held.txt"))
-    assert admin.held == "JobHeldAdmin" and admin.node is None  # `NodeList=` empty, no BatchHost
     walled = so.parse_scontrol_job(output("20.x-scontrol-job-wall-limit.txt"))
     assert walled.pending and walled.held == "AssocMaxWallDurationPerJobLimit"  # asks more time than allowed
-    assert so.parse_scontrol_job("") is None
     reason = so.parse_key_values("JobId=5 JobState=PENDING Reason=launch failed requeued held Dependency=(null)")
     assert reason["Reason"] == "launch failed requeued held"
 
 
-def test_partitions_of_22_05_and_20_11():
-    limited = so.parse_partition(output("22.05-scontrol-partition.txt"), output("22.05-sinfo-draining.txt"))
-    assert (limited.total_nodes, limited.usable_nodes) == (1, 0)  # its only node drains
-    assert (limited.max_time, limited.default_time, limited.job_time()) == ("1-00:00:00", "02:00:00", "1-00:00:00")
-    open_ended = so.parse_partition(output("22.05-scontrol-partition-unlimited.txt"), output("22.05-sinfo-idle.txt"))
-    assert (open_ended.usable_nodes, open_ended.max_time, open_ended.job_time()) == (1, "UNLIMITED", None)
-    assert open_ended.qos == "N/A"
+@pytest.mark.parametrize("state, reason, alive, held", [
+    # squeue(1) states and slurmctld's hold texts the capture cluster did not produce (no cgroups for
+    # OUT_OF_MEMORY; COMPLETING lasts a moment; a hold after MaxBatchRequeue failed launches)
+    ("OUT_OF_MEMORY", "OutOfMemory", False, ""), ("COMPLETING", "None", True, ""), ("BOOT_FAIL", "None", False, ""),
+    ("DEADLINE", "DeadLine", False, ""), ("REQUEUE_HOLD", "None", True, "requeue_hold"),
+    ("SPECIAL_EXIT", "None", True, "special_exit"), ("PENDING", "JobHoldMaxRequeue", True, "JobHoldMaxRequeue"),
+    ("PENDING", "launch failure limit exceeded requeued held", True, "launch failure limit exceeded requeued held"),
+])
+def test_states_not_captured_classified_as_the_peers_do(state, reason, alive, held):
+    job = so.classify(7, state, "n/a", reason)
+    assert (job.alive, job.held) == (alive, held)
+
+
+@by_version
+def test_partitions_of_each_version(v):
+    idle = output(v + "-sinfo-idle.txt")
+    limited = so.parse_partition(output(v + "-scontrol-partition.txt"), idle)
+    assert (limited.name, limited.total_nodes, limited.usable_nodes) == ("ebt", 2, 2)
+    assert (limited.max_time, limited.default_time, limited.job_time()) == ("00:30:00", "00:10:00", "00:30:00")
+    assert (limited.preempt_mode, limited.qos) == ("REQUEUE", "N/A")
     # several lines without -o: the same Key=Value pairs
-    stat = so.parse_partition(" ".join(output("20.11-scontrol-partition.txt").split()), "")
+    assert so.parse_partition(" ".join(output(v + "-scontrol-partition-lines.txt").split()), idle) == limited
+    for case, usable in (("allocated", 2), ("draining", 1), ("drained", 1), ("down", 1)):
+        nodes = output("%s-sinfo-%s.txt" % (v, case))
+        assert so.parse_partition(output(v + "-scontrol-partition.txt"), nodes).usable_nodes == usable, case
+    open_ended = so.parse_partition(output(v + "-scontrol-partition-unlimited.txt"), idle)
+    assert (open_ended.max_time, open_ended.default_time, open_ended.job_time()) == ("UNLIMITED", "NONE", None)
+    assert so.parse_partition(output(v + "-scontrol-partition-not-found.txt"), "") is None
+
+
+def test_partition_users_pasted():
+    stat = so.parse_partition(" ".join(output("20.11-scontrol-partition-stat.txt").split()), "")
     assert (stat.name, stat.total_nodes, stat.default_time, stat.job_time()) == ("stat", 18, "00:30:00", "14-00:00:00")
-    assert so.parse_partition(output("22.05-scontrol-partition-not-found.txt"), "") is None
 
 
 def test_node_states_that_run_no_job():
@@ -170,24 +236,40 @@ def test_slurm_times(text, seconds):
     assert so.time_s(text) == seconds
 
 
-def test_submit_limit_from_sacctmgr():
-    qos = output("22.05-sacctmgr-qos.txt")  # normal: 5 per user, long: 3
+@by_version
+def test_submit_limit_from_sacctmgr(v):
+    qos = output(v + "-sacctmgr-qos.txt")  # normal: 5 per user, long: 3
     # root's two associations (MaxSubmitJobs=4, no DefaultQOS: normal) -> the least of 4 and 5
-    assert so.parse_submit_limit(output("22.05-sacctmgr-assoc.txt"), qos) == 4
-    assert so.parse_submit_limit(output("22.05-sacctmgr-assoc.txt"), qos, partition_qos="long") == 3
-    assert so.parse_submit_limit(output("22.05-sacctmgr-assoc-no-limit.txt"), qos) == 5  # normal's
-    assert so.parse_submit_limit(output("22.05-sacctmgr-assoc-no-limit.txt"), "normal|\n") is None
-    # nobody: MaxSubmitJobs=2, QOS normal 1 per user: the QOS limit is the one sbatch then enforced
-    assert so.parse_submit_limit(output("22.05-sacctmgr-assoc-user.txt"), output("22.05-sacctmgr-qos-user.txt")) == 1
-    assert so.submit_error_kind(output("22.05-sbatch-submit-limit.txt")) == "limit"
+    assert so.parse_submit_limit(output(v + "-sacctmgr-assoc.txt"), qos) == 4
+    assert so.parse_submit_limit(output(v + "-sacctmgr-assoc.txt"), qos, partition_qos="long") == 3
+    assert so.parse_submit_limit(output(v + "-sacctmgr-assoc-no-limit.txt"), qos) == 5  # normal's
+    assert so.parse_submit_limit(output(v + "-sacctmgr-assoc-no-limit.txt"), "normal|\n") is None
+    assert so.submit_error_kind(output(v + "-sbatch-submit-limit.txt")) == "limit"  # 17.11: one line only
     assert so.parse_submit_limit("", "") is None  # no association: no accounting on this cluster
 
 
+def test_submit_limit_of_a_qos_per_user():
+    # nobody: MaxSubmitJobs=2, QOS normal 1 per user: the QOS limit is the one sbatch then enforced
+    assert so.parse_submit_limit(output("22.05-sacctmgr-assoc-user.txt"), output("22.05-sacctmgr-qos-user.txt")) == 1
+    assert so.submit_error_kind(output("22.05-sbatch-submit-limit-qos.txt")) == "limit"
+
+
+@by_version
+def test_sbatch_srun_and_no_accounting_of_each_version(v):
+    assert output(v + "-sbatch-parsable.txt").strip().isdigit()  # the target's whole sbatch line, accepted
+    assert so.submit_error_kind(output(v + "-sbatch-invalid-partition.txt")) == "refused"
+    assert so.node_not_free(output(v + "-srun-immediate-busy.txt"))
+    for name in ("sacct-no-accounting", "sacctmgr-no-accounting"):  # 17.11: `SLURM accounting storage ...`
+        assert any(s in output("%s-%s.txt" % (v, name)) for s in so.NO_ACCOUNTING), name
+    assert any(s in output(v + "-scontrol-job-unknown.txt") for s in so.NO_SUCH_JOB)
+    # slurmctld down: sbatch is retried; squeue fails (the target asks again, then says unreachable)
+    assert so.submit_error_kind(output(v + "-sbatch-controller-down.txt")) == "transient"
+    assert "Unable to contact slurm controller" in output(v + "-squeue-controller-down.txt")
+
+
 def test_srun_without_a_free_node_says_so():
-    for name in ("22.05-srun-immediate-busy.txt", "unknown-salloc-immediate-expired.txt"):
-        assert so.node_not_free(output(name)), name
+    assert so.node_not_free(output("unknown-salloc-immediate-expired.txt"))
     assert not so.node_not_free("srun: error: python3: task 0: Exited with exit code 1")
-    assert so.submit_error_kind(output("22.05-sbatch-invalid-partition.txt")) == "refused"
 
 
 @pytest.mark.parametrize("stderr, kind", [

@@ -432,7 +432,7 @@ class SlurmTarget(SSHTarget):
         if job is None:
             return None
         if not self._details.fresh(job.job_id):
-            out = self._query("scontrol", "scontrol show job -o %d" % job.job_id, none_if=("Invalid job id",))
+            out = self._query("scontrol", "scontrol show job -o %d" % job.job_id, none_if=so.NO_SUCH_JOB)
             self._details.put(job.job_id, so.parse_scontrol_job(out), time.monotonic())
         return self._details.jobs.get(job.job_id, job)
 

@@ -42,7 +42,10 @@ HOLDING_STATES = {"running", "configuring", "completing", "suspended", "stopped"
 # pending states that only a person ends (`scontrol release`), and pending reasons that cannot clear
 # by themselves (squeue(1) JOB REASON CODES; reframe's slurm scheduler cancels on the same)
 HELD_STATES = {"requeue_hold", "special_exit", "resv_del_hold"}
-HELD_REASONS = {"JobHeldAdmin", "JobHeldUser", "launch failed requeued held"}
+# (the last three are the texts slurmctld gives a job it requeues held: `scontrol requeuehold`, a failed
+# launch or Prolog, more launch failures than MaxBatchRequeue; squeue's %r and scontrol's Reason= show them)
+HELD_REASONS = {"JobHeldAdmin", "JobHeldUser", "JobHoldMaxRequeue", "job requeued in held state",
+                "launch failed requeued held", "launch failure limit exceeded requeued held"}
 HOPELESS_REASONS = {"DependencyNeverSatisfied", "PartitionNodeLimit", "PartitionTimeLimit", "InvalidAccount",
                     "InvalidQOS", "BadConstraints", "AssocMaxWallDurationPerJobLimit",
                     "QOSMaxWallDurationPerJobLimit"}
@@ -197,6 +200,9 @@ TRANSIENT_SUBMIT = ("Socket timed out", "Unable to contact slurm controller", "t
 SUBMIT_LIMIT = ("MaxSubmitJob", "job submit limit", "AssocMaxSubmitJobLimit", "QOSMaxSubmitJobPerUserLimit")
 
 
+# what `scontrol show job ID` says of a job slurmctld does not know (any version: `slurm_load_jobs error:
+# Invalid job id specified`): no job, not a failure
+NO_SUCH_JOB = ("Invalid job id",)
 # what sacct and sacctmgr say on a cluster without accounting (slurmdbd): not an error, nothing to ask
 NO_ACCOUNTING = ("accounting storage is disabled", "not running a supported accounting_storage plugin")
 # srun's/salloc's words when --immediate ran out without a free node (22.05: `Requested nodes are busy`;

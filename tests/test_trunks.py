@@ -141,7 +141,9 @@ def test_a_killed_trunk_resumes_and_every_run_completes_each_epoch_once(tmp_path
             "run", str(config), "--results", str(res)]
     first = subprocess.Popen(argv, env=env, cwd=str(ROOT), stdout=subprocess.PIPE, stderr=subprocess.STDOUT)
     trunks = home / paths.TRUNKS
-    _wait_for(lambda: trunks.exists() and any(search_epochs(t) >= 1 for t in trunks.iterdir()))
+    # killed once it has a checkpoint to resume from (before its first, a rerun rightly starts it afresh)
+    _wait_for(lambda: trunks.exists() and any(search_epochs(t) >= 1 and Path(paths.checkpoint(t)).is_file()
+                                              for t in trunks.iterdir()))
     (trunk,) = trunks.iterdir()
     os.kill(int(Path(paths.runner_pid(trunk)).read_text()), signal.SIGKILL)
     out = first.communicate(timeout=300)[0].decode()

@@ -121,8 +121,14 @@ class FigureWriter:
         # The jobs are pickled here and written from a thread: the pipe takes them only as fast as the
         # drawing process reads, which it does once prepared, and the tables need not wait for that.
         data = ForkingPickler.dumps(list(jobs))
-        self._sending = threading.Thread(target=self._drawing[1].send_bytes, args=(data,), daemon=True)
+        self._sending = threading.Thread(target=self._send, args=(data,), daemon=True)
         self._sending.start()
+
+    def _send(self, data: bytes) -> None:
+        try:
+            self._drawing[1].send_bytes(data)
+        except OSError:
+            pass  # the drawing process ended before it read them: `__exit__` reads why
 
     def __exit__(self, *exc) -> None:
         if self._drawing is None:

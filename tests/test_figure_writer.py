@@ -80,3 +80,16 @@ def test_the_report_makes_its_tables_without_matplotlib():
     out = subprocess.run([sys.executable, "-c", code], cwd=ROOT, env=dict(os.environ, PYTHONPATH=str(ROOT)),
                          capture_output=True, text=True, check=True).stdout
     assert out.strip() == "[]"
+
+
+def _broken_prepare() -> None:
+    raise ImportError("No module named 'matplotlib'")
+
+
+@pytest.mark.filterwarnings("error::pytest.PytestUnhandledThreadExceptionWarning")
+def test_a_drawing_process_that_cannot_prepare_says_why_in_the_report():
+    """It ends before reading the jobs, which are larger than the pipe holds (as the runs frame is): the
+    report raises its error, and the thread that was writing them fails quietly."""
+    with pytest.raises(ImportError, match="No module named 'matplotlib'"):
+        with FigureWriter(_broken_prepare, forks=True) as writer:
+            writer.draw([functools.partial(len, b"x" * 8_000_000)])

@@ -4,7 +4,7 @@ from __future__ import annotations
 import pandas as pd
 
 from analysis.figures import FigureResult
-from analysis.plotting import figure, figure_legend, method_style
+from analysis.plotting import ErrorBars, figure, figure_legend, method_style
 from analysis.power_modes import mode_runs, mode_table
 
 
@@ -21,14 +21,18 @@ def fig_energy_time(used: pd.DataFrame) -> FigureResult:
     handles = {}
     for ax, (model, dset) in zip(axes.flat, panels):
         part = data[(data["model"] == model) & (data["dataset_name"] == dset)]
+        bars = ErrorBars()
         for (label, method), g in part.groupby(["label", "method"], sort=True):
             g = g.sort_values("hours")
             color, marker = method_style(method)
-            line = ax.errorbar(g["hours"], g["energy_kj"], yerr=g["energy_u_kj"], color=color, marker=marker,
-                               ms=4, lw=1, capsize=2, label=label)
+            (line,) = ax.plot(g["hours"], g["energy_kj"], color=color, marker=marker, ms=4, lw=1, label=label)
+            u = g["energy_u_kj"].fillna(0)
+            bars.add(list(g["hours"]), list(g["energy_kj"]), color, ylo=list(g["energy_kj"] - u),
+                     yhi=list(g["energy_kj"] + u))
             handles.setdefault(label, line)
             for r in g.itertuples():
                 ax.annotate(r.mode, (r.hours, r.energy_kj), fontsize=6, xytext=(3, 3), textcoords="offset points")
+        bars.draw(ax)
         ax.set(title=f"{model}, {dset}", xlabel="hours", ylabel="kJ")
     figure_legend(fig, list(handles.values()))
     return FigureResult(name, caption, fig, data, int(data["n"].sum()))

@@ -36,8 +36,8 @@ def gap_table(runs: pd.DataFrame, calibrations: list[dict] | None = None) -> pd.
     """One row per (run, secondary meter, phase), in run then phase order; `calibrations` are the stored
     agreements (`analysis.agreement.load_all`)."""
     rows = []
-    with_second = runs["secondary_meters"].map(lambda m: isinstance(m, list) and bool(m)) if len(runs) else []
-    for _, run in runs[with_second].iterrows():
+    with_second = [isinstance(m, list) and bool(m) for m in runs["secondary_meters"]]
+    for _, run in runs.loc[with_second].iterrows():
         meters = run["secondary_meters"]
         primary = {p.get("name"): p for p in run["phases"] or []}
         for meter in meters:
